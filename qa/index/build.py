@@ -1,0 +1,189 @@
+"""Build an index from a corpus folder and swap it in atomically: a killed build leaves the old one serving."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from qa.chunking import Passage, chunk_document
+from qa.corpus import Corpus, load_corpus
+from qa.documents import document_to_dict
+from qa.embedding import Embedder
+from qa.index.dense import DenseIndex, choose_kind
+from qa.index.keyword import KeywordIndex
+from qa.index.manifest import IndexManifest, file_sha256
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CURRENT = "current"
+BUILDS = "builds"
+# Index-time steps that add files to a build folder (the facts extractor registers one).
+BuildStep = Callable[[Path, Corpus, list[Passage]], None]
+BUILD_STEPS: list[BuildStep] = []
+
+
+def current_path(index_dir: Path) -> Path:
+    return index_dir / CURRENT
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("qa", "torch", "sentence-transformers", "faiss-cpu", "bm25s", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".build.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from qa.errors import QAError
+
+            raise QAError(f"{index_dir}: another build is running") from None
+        yield
+
+
+def sentence_table(passages: list[Passage]) -> tuple[list[dict[str, object]], dict[str, list[int]]]:
+    """Unique sentences across passages (overlap repeats them) and each passage's sentence rows."""
+    rows: list[dict[str, object]] = []
+    seen: dict[tuple[str, int, int], int] = {}
+    by_passage: dict[str, list[int]] = {}
+    for p in passages:
+        ids = []
+        for s, e in p.sentences:
+            key = (p.doc_id, s, e)
+            if key not in seen:
+                seen[key] = len(rows)
+                rows.append({"doc_id": p.doc_id, "start": s, "end": e, "passage_id": p.id, "kind": p.kind})
+            ids.append(seen[key])
+        by_passage[p.id] = ids
+    return rows, by_passage
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    corpus_dir: Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """Read, chunk, embed and index ``corpus_dir``; returns the new build folder, now current."""
+    started = time.perf_counter()
+    corpus_dir = Path(corpus_dir or settings.corpus_dir)
+    index_dir = Path(settings.index_dir)
+    corpus = load_corpus(corpus_dir, max_file_mb=settings.max_file_mb)
+    for message in corpus.skipped:
+        log.warning("skipped: %s", message)
+    with _build_lock(index_dir):
+        builds = index_dir / BUILDS
+        builds.mkdir(parents=True, exist_ok=True)
+        for stale in builds.glob("*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
+        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        work = builds / f"{build_id}.partial"
+        work.mkdir()
+
+        passages: list[Passage] = []
+        for doc in tqdm(corpus.documents, desc="chunking", unit="doc", disable=not progress):
+            passages.extend(
+                chunk_document(
+                    doc,
+                    embedder.count_tokens,
+                    max_tokens=settings.chunk_max_tokens,
+                    overlap=settings.chunk_overlap_sentences,
+                )
+            )
+        sentences, _ = sentence_table(passages)
+        texts = {d.id: d.text for d in corpus.documents}
+        if progress:
+            print(f"embedding {len(passages)} passages and {len(sentences)} sentences", flush=True)
+        p_vecs = embedder.encode([p.embed_text for p in passages], progress=progress)
+        s_vecs = embedder.encode(
+            [texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences],  # type: ignore[call-overload]
+            progress=progress,
+        )
+        kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
+        DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
+        KeywordIndex.build([f"{' '.join(p.section[-1:])} {p.text}" for p in passages]).save(work / "bm25")
+        np.save(work / "sentences.npy", s_vecs)
+        _write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
+        _write_jsonl(work / "sentences.jsonl", sentences)
+        (work / "documents.json").write_text(
+            json.dumps([document_to_dict(d) for d in corpus.documents]), encoding="utf-8"
+        )
+        for step in BUILD_STEPS:
+            step(work, corpus, passages)
+
+        files = {
+            p.relative_to(work).as_posix(): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()
+        }
+        IndexManifest(
+            model=settings.model,
+            model_weights_sha256=embedder.weights_sha256,
+            dim=embedder.dim,
+            chunking=settings.chunking,
+            corpus_dir=str(corpus_dir.resolve()),
+            corpus_hash=corpus.hash,
+            documents=len(corpus.documents),
+            passages=len(passages),
+            sentences=len(sentences),
+            index_type=kind,
+            library_versions=_versions(),
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 3),
+            files=files,
+            extra={"skipped": corpus.skipped},
+        ).write(work)
+        _fsync_tree(work)
+        final = builds / build_id
+        os.rename(work, final)
+        _swap_current(index_dir, final)
+        _prune(builds, keep={final.name})
+        return final
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _swap_current(index_dir: Path, target: Path) -> None:
+    """Point index_dir/current at ``target`` with one rename, which readers see all or nothing of."""
+    tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+    os.symlink(os.path.relpath(target, index_dir), tmp)
+    os.replace(tmp, current_path(index_dir))
+
+
+def _prune(builds: Path, keep: set[str]) -> None:
+    """Remove old builds, keeping the newest previous one so a server still reading it is not cut off."""
+    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")), reverse=True)
+    for old in [p for p in done if p.name not in keep][1:]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""The index manifest: what built the index, so a mismatch with the current settings or corpus is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.errors import IndexCorrupt
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class IndexManifest:
+    model: str
+    model_weights_sha256: str | None
+    dim: int
+    chunking: dict[str, int]
+    corpus_dir: str
+    corpus_hash: str
+    documents: int
+    passages: int
+    sentences: int
+    index_type: str
+    library_versions: dict[str, str]
+    built_at: str
+    build_seconds: float
+    format_version: int = FORMAT_VERSION
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, folder: Path) -> None:
+        (folder / MANIFEST_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> IndexManifest:
+        path = folder / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise IndexCorrupt(f"{path}: unreadable index manifest ({exc}); rebuild with `qa index`") from exc
+
+    def differences(self, *, model: str, weights: str | None, chunking: dict[str, int], corpus_hash: str | None) -> list[str]:
+        """Human-readable differences between this index and what the current settings would build."""
+        out = []
+        if self.format_version != FORMAT_VERSION:
+            out.append(f"index format {self.format_version} (this version reads {FORMAT_VERSION})")
+        if self.model != model:
+            out.append(f"model: index built with '{self.model}', settings ask for '{model}'")
+        elif weights and self.model_weights_sha256 and weights != self.model_weights_sha256:
+            out.append("model weights: the model files changed since the index was built")
+        if self.chunking != chunking:
+            out.append(f"chunking: index built with {self.chunking}, settings ask for {chunking}")
+        if corpus_hash is not None and corpus_hash != self.corpus_hash:
+            out.append("corpus: documents, their metadata or the vocabulary changed since the index was built")
+        return out
+
+    def verify_files(self, folder: Path) -> None:
+        """Detect a truncated or corrupted index file by its checksum."""
+        for rel, digest in self.files.items():
+            path = folder / rel
+            if not path.exists():
+                raise IndexCorrupt(f"{path}: index file missing; rebuild with `qa index`")
+            if file_sha256(path) != digest:
+                raise IndexCorrupt(f"{path}: checksum mismatch (corrupted or truncated); rebuild with `qa index`")

@@ -1,0 +1,116 @@
+"""A built index loaded into memory: passages, sentences, documents and the dense and keyword indexes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import Passage
+from qa.corpus import load_corpus
+from qa.documents import Document, document_from_dict
+from qa.embedding import resolve_model, weights_hash
+from qa.errors import CorpusError, IndexMismatch, IndexMissing, NotFound
+from qa.index.build import current_path
+from qa.index.dense import DenseIndex
+from qa.index.keyword import KeywordIndex
+from qa.index.manifest import MANIFEST_NAME, IndexManifest
+from qa.settings import Settings
+
+REBUILD_HINT = "rebuild it with `qa index` (or `make run`, which rebuilds a stale index)"
+
+
+@dataclass
+class Sentence:
+    row: int
+    doc_id: str
+    start: int
+    end: int
+    passage_id: str
+    kind: str
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def index_differences(settings: Settings, *, check_corpus: bool = True) -> list[str]:
+    """Why the index on disk cannot serve these settings; empty when it can."""
+    folder = current_path(Path(settings.index_dir))
+    if not (folder / MANIFEST_NAME).exists():
+        return [f"no index at {settings.index_dir}"]
+    manifest = IndexManifest.read(folder)
+    corpus_hash = None
+    if check_corpus and Path(settings.corpus_dir).is_dir():
+        try:
+            corpus_hash = load_corpus(Path(settings.corpus_dir), max_file_mb=settings.max_file_mb).hash
+        except CorpusError as exc:
+            return [exc.message]
+    return manifest.differences(
+        model=settings.model,
+        weights=weights_hash(resolve_model(settings.model)),
+        chunking=settings.chunking,
+        corpus_hash=corpus_hash,
+    )
+
+
+class SearchIndex:
+    def __init__(self, path: Path, manifest: IndexManifest) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.passages: list[Passage] = [Passage.from_dict(d) for d in _read_jsonl(path / "passages.jsonl")]
+        self.by_id = {p.id: i for i, p in enumerate(self.passages)}
+        self.sentences = [Sentence(row=i, **d) for i, d in enumerate(_read_jsonl(path / "sentences.jsonl"))]
+        self.sentence_vectors: np.ndarray = np.load(path / "sentences.npy")
+        self.passage_sentences: dict[str, list[int]] = {}
+        for s in self.sentences:
+            self.passage_sentences.setdefault(s.passage_id, [])
+        index_of = {(s.doc_id, s.start, s.end): s.row for s in self.sentences}
+        for p in self.passages:
+            self.passage_sentences[p.id] = [index_of[(p.doc_id, a, b)] for a, b in p.sentences]
+        docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+        self.documents: dict[str, Document] = {d["meta"]["id"]: document_from_dict(d) for d in docs}
+        self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
+        self.keyword = KeywordIndex.load(path / "bm25")
+
+    @classmethod
+    def load(cls, settings: Settings, *, check_corpus: bool = True, verify: bool = True) -> SearchIndex:
+        """Load the current index, refusing one built from other settings or another corpus."""
+        folder = current_path(Path(settings.index_dir))
+        if not (folder / MANIFEST_NAME).exists():
+            raise IndexMissing(f"no index at {settings.index_dir}; {REBUILD_HINT}")
+        diffs = index_differences(settings, check_corpus=check_corpus)
+        if diffs:
+            raise IndexMismatch(
+                f"the index at {settings.index_dir} does not match the current settings: "
+                + "; ".join(diffs)
+                + f". {REBUILD_HINT}",
+                detail=diffs,
+            )
+        manifest = IndexManifest.read(folder)
+        real = folder.resolve()
+        if verify:
+            manifest.verify_files(real)
+        return cls(real, manifest)
+
+    def dense_vector(self, row: int) -> np.ndarray:
+        return np.asarray(self.dense.index.reconstruct(int(row)), dtype=np.float32)
+
+    def passage(self, passage_id: str) -> Passage:
+        row = self.by_id.get(passage_id)
+        if row is None:
+            raise NotFound(f"no passage with id '{passage_id}'")
+        return self.passages[row]
+
+    def document(self, doc_id: str) -> Document:
+        doc = self.documents.get(doc_id)
+        if doc is None:
+            raise NotFound(f"no document with id '{doc_id}'")
+        return doc
+
+    def sentence_text(self, s: Sentence) -> str:
+        return self.documents[s.doc_id].text[s.start : s.end]

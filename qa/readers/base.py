@@ -1,0 +1,44 @@
+"""The reader interface and the checks every text-based reader shares (binary, encoding, emptiness)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from qa.documents import Block, Section
+from qa.errors import CorpusError
+
+
+@dataclass
+class ParsedText:
+    """What a reader returns: the source text that every offset indexes into, and its structure."""
+
+    text: str
+    blocks: list[Block]
+    sections: list[Section]
+
+
+class Reader(Protocol):
+    name: str
+    suffixes: tuple[str, ...]
+
+    def read(self, path: Path) -> ParsedText: ...
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """UTF-8 text of ``data`` or a CorpusError naming the file and what is wrong with it."""
+    if b"\x00" in data[:8192]:
+        raise CorpusError(f"{path}: looks like a binary file (NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{path}: not valid UTF-8 (byte {exc.start}); convert it with e.g. `iconv -f latin1 -t utf-8`"
+        ) from exc
+    if not text.strip():
+        raise CorpusError(f"{path}: the file is empty")
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > 0.05 * min(len(text), 8192):
+        raise CorpusError(f"{path}: too many control characters to be a text document")
+    return text

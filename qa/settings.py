@@ -1,0 +1,89 @@
+"""The one settings object: every knob, read from the environment (prefix ``QA_``) and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Configuration for indexing, retrieval and serving. Each field is documented in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    # --- corpus and index -------------------------------------------------
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of source documents and manifest.json.")
+    index_dir: Path = Field(Path("index"), description="Folder where built indexes are written and read.")
+    model: str = Field(
+        PACKAGED_MODEL,
+        description="Embedding model: 'all-MiniLM-L6-v2' (the packaged wheel), a local folder, or a model name.",
+    )
+    chunk_max_tokens: int = Field(
+        200, ge=32, le=256, description="Largest passage, in the model's word pieces, title prefix included."
+    )
+    chunk_overlap_sentences: int = Field(
+        1, ge=0, le=5, description="Sentences repeated at the start of the next passage of a section."
+    )
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="FAISS index type; 'auto' is exact below ann_threshold passages, HNSW above."
+    )
+    ann_threshold: int = Field(
+        50_000, ge=1, description="Passage count from which 'auto' switches to an approximate index."
+    )
+    max_file_mb: float = Field(
+        20.0, gt=0, description="Documents larger than this many megabytes are skipped."
+    )
+
+    # --- retrieval and answers --------------------------------------------
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant for the hybrid retriever.")
+    abstain_threshold: float = Field(
+        0.35, description="Below this evidence score the service says the documents do not answer."
+    )
+
+    # --- serving ------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
+    workers: int = Field(1, ge=1, le=16, description="Uvicorn worker processes.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list); empty turns CORS off."
+    )
+    frame_ancestors: str = Field(
+        "*", description="CSP frame-ancestors for the /embed widget, e.g. 'https://wiki.example.org'."
+    )
+    api_key: str = Field("", description="Key required by state-changing endpoints; empty disables them.")
+    rate_limit_per_minute: int = Field(
+        6000, ge=0, description="Requests per minute per client address; 0 turns the limit off."
+    )
+    max_body_bytes: int = Field(64_000, ge=1024, description="Largest request body accepted (413 above).")
+    conversation_max: int = Field(1000, ge=1, description="Conversations kept before the oldest are dropped.")
+    conversation_ttl_hours: float = Field(72.0, gt=0, description="Conversations older than this expire.")
+    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    torch_threads: int = Field(0, ge=0, le=64, description="torch intra-op threads; 0 means the core count.")
+
+    @field_validator("corpus_dir", "index_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.host not in ("127.0.0.1", "localhost", "::1") and self.api_key and len(self.api_key) < 16:
+            raise ValueError("QA_API_KEY must be at least 16 characters when serving beyond localhost")
+        return self
+
+    @property
+    def chunking(self) -> dict[str, int]:
+        """The parameters that shape passages; recorded in (and checked against) the index manifest."""
+        return {"max_tokens": self.chunk_max_tokens, "overlap_sentences": self.chunk_overlap_sentences}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
