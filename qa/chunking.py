@@ -110,9 +110,9 @@ def chunk_document(doc: Document, count: TokenCounter, *, max_tokens: int, overl
             and groups[-1][1] == block.kind
             and block.kind != "caption"
         ):
-            groups[-1][2].extend(units)
+            groups[-1][2].extend(block_units)
         else:
-            groups.append((block.section_id, block.kind, list(units)))
+            groups.append((block.section_id, block.kind, list(block_units)))
 
     for section_id, kind, spans in groups:
         path = doc.section_path(section_id)

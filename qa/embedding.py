@@ -77,7 +77,7 @@ class Embedder:
         self.load_seconds = time.perf_counter() - started
         self.model.max_seq_length = min(self.model.max_seq_length or MODEL_MAX_TOKENS, MODEL_MAX_TOKENS)
         self.max_tokens = self.model.max_seq_length
-        self.dim = int(self.model.get_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension() or 0)
         self.weights_sha256 = weights_hash(self.path)
         self.tokenizer = self.model.tokenizer
 

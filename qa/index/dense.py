@@ -42,7 +42,7 @@ class DenseIndex:
             index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 200
+            index.hnsw.efConstruction = 200  # type: ignore[attr-defined]
         elif kind == "ivf":
             nlist = max(1, int(4 * math.sqrt(n)))
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)

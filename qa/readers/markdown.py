@@ -10,7 +10,7 @@ from qa.structure import analyze
 
 class MarkdownReader:
     name = "markdown"
-    suffixes = (".md", ".markdown")
+    suffixes: tuple[str, ...] = (".md", ".markdown")
 
     def read(self, path: Path) -> ParsedText:
         text = decode_text(path, path.read_bytes())

@@ -10,7 +10,7 @@ from qa.structure import analyze
 
 class TextReader:
     name = "text"
-    suffixes = (".txt", ".text")
+    suffixes: tuple[str, ...] = (".txt", ".text")
 
     def read(self, path: Path) -> ParsedText:
         text = decode_text(path, path.read_bytes())

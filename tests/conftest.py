@@ -1,0 +1,53 @@
+"""Shared fixtures: the real packaged model, the real corpus, one index built per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from qa.embedding import Embedder  # noqa: E402
+from qa.index.build import build_index  # noqa: E402
+from qa.services import Services  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+DOC_000 = "000_d6059957f8831505"
+DOC_003 = "003_f380dd54a5265a4b"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"))
+
+
+@pytest.fixture(scope="session")
+def built_index(settings: Settings, embedder: Embedder) -> Path:
+    return build_index(settings, embedder)
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings, embedder: Embedder, built_index: Path) -> Services:
+    return Services.start(settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def client(services: Services) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+
+    with TestClient(create_app(services=services)) as c:
+        yield c
