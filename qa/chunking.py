@@ -103,7 +103,7 @@ def chunk_document(doc: Document, count: TokenCounter, *, max_tokens: int, overl
     for block in doc.blocks:
         if block.kind == "heading":
             continue
-        units = _units(doc, block.start, block.end, block.kind)
+        block_units = _units(doc, block.start, block.end, block.kind)
         if (
             groups
             and groups[-1][0] == block.section_id

@@ -42,7 +42,7 @@ class DenseIndex:
             index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 200  # type: ignore[attr-defined]
+            index.hnsw.efConstruction = 200
         elif kind == "ivf":
             nlist = max(1, int(4 * math.sqrt(n)))
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -57,7 +57,7 @@ class DenseIndex:
     def tune(self, k: int = 10) -> None:
         """Search-time accuracy knobs for the approximate types (set again after loading)."""
         if self.kind == "hnsw":
-            faiss.downcast_index(self.index).hnsw.efSearch = max(128, 8 * k)
+            faiss.downcast_index(self.index).hnsw.efSearch = max(128, 8 * k)  # type: ignore[attr-defined]
         elif self.kind == "ivf":
             ivf = faiss.extract_index_ivf(self.index)
             ivf.nprobe = max(16, ivf.nlist // 16)
