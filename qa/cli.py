@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from qa.errors import QAError
+from qa.evaluation import add_eval_parser, cmd_eval
 from qa.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -57,6 +58,7 @@ def _services(settings: Settings, *, build: bool = False) -> Any:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.corpus import load_corpus
     from qa.embedding import Embedder
     from qa.index.build import build_index
     from qa.index.store import index_differences
@@ -70,8 +72,11 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print("rebuilding: " + "; ".join(diffs))
     started = time.perf_counter()
+    corpus = load_corpus(
+        Path(settings.corpus_dir), max_file_mb=settings.max_file_mb
+    )  # fail before the model loads
     embedder = Embedder(settings.model, threads=settings.torch_threads)
-    path = build_index(settings, embedder, progress=not args.quiet)
+    path = build_index(settings, embedder, corpus=corpus, progress=not args.quiet)
     from qa.index.manifest import IndexManifest
 
     m = IndexManifest.read(path)
@@ -124,7 +129,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Handler] = {"index": cmd_index, "search": cmd_search, "serve": cmd_serve}
+COMMANDS: dict[str, Handler] = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "serve": cmd_serve,
+    "eval": cmd_eval,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--build-if-needed", action="store_true", help="build the index first when missing or stale"
     )
     add_settings_flags(p)
+    add_eval_parser(sub)
     return parser
 
 

@@ -211,12 +211,15 @@ def analyze(text: str, *, markdown: bool = False) -> tuple[list[Block], list[Sec
             open_section(new_section(raw.title, raw.level, raw.start, raw.number, kind))
             sec = stack[-1]
             kind_b: BlockKind = "heading"
-        elif raw.kind == "table":
+        elif raw.kind == "table" and (in_table or table_captions or not stack):
+            # Table text far from its caption (a float) becomes a section named after the caption.
             if in_table is None:
                 label = table_captions.pop(0) if table_captions else "Table"
                 in_table = new_section(label, 1, raw.start, None, "table")
                 roots.append(in_table)
             sec, kind_b = in_table, "table"
+        elif raw.kind == "table":  # an inline table stays in its section
+            sec, kind_b = stack[-1], "table"
         else:
             in_table = None
             if not stack:

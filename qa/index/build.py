@@ -85,13 +85,14 @@ def build_index(
     embedder: Embedder,
     *,
     corpus_dir: Path | None = None,
+    corpus: Corpus | None = None,
     progress: bool = False,
 ) -> Path:
     """Read, chunk, embed and index ``corpus_dir``; returns the new build folder, now current."""
     started = time.perf_counter()
-    corpus_dir = Path(corpus_dir or settings.corpus_dir)
+    corpus_dir = Path(corpus.root if corpus else (corpus_dir or settings.corpus_dir))
     index_dir = Path(settings.index_dir)
-    corpus = load_corpus(corpus_dir, max_file_mb=settings.max_file_mb)
+    corpus = corpus or load_corpus(corpus_dir, max_file_mb=settings.max_file_mb)
     for message in corpus.skipped:
         log.warning("skipped: %s", message)
     with _build_lock(index_dir):
@@ -184,6 +185,8 @@ def _swap_current(index_dir: Path, target: Path) -> None:
 
 def _prune(builds: Path, keep: set[str]) -> None:
     """Remove old builds, keeping the newest previous one so a server still reading it is not cut off."""
-    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")), reverse=True)
+    done = sorted(
+        (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")), reverse=True
+    )
     for old in [p for p in done if p.name not in keep][1:]:
         shutil.rmtree(old, ignore_errors=True)

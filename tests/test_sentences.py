@@ -1,0 +1,54 @@
+"""Sentence boundaries on the cases that break naive splitters in biomedical text."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.sentences import split_sentences
+
+
+def _split(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Shi et al. (35) combined PLX3397 with OVs. It worked.",
+            ["Shi et al. (35) combined PLX3397 with OVs.", "It worked."],
+        ),
+        (
+            "Drugs (e.g. SD-101) act. Others, i.e. CMP-001, too.",
+            ["Drugs (e.g. SD-101) act.", "Others, i.e. CMP-001, too."],
+        ),
+        ("Inhibitors (e.g., Fasudi, H1152) help. Next.", ["Inhibitors (e.g., Fasudi, H1152) help.", "Next."]),
+        ("ORR was 59.5% (22/37). CR in seven.", ["ORR was 59.5% (22/37).", "CR in seven."]),
+        ("PIVOT-02 (NCT02983045). Phase II is ongoing.", ["PIVOT-02 (NCT02983045).", "Phase II is ongoing."]),
+        ("CD8+ T cells rose. Tregs fell.", ["CD8+ T cells rose.", "Tregs fell."]),
+        (
+            "Arm A vs. arm B differed. See Fig. 2 for more.",
+            ["Arm A vs. arm B differed.", "See Fig. 2 for more."],
+        ),
+        (
+            "OSE-2101 (ESMO2021. LBA47) is a vaccine. Done.",
+            ["OSE-2101 (ESMO2021. LBA47) is a vaccine.", "Done."],
+        ),
+        ("J. Smith agreed. 4-1BB binds.", ["J. Smith agreed.", "4-1BB binds."]),
+        ("Why? Because it works! Yes.", ["Why?", "Because it works!", "Yes."]),
+    ],
+)
+def test_biomedical_boundaries(text: str, expected: list[str]) -> None:
+    assert _split(text) == expected
+
+
+def test_offsets_index_the_source() -> None:
+    text = "  First one here.  Second (Fig. 1) here.\n\nThird."
+    for a, b in split_sentences(text):
+        assert text[a:b] == text[a:b].strip() and text[a:b]
+    assert _split(text) == ["First one here.", "Second (Fig. 1) here.", "Third."]
+
+
+def test_unclosed_bracket_does_not_swallow_the_rest() -> None:
+    text = "An unclosed ( bracket. " + "Filler words go here. " * 30
+    assert len(split_sentences(text)) > 20
