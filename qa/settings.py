@@ -63,8 +63,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest request body accepted (413 above).")
     conversation_max: int = Field(1000, ge=1, description="Conversations kept before the oldest are dropped.")
     conversation_ttl_hours: float = Field(72.0, gt=0, description="Conversations older than this expire.")
-    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or as JSON objects (one per line, with request id and timing).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe level logged; INFO logs one line per request."
+    )
     torch_threads: int = Field(0, ge=0, le=64, description="torch intra-op threads; 0 means the core count.")
 
     @field_validator("corpus_dir", "index_dir")

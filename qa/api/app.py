@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from qa import __version__
 from qa.api.errors import install_error_handlers
+from qa.api.observability import install_observability
 from qa.api.routes import health
+from qa.logging_setup import configure_logging
 from qa.services import Services
 from qa.settings import Settings, get_settings
 
@@ -17,6 +19,7 @@ from qa.settings import Settings, get_settings
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the app; ``services`` lets tests and the CLI hand in components they already loaded."""
     settings = settings or (services.settings if services else get_settings())
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,6 +33,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.settings = settings
     app.state.services = None
     install_error_handlers(app)
+    install_observability(app)
     app.include_router(health.router)
     return app
 

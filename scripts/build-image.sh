@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Build (and smoke-test) the qa image with podman/buildah where no Docker engine or registry is reachable.
+#
+#   scripts/build-image.sh base    # local Debian bookworm base (python3 + python3-venv) via debootstrap
+#   scripts/build-image.sh build   # podman build --isolation=chroot, /opt/wheels mounted as --find-links
+#   scripts/build-image.sh smoke   # start the server inside the image (buildah run), curl /readyz
+#   scripts/build-image.sh all     # the three in order (default)
+#
+# Environment: BASE_IMAGE (localhost/base:bookworm), IMAGE (localhost/qa), WHEELS (/opt/wheels),
+# CA_BUNDLE (/etc/ssl/certs/ca-certificates.crt: this machine's CAs, for pip in the build; empty: none),
+# MIRROR (http://deb.debian.org/debian), PORT (8000), READY_TIMEOUT (seconds, 300).
+set -euo pipefail
+
+BASE_IMAGE=${BASE_IMAGE:-localhost/base:bookworm}
+IMAGE=${IMAGE:-localhost/qa}
+WHEELS=${WHEELS:-/opt/wheels}
+CA_BUNDLE=${CA_BUNDLE-$( [ -f /etc/ssl/certs/ca-certificates.crt ] && echo /etc/ssl/certs/ca-certificates.crt )}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+PORT=${PORT:-8000}
+READY_TIMEOUT=${READY_TIMEOUT:-300}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+need() {
+  command -v "$1" >/dev/null || { echo "missing $1: apt-get install -y podman buildah debootstrap" >&2; exit 1; }
+}
+
+stamp() { date +%s; }
+
+base() {
+  need debootstrap
+  need podman
+  if podman image exists "$BASE_IMAGE"; then
+    echo "base image $BASE_IMAGE exists (podman rmi it to rebuild)"
+    return
+  fi
+  local started rootfs
+  started=$(stamp)
+  rootfs=$(mktemp -d /tmp/qa-rootfs.XXXXXX)
+  # shellcheck disable=SC2064
+  trap "umount '$rootfs/proc' 2>/dev/null || true; rm -rf '$rootfs'" RETURN
+  debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR"
+  mount -t proc proc "$rootfs/proc"
+  chroot "$rootfs" apt-get update -qq
+  chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends python3 python3-venv ca-certificates curl
+  chroot "$rootfs" apt-get clean
+  umount "$rootfs/proc"
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+  tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE"
+  echo "base image $BASE_IMAGE imported in $(($(stamp) - started))s"
+}
+
+build() {
+  need podman
+  local started args=()
+  started=$(stamp)
+  if [ -d "$WHEELS" ]; then
+    # the chroot build cannot see the host's wheel folder unless it is mounted in
+    args+=(-v "$WHEELS:/opt/wheels:ro" --build-arg FIND_LINKS=/opt/wheels --build-arg TORCH_INDEX_URL=)
+  fi
+  # docker format: the OCI format has no HEALTHCHECK
+  if [ -n "$CA_BUNDLE" ]; then
+    # HTTPS to PyPI may be intercepted here: let pip in the build trust what this machine trusts
+    args+=(-v "$CA_BUNDLE:/etc/ssl/certs/build-ca-bundle.crt:ro" --build-arg CA_BUNDLE=/etc/ssl/certs/build-ca-bundle.crt)
+  fi
+  podman build --isolation=chroot --network=host --format=docker --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    "${args[@]}" -t "$IMAGE" "$ROOT"
+  echo "image $IMAGE built in $(($(stamp) - started))s"
+  podman image ls "$IMAGE"
+}
+
+smoke() {
+  need buildah
+  need curl
+  local c pid started status=1
+  started=$(stamp)
+  c=$(buildah from "$IMAGE")
+  # chroot isolation shares the host network, so the server listens on this machine's port
+  buildah run --isolation chroot --env QA_PORT="$PORT" "$c" -- qa serve >/tmp/qa-smoke.log 2>&1 &
+  pid=$!
+  for _ in $(seq "$READY_TIMEOUT"); do
+    if curl -fsS "http://127.0.0.1:$PORT/readyz"; then
+      echo
+      echo "ready after $(($(stamp) - started))s"
+      status=0
+      break
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  [ "$status" = 0 ] || { echo "server did not become ready; log:" >&2; cat /tmp/qa-smoke.log >&2; }
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  buildah rm "$c" >/dev/null
+  return "$status"
+}
+
+case "${1:-all}" in
+  base) base ;;
+  build) build ;;
+  smoke) smoke ;;
+  all) base && build && smoke ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
