@@ -110,6 +110,26 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.api.present import ask_response
+    from qa.ask import ask
+
+    services = _services(settings)
+    result = ask(services, args.question, top_k=args.k)
+    response = ask_response(services.index, result, f"http://{settings.host}:{settings.port}")
+    if args.json:
+        print(response.model_dump_json(indent=2))
+        return 0
+    print(response.answer)
+    print()
+    label = "Related passages" if response.abstained else "Sources"
+    print(f"{label}:")
+    for i, p in enumerate(response.passages, start=1):
+        print(f"[{i}] {p.title} > {' > '.join(p.section)} (chars {p.start}-{p.end})")
+        print(f"    {p.url}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -132,6 +152,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS: dict[str, Handler] = {
     "index": cmd_index,
     "search": cmd_search,
+    "ask": cmd_ask,
     "serve": cmd_serve,
     "eval": cmd_eval,
 }
@@ -155,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_settings_flags(p, ["index_dir", "corpus_dir", "model"])
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--json", action="store_true", help="print the API's JSON")
+    add_settings_flags(p, ["index_dir", "corpus_dir", "model", "abstain_threshold"])
 
     p = sub.add_parser("serve", help="serve the web UI and JSON API")
     p.add_argument(

@@ -1,12 +1,16 @@
-"""The long-lived components (model, index, retriever), created once by the app lifespan or the CLI."""
+"""The long-lived components (model, index, retriever, facts, conversations), created once per process."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from qa.answer import QuestionTerms
+from qa.conversations import ConversationStore
 from qa.embedding import Embedder
 from qa.index.build import build_index
 from qa.index.store import SearchIndex, index_differences
@@ -22,6 +26,9 @@ class Services:
     embedder: Embedder
     index: SearchIndex
     retriever: Retriever
+    terms: QuestionTerms
+    conversations: ConversationStore
+    facts: Any = None  # the fact store of the index (trials, drugs), when the index has one
 
     @classmethod
     def start(
@@ -34,7 +41,22 @@ class Services:
                 log.info("building the index: %s", "; ".join(diffs))
                 build_index(settings, embedder)
         index = SearchIndex.load(settings)
-        return cls(settings, embedder, index, Retriever(index, embedder.encode, rrf_k=settings.rrf_k))
+        conversations = ConversationStore(
+            Path(settings.index_dir) / "conversations.sqlite3",
+            max_conversations=settings.conversation_max,
+            ttl_hours=settings.conversation_ttl_hours,
+        )
+        return cls(
+            settings,
+            embedder,
+            index,
+            Retriever(index, embedder.encode, rrf_k=settings.rrf_k),
+            QuestionTerms(index),
+            conversations,
+        )
+
+    def close(self) -> None:
+        self.conversations.close()
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # --- retrieval and answers --------------------------------------------
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant for the hybrid retriever.")
     abstain_threshold: float = Field(
-        0.35, description="Below this evidence score the service says the documents do not answer."
+        0.65, description="Below this evidence score the service says the documents do not answer."
     )
 
     # --- serving ------------------------------------------------------------

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from qa import __version__
 from qa.api.errors import install_error_handlers
 from qa.api.observability import install_observability
-from qa.api.routes import health
+from qa.api.routes import ask, documents, health, search
 from qa.logging_setup import configure_logging
 from qa.services import Services
 from qa.settings import Settings, get_settings
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services or Services.start(settings)
         yield
+        if services is None:
+            app.state.services.close()
         app.state.services = None
 
     app = FastAPI(
@@ -35,6 +37,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     install_error_handlers(app)
     install_observability(app)
     app.include_router(health.router)
+    app.include_router(ask.router)
+    app.include_router(search.router)
+    app.include_router(documents.router)
     return app
 
 

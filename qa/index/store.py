@@ -69,9 +69,9 @@ class SearchIndex:
         self.passage_sentences: dict[str, list[int]] = {}
         for s in self.sentences:
             self.passage_sentences.setdefault(s.passage_id, [])
-        index_of = {(s.doc_id, s.start, s.end): s.row for s in self.sentences}
+        self.sentence_row = {(s.doc_id, s.start, s.end): s.row for s in self.sentences}
         for p in self.passages:
-            self.passage_sentences[p.id] = [index_of[(p.doc_id, a, b)] for a, b in p.sentences]
+            self.passage_sentences[p.id] = self.sentence_rows(p)
         docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
         self.documents: dict[str, Document] = {d["meta"]["id"]: document_from_dict(d) for d in docs}
         self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
@@ -100,11 +100,39 @@ class SearchIndex:
     def dense_vector(self, row: int) -> np.ndarray:
         return np.asarray(self.dense.index.reconstruct(int(row)), dtype=np.float32)
 
+    def sentence_rows(self, passage: Passage) -> list[int]:
+        """Rows of ``passage``'s sentences in the sentence table (works for merged passages too)."""
+        rows = (self.sentence_row.get((passage.doc_id, a, b)) for a, b in passage.sentences)
+        return [r for r in rows if r is not None]
+
     def passage(self, passage_id: str) -> Passage:
+        """A stored passage, or a span of adjacent stored passages merged by retrieval ('doc:start-end')."""
         row = self.by_id.get(passage_id)
-        if row is None:
+        if row is not None:
+            return self.passages[row]
+        merged = self._merged_passage(passage_id)
+        if merged is None:
             raise NotFound(f"no passage with id '{passage_id}'")
-        return self.passages[row]
+        return merged
+
+    def _merged_passage(self, passage_id: str) -> Passage | None:
+        doc_id, _, span = passage_id.rpartition(":")
+        start_s, _, end_s = span.partition("-")
+        if doc_id not in self.documents or not (start_s.isdigit() and end_s.isdigit()):
+            return None
+        start, end = int(start_s), int(end_s)
+        parts = [p for p in self.passages if p.doc_id == doc_id and start <= p.start and p.end <= end]
+        if not parts or parts[0].start != start or max(p.end for p in parts) != end:
+            return None
+        if len({p.section_id for p in parts}) != 1:
+            return None
+        first = parts[0]
+        sentences = sorted({s for p in parts for s in p.sentences})
+        text = self.documents[doc_id].text[start:end]
+        refs = sorted({r for p in parts for r in p.refs})
+        return Passage(
+            passage_id, doc_id, first.section_id, first.section, first.kind, start, end, text, refs, sentences
+        )
 
     def document(self, doc_id: str) -> Document:
         doc = self.documents.get(doc_id)

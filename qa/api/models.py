@@ -1,0 +1,102 @@
+"""Request and response models of the JSON API; notebook users depend on these names, keep them stable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., min_length=1, max_length=1000, description="The question, in plain English.")
+    conversation_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Continue this conversation.",
+    )
+    top_k: int = Field(5, ge=1, le=20, description="How many passages to return.")
+
+
+class Span(BaseModel):
+    start: int = Field(description="Character offset into the document text.")
+    end: int
+
+
+class PassageOut(BaseModel):
+    id: str
+    doc_id: str
+    title: str = Field(description="The document's title (or its id when the title is unknown).")
+    section: list[str] = Field(description="Section titles from the top level down.")
+    kind: str = Field(description="body, caption or table (OCR'd table text is noisy).")
+    text: str
+    start: int = Field(description="Offset of the passage in the document text: text == document[start:end].")
+    end: int
+    score: float
+    url: str = Field(description="The passage highlighted in the document view.")
+    highlights: list[Span] = Field(default_factory=list, description="Answer sentences inside this passage.")
+    refs: list[int] = Field(default_factory=list, description="The paper's own reference numbers cited here.")
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    marker: int = Field(description="1-based index into `passages`: the [n] after the sentence.")
+    passage_id: str
+    doc_id: str
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    conversation_id: str
+    question: str
+    resolved_question: str = Field(description="The question as understood after the previous turn.")
+    answer: str = Field(description="Answer sentences, each followed by a [n] citation marker.")
+    abstained: bool = Field(description="True when the documents do not answer; `passages` are then related.")
+    sentences: list[AnswerSentence]
+    passages: list[PassageOut]
+    trials: list[dict[str, Any]] = Field(
+        description="Matching trials with their quotes (empty if not about trials)."
+    )
+    evidence: float = Field(
+        description="Strength of the best evidence; below the abstain threshold it abstains."
+    )
+
+
+class SearchResponse(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+class DocumentSummary(BaseModel):
+    id: str
+    title: str | None
+    authors: list[str]
+    journal: str | None
+    year: int | None
+    doi: str | None
+    url: str | None
+    licence: str | None
+    file: str
+    characters: int
+    passages: int
+
+
+class SectionOut(BaseModel):
+    id: str
+    title: str
+    number: str | None
+    level: int
+    kind: str
+    start: int
+    end: int
+    children: list[SectionOut] = Field(default_factory=list)
+
+
+class DocumentOut(DocumentSummary):
+    text: str
+    sections: list[SectionOut]

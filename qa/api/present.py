@@ -1,0 +1,105 @@
+"""Turn library results into API models; the HTML pages render these same models."""
+
+from __future__ import annotations
+
+from qa.api.models import (
+    AnswerSentence,
+    AskResponse,
+    DocumentOut,
+    DocumentSummary,
+    PassageOut,
+    SectionOut,
+    Span,
+)
+from qa.ask import AskResult
+from qa.chunking import Passage
+from qa.documents import Document
+from qa.index.store import SearchIndex
+from qa.retrieval import Hit
+
+
+def passage_url(base_url: str, passage: Passage) -> str:
+    return f"{base_url.rstrip('/')}/documents/{passage.doc_id}#p-{passage.id}"
+
+
+def passage_out(
+    index: SearchIndex, passage: Passage, score: float, base_url: str, highlights: list[Span] | None = None
+) -> PassageOut:
+    doc = index.document(passage.doc_id)
+    return PassageOut(
+        id=passage.id,
+        doc_id=passage.doc_id,
+        title=doc.meta.display_title,
+        section=passage.section,
+        kind=passage.kind,
+        text=passage.text,
+        start=passage.start,
+        end=passage.end,
+        score=round(score, 6),
+        url=passage_url(base_url, passage),
+        highlights=highlights or [],
+        refs=passage.refs,
+    )
+
+
+def hits_out(index: SearchIndex, hits: list[Hit], base_url: str) -> list[PassageOut]:
+    return [passage_out(index, h.passage, h.score, base_url) for h in hits]
+
+
+def ask_response(index: SearchIndex, result: AskResult, base_url: str) -> AskResponse:
+    highlights: dict[int, list[Span]] = {}
+    sentences = []
+    for s in result.answer.sentences:
+        highlights.setdefault(s.hit_index, []).append(Span(start=s.sentence.start, end=s.sentence.end))
+        sentences.append(
+            AnswerSentence(
+                text=s.text,
+                marker=s.hit_index + 1,
+                passage_id=result.hits[s.hit_index].passage.id,
+                doc_id=s.sentence.doc_id,
+                start=s.sentence.start,
+                end=s.sentence.end,
+                score=round(s.score, 4),
+            )
+        )
+    passages = [
+        passage_out(index, h.passage, h.score, base_url, sorted(highlights.get(i, []), key=lambda x: x.start))
+        for i, h in enumerate(result.hits)
+    ]
+    return AskResponse(
+        conversation_id=result.conversation_id,
+        question=result.question,
+        resolved_question=result.resolution.resolved,
+        answer=result.answer.text,
+        abstained=result.abstained,
+        sentences=sentences,
+        passages=passages,
+        trials=result.trials,
+        evidence=round(result.answer.evidence, 4),
+    )
+
+
+def document_summary(index: SearchIndex, doc: Document) -> DocumentSummary:
+    m = doc.meta
+    return DocumentSummary(
+        id=m.id,
+        title=m.title,
+        authors=m.authors,
+        journal=m.journal,
+        year=m.year,
+        doi=m.doi,
+        url=m.url,
+        licence=m.licence,
+        file=m.file,
+        characters=len(doc.text),
+        passages=sum(1 for p in index.passages if p.doc_id == m.id),
+    )
+
+
+def document_out(index: SearchIndex, doc: Document) -> DocumentOut:
+    summary = document_summary(index, doc)
+    return DocumentOut(
+        **summary.model_dump(),
+        text=doc.text,
+        sections=[SectionOut.model_validate(s.to_dict()) for s in doc.sections],
+    )

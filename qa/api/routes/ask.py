@@ -1,0 +1,24 @@
+"""POST /api/ask: the cited answer, with follow-ups read against the conversation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from qa.api.deps import ServicesDep
+from qa.api.models import AskRequest, AskResponse
+from qa.api.present import ask_response
+from qa.api.timing import ServerTimingDep
+from qa.ask import ask
+
+router = APIRouter(prefix="/api", tags=["answers"])
+
+
+@router.post("/ask", response_model=AskResponse)
+def ask_route(
+    body: AskRequest, request: Request, services: ServicesDep, timing: ServerTimingDep
+) -> AskResponse:
+    """Answer a question from the indexed documents, citing the sentences it rests on."""
+    result = ask(services, body.question, conversation_id=body.conversation_id, top_k=body.top_k)
+    for stage, ms in result.timings.items():
+        timing.add(stage, ms / 1000)
+    return ask_response(services.index, result, str(request.base_url))

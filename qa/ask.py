@@ -1,0 +1,146 @@
+"""Answer a question (or a follow-up): resolve it, retrieve, extract cited sentences and matching trials."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qa.answer import Answer, extract_answer
+from qa.conversations import Turn
+from qa.errors import BadInput
+from qa.followup import Resolution, resolve
+from qa.retrieval import Hit
+
+if TYPE_CHECKING:
+    from qa.services import Services
+
+MAX_QUESTION_CHARS = 1000
+
+
+@dataclass
+class AskResult:
+    conversation_id: str
+    question: str
+    resolution: Resolution
+    answer: Answer
+    hits: list[Hit]  # passages cited or listed, in marker order ([1] is hits[0])
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds by stage
+
+    @property
+    def abstained(self) -> bool:
+        return self.answer.abstained and not self.trials
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
+
+
+def clean_question(question: str) -> str:
+    """The question with white space folded; BadInput when empty, too long or full of control characters."""
+    if not isinstance(question, str):
+        raise BadInput("question must be a string")
+    text = " ".join(question.split())
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise BadInput("question contains control characters")
+    if not text:
+        raise BadInput("question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadInput(f"question is longer than {MAX_QUESTION_CHARS} characters")
+    return text
+
+
+def ask(
+    services: Services, question: str, *, conversation_id: str | None = None, top_k: int = 5
+) -> AskResult:
+    timings: dict[str, float] = {}
+    question = clean_question(question)
+    if not 1 <= top_k <= 20:
+        raise BadInput("top_k must be between 1 and 20")
+    store = services.conversations
+    history = store.history(conversation_id) if conversation_id else []
+    conversation_id = conversation_id or store.new_id()
+    previous = history[-1] if history else None
+    facts = services.facts
+
+    with _timed(timings, "resolve"):
+        resolution = resolve(
+            question, previous.resolved if previous else None, facts.vocab if facts else None
+        )
+    resolved = resolution.resolved
+
+    with _timed(timings, "retrieval"):
+        qvec = services.encode_query(resolved)
+        expansions = facts.expand(resolved) if facts else []
+        hits = services.retriever.search(resolved, k=top_k, query_vector=qvec, expansions=expansions)
+
+    with _timed(timings, "facts"):
+        trials = facts.trials_for_question(resolved) if facts else None
+        if trials is not None and resolution.kind == "reference" and previous and previous.trial_ids:
+            trials = [t for t in trials if t["id"] in set(previous.trial_ids)]
+
+    with _timed(timings, "answer"):
+        answer = extract_answer(
+            services.index,
+            services.terms,
+            resolved,
+            qvec,
+            hits,
+            threshold=services.settings.abstain_threshold,
+        )
+        hits = list(hits)
+        if trials:
+            _cite_trials(services, trials, hits, answer)
+
+    store.append(
+        conversation_id,
+        Turn(
+            question=question,
+            resolved=resolved,
+            entities=resolution.entities,
+            trial_ids=[t["id"] for t in trials or []],
+            about_trials=trials is not None,
+        ),
+    )
+    return AskResult(conversation_id, question, resolution, answer, hits, trials or [], timings)
+
+
+def _cite_trials(services: Services, trials: list[dict[str, Any]], hits: list[Hit], answer: Answer) -> None:
+    """Lead the answer with the matching trials, each cited to the passage its quote comes from."""
+    parts = []
+    for trial in trials:
+        marker = _marker_for(services, trial["passage_id"], hits)
+        label = trial.get("name") or ", ".join(trial.get("nct_ids") or []) or trial["id"]
+        details = [d for d in (trial.get("phase"), " + ".join(trial.get("interventions") or [])) if d]
+        outcomes = ", ".join(f"{o['measure']} {o['value']}" for o in (trial.get("outcomes") or [])[:2])
+        if outcomes:
+            details.append(outcomes)
+        parts.append(f"{label} ({'; '.join(details)}) [{marker}]" if details else f"{label} [{marker}]")
+    noun = "study matches" if len(trials) == 1 else "studies match"
+    summary = f"{len(trials)} {noun}: " + "; ".join(parts) + "."
+    answer.text = summary if answer.abstained else f"{summary} {answer.text}"
+    answer.abstained = False
+
+
+def _marker_for(services: Services, passage_id: str, hits: list[Hit]) -> int:
+    """1-based position of the hit holding ``passage_id``; the passage is appended when not listed yet."""
+    passage = services.index.passage(passage_id)
+    for i, hit in enumerate(hits):
+        p = hit.passage
+        if (
+            p.id == passage_id
+            or passage_id in hit.merged
+            or (p.doc_id == passage.doc_id and p.start <= passage.start and passage.end <= p.end)
+        ):
+            return i + 1
+    hits.append(Hit(passage, 0.0, 0.0, 0.0, rank=len(hits) + 1))
+    return len(hits)
