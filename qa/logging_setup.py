@@ -12,7 +12,11 @@ from typing import Any, TextIO
 request_id_var: ContextVar[str | None] = ContextVar("qa_request_id", default=None)
 
 # attributes every LogRecord has; anything else was passed through ``extra=`` and belongs in the JSON
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of the message
+}
 _HANDLER_NAME = "qa"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 

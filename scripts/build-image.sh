@@ -69,36 +69,50 @@ build() {
   podman image ls "$IMAGE"
 }
 
+SMOKE_PID=
+SMOKE_CONTAINER=
+smoke_cleanup() {
+  [ -z "$SMOKE_PID" ] || { kill "$SMOKE_PID" 2>/dev/null || true; wait "$SMOKE_PID" 2>/dev/null || true; }
+  [ -z "$SMOKE_CONTAINER" ] || buildah rm "$SMOKE_CONTAINER" >/dev/null
+  SMOKE_PID= SMOKE_CONTAINER=
+}
+
 smoke() {
   need buildah
   need curl
-  local c pid started status=1
+  local started ready=
   started=$(stamp)
-  c=$(buildah from "$IMAGE")
+  trap smoke_cleanup EXIT
+  SMOKE_CONTAINER=$(buildah from "$IMAGE")
+  echo "runs as: $(buildah run --isolation chroot "$SMOKE_CONTAINER" -- id -un)"
   # chroot isolation shares the host network, so the server listens on this machine's port
-  buildah run --isolation chroot --env QA_PORT="$PORT" "$c" -- qa serve >/tmp/qa-smoke.log 2>&1 &
-  pid=$!
+  buildah run --isolation chroot --env QA_PORT="$PORT" "$SMOKE_CONTAINER" -- qa serve >/tmp/qa-smoke.log 2>&1 &
+  SMOKE_PID=$!
   for _ in $(seq "$READY_TIMEOUT"); do
-    if curl -fsS "http://127.0.0.1:$PORT/readyz"; then
-      echo
-      echo "ready after $(($(stamp) - started))s"
-      status=0
+    if curl -fs "http://127.0.0.1:$PORT/readyz"; then
+      ready=1
       break
     fi
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 "$SMOKE_PID" 2>/dev/null || break
     sleep 1
   done
-  [ "$status" = 0 ] || { echo "server did not become ready; log:" >&2; cat /tmp/qa-smoke.log >&2; }
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  buildah rm "$c" >/dev/null
-  return "$status"
+  if [ -z "$ready" ]; then
+    echo "server did not become ready; log:" >&2
+    cat /tmp/qa-smoke.log >&2
+    exit 1
+  fi
+  echo
+  echo "ready after $(($(stamp) - started))s"
+  curl -fsS -D - -o /dev/null -H "X-Request-ID: smoke-1" "http://127.0.0.1:$PORT/healthz" \
+    | grep -i -E "^(x-request-id|server-timing):"
+  curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E "^qa_(index_passages|model_load_seconds|ready) "
+  smoke_cleanup
 }
 
 case "${1:-all}" in
   base) base ;;
   build) build ;;
   smoke) smoke ;;
-  all) base && build && smoke ;;
+  all) base; build; smoke ;;
   *) sed -n '2,10p' "$0" >&2; exit 2 ;;
 esac
