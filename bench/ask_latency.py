@@ -1,0 +1,123 @@
+"""Latency of POST /api/ask over HTTP, one client at a time, against the model's own single-query forward pass.
+
+Usage: .venv/bin/python bench/ask_latency.py [--questions 200] [--port 8765]
+
+Starts `qa serve` on 127.0.0.1 (building the index first when stale), asks unique questions one at a
+time, then, with the server idle, times the embedding model alone on the same questions in this
+process. Prints p50/p95 of both and their ratio; writes bench/results/ask_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = [
+    "What is known about {}?",
+    "Which trials evaluate {}?",
+    "How does {} affect the tumor microenvironment?",
+    "What results were reported for {}?",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def unique_questions(n: int) -> list[str]:
+    """Questions built from identifiers and terms that occur in the corpus (no two alike)."""
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "corpus").glob("*.txt")))
+    terms = list(dict.fromkeys(re.findall(r"\b(?:[A-Z][A-Za-z0-9]*-?\d+[A-Za-z]*|[A-Z]{3,}[a-z]?s?|[a-z]{6,}(?:mab|nib|cel))\b", text)))
+    out = [t.format(term) for term in terms for t in TEMPLATES]
+    return list(dict.fromkeys(out))[:n]
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("server did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    questions = unique_questions(args.questions + args.warmup)
+    warm, questions = questions[: args.warmup], questions[args.warmup :]
+    base = f"http://127.0.0.1:{args.port}"
+    qa = [sys.executable, "-m", "qa.cli"]
+    subprocess.run([*qa, "index", "--if-stale", "--quiet"], check=True, cwd=ROOT)
+    server = subprocess.Popen(
+        [*qa, "serve", "--port", str(args.port), "--log-level", "WARNING"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    http_ms: list[float] = []
+    errors = 0
+    try:
+        wait_ready(base, server)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for q in warm:
+                client.post("/api/ask", json={"question": q})
+            for q in questions:
+                started = time.perf_counter()
+                r = client.post("/api/ask", json={"question": q})
+                http_ms.append((time.perf_counter() - started) * 1000)
+                errors += r.status_code != 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    from qa.embedding import Embedder
+
+    embedder = Embedder("all-MiniLM-L6-v2")
+    for q in warm:
+        embedder.encode([q])
+    model_ms: list[float] = []
+    for q in questions:
+        started = time.perf_counter()
+        embedder.encode([q])
+        model_ms.append((time.perf_counter() - started) * 1000)
+
+    result = {
+        "questions": len(questions),
+        "errors": errors,
+        "http_ask_ms": {"p50": statistics.median(http_ms), "p95": pct(http_ms, 95)},
+        "model_forward_ms": {"p50": statistics.median(model_ms), "p95": pct(model_ms, 95)},
+        "ratio_p50": statistics.median(http_ms) / statistics.median(model_ms),
+        "load_average": os.getloadavg(),
+    }
+    out = ROOT / "bench" / "results" / "ask_latency.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"{'':24}{'p50 ms':>10}{'p95 ms':>10}")
+    print(f"{'POST /api/ask (HTTP)':24}{result['http_ask_ms']['p50']:>10.1f}{result['http_ask_ms']['p95']:>10.1f}")
+    print(f"{'model forward pass':24}{result['model_forward_ms']['p50']:>10.1f}{result['model_forward_ms']['p95']:>10.1f}")
+    print(f"ratio (p50 ask / p50 model): {result['ratio_p50']:.2f}   errors: {errors}   questions: {len(questions)}")
+
+
+if __name__ == "__main__":
+    main()
