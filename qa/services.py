@@ -12,6 +12,7 @@ import numpy as np
 from qa.answer import QuestionTerms
 from qa.conversations import ConversationStore
 from qa.embedding import Embedder
+from qa.facts.store import FactStore
 from qa.index.build import build_index
 from qa.index.store import SearchIndex, index_differences
 from qa.retrieval import Retriever
@@ -53,6 +54,7 @@ class Services:
             Retriever(index, embedder.encode, rrf_k=settings.rrf_k),
             QuestionTerms(index),
             conversations,
+            FactStore.for_index(index.path, list(index.documents.values()), index.passages),
         )
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from qa import __version__
 from qa.api.errors import install_error_handlers
 from qa.api.observability import install_observability
-from qa.api.routes import ask, documents, health, search
+from qa.api.routes import ask, documents, facts, health, search
 from qa.logging_setup import configure_logging
 from qa.services import Services
 from qa.settings import Settings, get_settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(ask.router)
     app.include_router(search.router)
     app.include_router(documents.router)
+    app.include_router(facts.router)
     return app
 
 

@@ -190,3 +190,8 @@ def _prune(builds: Path, keep: set[str]) -> None:
     )
     for old in [p for p in done if p.name not in keep][1:]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+from qa.facts.store import facts_build_step  # noqa: E402  (registered last: facts import the corpus model)
+
+BUILD_STEPS.append(facts_build_step)

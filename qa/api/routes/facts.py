@@ -1,0 +1,216 @@
+"""Structured facts: trials (JSON or CSV) and drugs, filtered by drug, class, target, condition, phase or question."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from qa.api.deps import ServicesDep
+from qa.errors import BadInput, IndexMissing
+from qa.facts.phases import phase_numbers
+from qa.facts.query import TrialQuery, filter_trials, parse_question
+from qa.facts.store import FactStore
+
+router = APIRouter(prefix="/api", tags=["facts"])
+Key = Annotated[str, Path(min_length=1, max_length=200)]
+Filter = Annotated[str | None, Query(max_length=200)]
+
+
+class EvidenceOut(BaseModel):
+    passage_id: str
+    doc_id: str
+    quote: str
+    start: int
+    end: int
+    refs: list[int] = []
+    kind: str = Field(description="body, caption or table (OCR'd table text)")
+    role: str = Field(description="mention, continuation, context or ocr-corrected")
+    note: str | None = None
+
+
+class OutcomeOut(BaseModel):
+    measure: str
+    value: str
+    detail: str | None = None
+    n: int | None = None
+    denominator: int | None = None
+    start: int
+    end: int
+    text: str
+
+
+class TrialOut(BaseModel):
+    id: str
+    label: str
+    name: str | None
+    nct_ids: list[str]
+    aliases: list[str]
+    phase: str | None
+    interventions: list[str]
+    drug_classes: list[str]
+    targets: list[str]
+    conditions: list[str]
+    setting: list[str]
+    outcomes: list[OutcomeOut]
+    status: str | None
+    designations: list[str]
+    quote: str = Field(description="The primary evidence sentence.")
+    passage_id: str
+    doc_id: str
+    start: int = Field(description="Offset of the quote in the document text.")
+    end: int
+    refs: list[int]
+    source_kind: str
+    evidence: list[EvidenceOut]
+
+
+class TrialList(BaseModel):
+    count: int
+    trials: list[TrialOut]
+
+
+class DrugOut(BaseModel):
+    name: str
+    aliases: list[str]
+    classes: list[str]
+    targets: list[str]
+    trials: list[str] = Field(description="Ids of the trials whose interventions include the drug.")
+    designations: list[str]
+    source: str = Field(description="vocabulary, or learned from the documents")
+    mentions: int
+    evidence: list[EvidenceOut]
+    learned: list[dict[str, Any]] = Field(description="What the documents state about the drug, with quotes.")
+
+
+class DrugSummary(BaseModel):
+    name: str
+    aliases: list[str]
+    classes: list[str]
+    targets: list[str]
+    trials: list[str]
+    mentions: int
+
+
+def _store(services: Any) -> FactStore:
+    store = getattr(services, "facts", None)
+    if store is None:
+        raise IndexMissing("the index has no fact store; rebuild it with `qa index`")
+    return store
+
+
+def _resolve(store: FactStore, kind: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    found = store.vocab.resolve(value, kind)
+    if found is None:
+        raise BadInput(f"unknown {kind.replace('class', 'drug class')} '{value}'")
+    return found
+
+
+def build_query(
+    store: FactStore,
+    drug: str | None,
+    drug_class: str | None,
+    target: str | None,
+    condition: str | None,
+    phase: str | None,
+    q: str | None,
+) -> TrialQuery:
+    query = (parse_question(store.vocab, q, store) or TrialQuery()) if q else TrialQuery()
+    for kind, value in (("drug", drug), ("class", drug_class), ("target", target)):
+        name = _resolve(store, kind, value)
+        if name:
+            query.groups.append([(kind, name)])
+    cond = _resolve(store, "condition", condition)
+    if cond:
+        query.conditions.append(cond)
+    if phase:
+        from qa.facts.phases import normalize_phase
+
+        numbers = phase_numbers(normalize_phase(phase if "phase" in phase.lower() else f"phase {phase}"))
+        if not numbers:
+            raise BadInput(f"unknown phase '{phase}' (try 2, II, 1/2 or 'phase III')")
+        query.phases |= numbers
+    return query
+
+
+def _csv(trials: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    columns = [
+        "id",
+        "name",
+        "nct_ids",
+        "phase",
+        "interventions",
+        "drug_classes",
+        "targets",
+        "conditions",
+        "setting",
+    ]
+    columns += ["status", "designations", "outcomes", "doc_id", "passage_id", "start", "end", "quote"]
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for t in trials:
+        row = []
+        for c in columns:
+            v = t[c]
+            if c == "outcomes":
+                v = "; ".join(
+                    f"{o['measure']} {o['value']}" + (f" ({o['detail']})" if o["detail"] else "") for o in v
+                )
+            elif isinstance(v, list):
+                v = "; ".join(str(x) for x in v)
+            row.append("" if v is None else v)
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+@router.get("/trials", response_model=TrialList, responses={200: {"content": {"text/csv": {}}}})
+def list_trials(
+    services: ServicesDep,
+    drug: Filter = None,
+    drug_class: Filter = None,
+    target: Filter = None,
+    condition: Filter = None,
+    phase: Annotated[str | None, Query(max_length=20)] = None,
+    q: Annotated[
+        str | None, Query(max_length=500, description="A question; parsed into the same filters.")
+    ] = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """Trials and studies the documents describe; every filter given must hold."""
+    store = _store(services)
+    trials = [
+        t.to_dict()
+        for t in filter_trials(store, build_query(store, drug, drug_class, target, condition, phase, q))
+    ]
+    if format == "csv":
+        return Response(
+            _csv(trials),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="trials.csv"'},
+        )
+    return TrialList(count=len(trials), trials=[TrialOut.model_validate(t) for t in trials])
+
+
+@router.get("/trials/{trial_id}", response_model=TrialOut)
+def get_trial(trial_id: Key, services: ServicesDep) -> TrialOut:
+    """One trial by id, NCT id or name (e.g. NCT02983045 or PIVOT-02)."""
+    return TrialOut.model_validate(_store(services).trial(trial_id).to_dict())
+
+
+@router.get("/drugs", response_model=list[DrugSummary])
+def list_drugs(services: ServicesDep) -> list[DrugSummary]:
+    """Drugs the documents mention, with their classes, targets and trials."""
+    return [DrugSummary.model_validate(d.to_dict()) for d in _store(services).drugs.values()]
+
+
+@router.get("/drugs/{name}", response_model=DrugOut)
+def get_drug(name: Key, services: ServicesDep) -> DrugOut:
+    """A drug by any name (INN, code name or brand): aliases, classes, targets and the trials it appears in."""
+    return DrugOut.model_validate(_store(services).drug(name).to_dict())

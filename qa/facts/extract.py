@@ -1,0 +1,295 @@
+"""Trials and studies from documents: one record per study, however many places mention it, with evidence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from qa.chunking import Passage
+from qa.documents import Document, reference_numbers
+from qa.facts.entities import Facts, segment_facts
+from qa.facts.model import Evidence, Trial
+from qa.facts.studies import STUDY_CUE, Clause, clauses, segment
+from qa.facts.vocab import Mention, Vocabulary
+from qa.sentences import split_sentences
+
+_NOT_CLINICAL = re.compile(
+    r"(?:preclinical|mouse|mice|animal|murine|follow-up|in vitro)\s+(?:[\w-]+\s+)?$", re.IGNORECASE
+)
+_PATIENTS = re.compile(r"\bpatients?\b|\bphase\b|\btrial\b", re.IGNORECASE)
+
+
+@dataclass
+class Sentence:
+    doc: Document
+    start: int
+    end: int
+    kind: str
+    block: int
+    mentions: list[Mention] = field(default_factory=list)
+
+
+@dataclass
+class Draft:
+    """One study as one clause states it."""
+
+    sentence: Sentence
+    names: list[str]
+    ncts: list[str]
+    alts: list[str]
+    facts: Facts
+    direct_phase: bool
+    role: str = "mention"
+
+
+class PassageFinder:
+    """The passage that holds a sentence (for evidence ids); table lines and captions included."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.exact: dict[tuple[str, int, int], str] = {}
+        self.by_doc: dict[str, list[Passage]] = {}
+        for p in passages:
+            self.by_doc.setdefault(p.doc_id, []).append(p)
+            for s, e in p.sentences:
+                self.exact.setdefault((p.doc_id, s, e), p.id)
+
+    def find(self, doc_id: str, start: int, end: int) -> str:
+        hit = self.exact.get((doc_id, start, end))
+        if hit:
+            return hit
+        for p in self.by_doc.get(doc_id, []):
+            if p.start <= start and end <= p.end:
+                return p.id
+        near = [p for p in self.by_doc.get(doc_id, []) if p.start <= start < p.end]
+        return near[0].id if near else f"{doc_id}:{start}-{end}"
+
+
+def document_sentences(vocab: Vocabulary, doc: Document) -> list[Sentence]:
+    out = []
+    for i, block in enumerate(doc.blocks):
+        if block.kind in ("body", "caption"):
+            for s, e in split_sentences(doc.text, block.start, block.end):
+                out.append(Sentence(doc, s, e, block.kind, i, vocab.find(doc.text, s, e)))
+    return out
+
+
+def _facts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Facts:
+    return segment_facts(vocab, s.doc.text, s.mentions, start, end)
+
+
+def _unnamed(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Draft | None:
+    """'A trial that evaluated SD-101 combined with pembrolizumab in advanced melanoma ...'."""
+    text = s.doc.text
+    cue = next(
+        (
+            c
+            for c in STUDY_CUE.finditer(text, start, end)
+            if not _NOT_CLINICAL.search(text[max(start, c.start() - 40) : c.start()])
+        ),
+        None,
+    )
+    if cue is None or not _PATIENTS.search(text, start, end):
+        return None
+    facts = _facts(vocab, s, start, end)
+    if not facts.interventions:
+        return None
+    return Draft(s, [], [], [], facts, bool(facts.phases))
+
+
+def clause_drafts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> list[Draft]:
+    text = s.doc.text
+    clause: Clause = segment(vocab, text, start, end, s.mentions)
+    if not clause.groups:
+        draft = _unnamed(vocab, s, start, end)
+        return [draft] if draft else []
+    shared = Facts()
+    for a, b in clause.shared:
+        if b > a:
+            shared.merge(_facts(vocab, s, a, b))
+    drafts = []
+    for g in clause.groups:
+        own = _facts(vocab, s, g.seg_start, g.seg_end)
+        direct = bool(own.phases)
+        facts = Facts()
+        facts.merge(own)
+        if not own.phases:
+            facts.phases = list(shared.phases)
+        for name in ("conditions", "settings", "statuses", "targets", "designations"):
+            mine: list[str] = getattr(facts, name)
+            mine.extend(x for x in getattr(shared, name) if x not in mine)
+        if not own.interventions:
+            facts.drugs, facts.classes = list(shared.drugs), list(shared.classes)
+        if g.names:
+            drafts.append(Draft(s, g.names, g.ncts, g.alts, facts, direct))
+        else:  # a bare list of registry ids: one study each, sharing what the clause says
+            drafts.extend(Draft(s, [], [n], [], facts, direct) for n in g.ncts)
+    return drafts
+
+
+def _continuation(vocab: Vocabulary, s: Sentence) -> Facts | None:
+    """An anchorless sentence that reports outcomes continues the study of the sentence before it."""
+    facts = _facts(vocab, s, s.start, s.end)
+    return facts if facts.outcomes else None
+
+
+_REFERENCE = re.compile(
+    r"\b(?:this|that|the same)\s+(?:drug|agent|regimen|combination|therapy|compound|treatment)\b",
+    re.IGNORECASE,
+)
+
+
+def _antecedent(vocab: Vocabulary, sentences: list[Sentence], i: int, before: int) -> list[str]:
+    """What "this drug" / "this regimen" refers to: the interventions named just before."""
+    s = sentences[i]
+    if before > s.start:
+        here = _facts(vocab, s, s.start, before)
+        if here.interventions:
+            return here.interventions
+    if i and sentences[i - 1].block == s.block:
+        prev = sentences[i - 1]
+        return _facts(vocab, prev, prev.start, prev.end).interventions
+    return []
+
+
+def _sentence_drafts(vocab: Vocabulary, sentences: list[Sentence], i: int) -> list[Draft]:
+    s = sentences[i]
+    out: list[Draft] = []
+    last: list[Draft] = []
+    for a, b in clauses(s.doc.text, s.start, s.end):
+        mine = clause_drafts(vocab, s, a, b)
+        for d in mine:
+            if not d.facts.interventions and _REFERENCE.search(s.doc.text, a, b):
+                d.facts.drugs = [x for x in _antecedent(vocab, sentences, i, a) if x in vocab.drugs]
+                d.facts.classes = [x for x in _antecedent(vocab, sentences, i, a) if x not in vocab.drugs]
+        if not mine and len(last) == 1:
+            # "...; it represents the first phase III study": a clause continuing the one study before it
+            more = _facts(vocab, s, a, b)
+            target = last[0].facts
+            for name in ("phases", "statuses", "conditions", "settings"):
+                mine_list: list[str] = getattr(target, name)
+                mine_list.extend(x for x in getattr(more, name) if x not in mine_list)
+            target.outcomes.extend(more.outcomes)
+            last[0].direct_phase = last[0].direct_phase or bool(more.phases)
+            continue
+        out.extend(mine)
+        last = mine
+    return out
+
+
+def document_drafts(vocab: Vocabulary, doc: Document) -> tuple[list[Draft], list[Sentence]]:
+    sentences = document_sentences(vocab, doc)
+    drafts: list[Draft] = []
+    last: tuple[int, list[Draft]] | None = None  # (sentence index, drafts it produced)
+    for i, s in enumerate(sentences):
+        mine = _sentence_drafts(vocab, sentences, i)
+        if not mine and last and last[0] == i - 1 and len(last[1]) == 1 and sentences[i - 1].block == s.block:
+            facts = _continuation(vocab, s)
+            if facts:
+                prev = last[1][0]
+                facts.phases, facts.drugs, facts.classes = [], [], []
+                drafts.append(Draft(s, prev.names, prev.ncts, [], facts, False, role="continuation"))
+                last = (i, [prev])
+                continue
+        drafts.extend(mine)
+        last = (i, mine) if mine else last
+    return drafts, sentences
+
+
+def evidence_for(
+    s: Sentence, finder: PassageFinder, role: str = "mention", note: str | None = None
+) -> Evidence:
+    quote = s.doc.text[s.start : s.end]
+    return Evidence(
+        finder.find(s.doc.id, s.start, s.end),
+        s.doc.id,
+        quote,
+        s.start,
+        s.end,
+        reference_numbers(quote),
+        s.kind,
+        role,
+        note,
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def merge_drafts(vocab: Vocabulary, drafts: list[Draft], finder: PassageFinder) -> list[Trial]:
+    """Union drafts that share an NCT id or a name; unnamed studies stay one record each."""
+    parent = list(range(len(drafts)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, d in enumerate(drafts):
+        keys = [f"nct:{n}" for n in d.ncts] + [f"name:{_slug(n)}" for n in [*d.names, *d.alts]]
+        if not keys:
+            keys = [f"doc:{d.sentence.doc.id}:{d.sentence.start}"]
+        for k in keys:
+            if k in owner:
+                parent[root(i)] = root(owner[k])
+            else:
+                owner[k] = i
+    groups: dict[int, list[Draft]] = {}
+    for i, d in enumerate(drafts):
+        groups.setdefault(root(i), []).append(d)
+    return [_trial(vocab, members, finder) for members in groups.values()]
+
+
+def _trial(vocab: Vocabulary, members: list[Draft], finder: PassageFinder) -> Trial:
+    members.sort(key=lambda d: (d.role != "mention", not d.names, d.sentence.doc.id, d.sentence.start))
+    names = list(dict.fromkeys(n for d in members for n in d.names))
+    ncts = list(dict.fromkeys(n for d in members for n in d.ncts))
+    alts = list(dict.fromkeys(a for d in members for a in d.alts if a not in names))
+    first = members[0].sentence
+    trial = Trial(id=ncts[0] if ncts else _slug(names[0]) if names else f"{first.doc.id}:{first.start}")
+    trial.name, trial.nct_ids, trial.aliases = (names[0] if names else None), ncts, names[1:] + alts
+    merged = Facts()
+    for d in members:
+        merged.merge(d.facts)
+    direct = [p for d in members if d.direct_phase for p in d.facts.phases]
+    phases = direct or merged.phases
+    trial.phase = phases[0] if phases else None
+    trial.interventions = merged.interventions
+    trial.conditions = [
+        c
+        for c in merged.conditions
+        if not any(c in vocab.condition_ancestors(o) - {o} for o in merged.conditions)
+    ]
+    trial.setting = merged.settings
+    trial.status = merged.statuses[0] if merged.statuses else None
+    trial.designations = merged.designations
+    seen: set[tuple[str, str]] = set()
+    for o in merged.outcomes:
+        if (o.measure, o.value) not in seen:
+            seen.add((o.measure, o.value))
+            trial.outcomes.append(o)
+    derive(vocab, trial, merged.targets)
+    spans: set[tuple[str, int]] = set()
+    for d in members:
+        key = (d.sentence.doc.id, d.sentence.start)
+        if key not in spans:
+            spans.add(key)
+            trial.evidence.append(evidence_for(d.sentence, finder, d.role))
+    return trial
+
+
+def derive(vocab: Vocabulary, trial: Trial, direct_targets: list[str] | None = None) -> None:
+    """Classes and targets follow from the interventions (and targets the text names itself)."""
+    classes: dict[str, None] = {}
+    targets: dict[str, None] = dict.fromkeys(direct_targets or trial.targets)
+    for name in trial.interventions:
+        if name in vocab.drugs:
+            classes.update(dict.fromkeys(vocab.drug_classes(name)))
+            targets.update(dict.fromkeys(vocab.drug_targets(name)))
+        else:
+            for c in sorted(vocab.class_ancestors(name), key=lambda c: c != name):
+                classes.setdefault(c, None)
+                targets.update(dict.fromkeys(vocab.class_targets(c)))
+    trial.drug_classes, trial.targets = list(classes), list(targets)

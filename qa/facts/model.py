@@ -1,0 +1,96 @@
+"""Fact records: trials (with outcomes and evidence) and drugs, as plain dataclasses that round-trip JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qa.facts.outcomes import Outcome
+
+
+@dataclass
+class Evidence:
+    passage_id: str
+    doc_id: str
+    quote: str
+    start: int
+    end: int
+    refs: list[int] = field(default_factory=list)
+    kind: str = "body"  # body | caption | table
+    role: str = "mention"  # mention | continuation | context | ocr-corrected
+    note: str | None = None
+
+
+@dataclass
+class Trial:
+    id: str
+    name: str | None = None
+    nct_ids: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    phase: str | None = None
+    interventions: list[str] = field(default_factory=list)
+    drug_classes: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    setting: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    status: str | None = None
+    designations: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def primary(self) -> Evidence:
+        return self.evidence[0]
+
+    @property
+    def label(self) -> str:
+        """A short human name: the acronym and NCT id, or the interventions."""
+        head = self.name or (self.nct_ids[0] if self.nct_ids else " + ".join(self.interventions) or self.id)
+        if self.name and self.nct_ids:
+            head = f"{self.name} ({', '.join(self.nct_ids)})"
+        return head
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.primary
+        data = asdict(self)
+        data.update(
+            label=self.label,
+            quote=p.quote,
+            passage_id=p.passage_id,
+            doc_id=p.doc_id,
+            start=p.start,
+            end=p.end,
+            refs=p.refs,
+            source_kind=p.kind,
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trial:
+        keep = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        keep["outcomes"] = [Outcome(**o) for o in data.get("outcomes", [])]
+        keep["evidence"] = [Evidence(**e) for e in data.get("evidence", [])]
+        return cls(**keep)
+
+
+@dataclass
+class DrugRecord:
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    trials: list[str] = field(default_factory=list)
+    designations: list[str] = field(default_factory=list)
+    source: str = "vocabulary"
+    mentions: int = 0
+    evidence: list[Evidence] = field(default_factory=list)  # where the documents name it, first few
+    learned: list[dict[str, Any]] = field(default_factory=list)  # what the documents taught about it
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DrugRecord:
+        keep = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        keep["evidence"] = [Evidence(**e) for e in data.get("evidence", [])]
+        return cls(**keep)

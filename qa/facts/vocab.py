@@ -1,0 +1,334 @@
+"""The curated vocabulary (drugs, classes, targets, conditions ...) and a matcher that finds it in text."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+VOCABULARY_FILE = "vocabulary.json"
+DEFAULT_VOCABULARY = Path(__file__).resolve().parents[2] / "corpus" / VOCABULARY_FILE
+
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
+_DASH_CLASS = DASHES + r"\-"
+_SEP = f"[\\s{_DASH_CLASS}]*"
+_WORD = r"[A-Za-z0-9α-ωΑ-Ω]"
+
+
+def norm_key(text: str) -> str:
+    """Comparison key: lower case, dashes, spaces and underscores removed ("TLR-9" == "TLR9")."""
+    return re.sub(rf"[\s{_DASH_CLASS}_]+", "", text.lower())
+
+
+def _alias_pattern(alias: str) -> str:
+    """A regex for ``alias`` tolerant of dash/space variants and a plural ending."""
+    parts = re.findall(r"[A-Za-z0-9α-ωΑ-Ω]+|[^\sA-Za-z0-9α-ωΑ-Ω]", alias)
+    out: list[str] = []
+    prev_alnum = False
+    for part in parts:
+        alnum = bool(re.match(_WORD, part))
+        if part in DASHES or part == "-":
+            continue
+        if out:
+            out.append(_SEP if (alnum and prev_alnum) else r"\s*")
+        out.append(re.escape(part))
+        prev_alnum = alnum
+    pattern = "".join(out)
+    if alias[-1:].isalpha() and len(alias) > 3:
+        pattern = pattern[:-1] + "(?:y|ies)" if alias.endswith("y") else pattern + "(?:e?s)?"
+    return pattern
+
+
+@dataclass(frozen=True)
+class Mention:
+    kind: str  # drug | class | target | condition | setting | status | designation | agency | outcome
+    name: str  # canonical name
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class DrugInfo:
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    source: str = "vocabulary"  # vocabulary | learned
+
+
+@dataclass
+class Entry:
+    """A class, target, condition or other named thing: canonical name, synonyms and relations."""
+
+    name: str
+    synonyms: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    axis: str | None = None
+    label: str | None = None
+
+
+KINDS = ("drug", "class", "target", "condition", "setting", "status", "designation", "agency", "outcome")
+_GROUPS = {
+    "class": "classes",
+    "target": "targets",
+    "condition": "conditions",
+    "setting": "settings",
+    "status": "statuses",
+    "designation": "designations",
+    "agency": "agencies",
+    "outcome": "outcomes",
+}
+# When two kinds share a surface form, the earlier kind wins (a drug name beats a target symbol).
+_PRIORITY = {k: i for i, k in enumerate(KINDS)}
+
+
+def _entry(name: str, raw: Any) -> Entry:
+    if isinstance(raw, list):
+        return Entry(name, synonyms=list(raw))
+    return Entry(
+        name,
+        synonyms=list(raw.get("synonyms", [])),
+        parents=list(raw.get("parents", [])),
+        targets=list(raw.get("targets", [])),
+        axis=raw.get("axis"),
+        label=raw.get("label"),
+    )
+
+
+class Vocabulary:
+    """Canonical names and their surface forms; relations between drugs, classes and targets."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.raw = data
+        self.common_words = set(data.get("common_words", []))
+        self.roman: dict[str, int] = dict(data.get("phases", {}).get("roman", {"I": 1, "II": 2, "III": 3}))
+        self.drugs: dict[str, DrugInfo] = {}
+        for name, d in data.get("drugs", {}).items():
+            self.drugs[name] = DrugInfo(
+                name,
+                list(d.get("aliases", [])),
+                list(d.get("classes", [])),
+                list(d.get("targets", [])),
+                d.get("source", "vocabulary"),
+            )
+        self.entries: dict[str, dict[str, Entry]] = {
+            kind: {n: _entry(n, raw) for n, raw in data.get(group, {}).items()}
+            for kind, group in _GROUPS.items()
+        }
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Vocabulary:
+        path = Path(path or DEFAULT_VOCABULARY)
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+    @classmethod
+    def for_corpus(cls, corpus_root: Path) -> Vocabulary:
+        """The corpus folder's own vocabulary.json, else the packaged one."""
+        own = Path(corpus_root) / VOCABULARY_FILE
+        return cls.load(own if own.exists() else None)
+
+    def copy(self) -> Vocabulary:
+        return Vocabulary(copy.deepcopy(self.to_dict()))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.raw)
+        data["drugs"] = {
+            n: {k: v for k, v in asdict(d).items() if k != "name"} for n, d in self.drugs.items()
+        }
+        for kind, group in _GROUPS.items():
+            data[group] = {
+                n: {k: v for k, v in asdict(e).items() if k != "name" and v not in (None, [])}
+                for n, e in self.entries[kind].items()
+            }
+        return data
+
+    # --- accessors -------------------------------------------------------
+    @property
+    def classes(self) -> dict[str, Entry]:
+        return self.entries["class"]
+
+    @property
+    def targets(self) -> dict[str, Entry]:
+        return self.entries["target"]
+
+    @property
+    def conditions(self) -> dict[str, Entry]:
+        return self.entries["condition"]
+
+    def surface_forms(self) -> dict[str, list[tuple[str, str]]]:
+        """normalized key -> [(kind, canonical)], every alias and synonym, canonical names included."""
+        forms: dict[str, list[tuple[str, str]]] = {}
+
+        def add(kind: str, canonical: str, surface: str) -> None:
+            slot = forms.setdefault(norm_key(surface), [])
+            if (kind, canonical) not in slot:
+                slot.append((kind, canonical))
+
+        for d in self.drugs.values():
+            for s in [d.name, *d.aliases]:
+                add("drug", d.name, s)
+        for kind, entries in self.entries.items():
+            for e in entries.values():
+                for s in [e.name, *e.synonyms] if kind in ("class", "target", "condition") else e.synonyms:
+                    add(kind, e.name, s)
+        for slot in forms.values():
+            slot.sort(key=lambda kc: _PRIORITY[kc[0]])
+        return forms
+
+    @cached_property
+    def _matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
+        forms = self.surface_forms()
+        originals: dict[str, str] = {}  # key -> original spelling, for case-sensitive common words
+        surfaces: list[str] = []
+        for d in self.drugs.values():
+            surfaces += [d.name, *d.aliases]
+        for kind, entries in self.entries.items():
+            for e in entries.values():
+                surfaces += [e.name, *e.synonyms] if kind in ("class", "target", "condition") else e.synonyms
+        for s in surfaces:
+            if s in self.common_words:
+                originals[norm_key(s)] = s
+        unique = sorted({s for s in surfaces if s.strip()}, key=lambda s: (-len(s), s))
+        body = "|".join(_alias_pattern(s) for s in unique)
+        pattern = re.compile(rf"(?<![A-Za-z0-9α-ωΑ-Ω])(?:{body})(?![A-Za-z0-9α-ωΑ-Ω+])", re.IGNORECASE)
+        return pattern, forms, originals
+
+    def lookup(self, surface: str) -> list[tuple[str, str]]:
+        """(kind, canonical) pairs a surface form names, best first; plural endings tolerated."""
+        _, forms, _ = self._matcher
+        key = norm_key(surface)
+        for candidate in (key, key[:-1] if key.endswith("s") else "", key[:-2] if key.endswith("es") else ""):
+            if candidate and candidate in forms:
+                return forms[candidate]
+        if key.endswith("ies") and key[:-3] + "y" in forms:
+            return forms[key[:-3] + "y"]
+        return []
+
+    def find(
+        self, text: str, start: int = 0, end: int | None = None, kinds: set[str] | None = None
+    ) -> list[Mention]:
+        """Every vocabulary mention in ``text[start:end]`` (offsets into ``text``), longest first at a spot."""
+        pattern, _, originals = self._matcher
+        out: list[Mention] = []
+        for m in pattern.finditer(text, start, len(text) if end is None else end):
+            surface = m.group(0)
+            key = norm_key(surface)
+            exact = originals.get(key) or originals.get(key[:-1])
+            if exact is not None and surface.rstrip("s") != exact.rstrip("s"):
+                continue  # "met" the verb is not MET the receptor
+            hits = self.lookup(surface)
+            if not hits:
+                continue
+            kind, name = hits[0]
+            if kinds is not None:
+                chosen = next(((k, n) for k, n in hits if k in kinds), None)
+                if chosen is None:
+                    continue
+                kind, name = chosen
+            out.append(Mention(kind, name, m.start(), m.end(), surface))
+        return out
+
+    def resolve(self, surface: str, kind: str | None = None) -> str | None:
+        for k, name in self.lookup(surface):
+            if kind is None or k == kind:
+                return name
+        return None
+
+    # --- relations -------------------------------------------------------
+    def class_ancestors(self, name: str) -> set[str]:
+        out: set[str] = set()
+        stack = [name]
+        while stack:
+            c = stack.pop()
+            if c in out:
+                continue
+            out.add(c)
+            entry = self.classes.get(c)
+            stack.extend(entry.parents if entry else [])
+        return out
+
+    def class_descendants(self, name: str) -> set[str]:
+        return {c for c in self.classes if name in self.class_ancestors(c)} | {name}
+
+    def drug_classes(self, drug: str) -> list[str]:
+        info = self.drugs.get(drug)
+        out: dict[str, None] = {}
+        for c in info.classes if info else []:
+            for a in [c, *sorted(self.class_ancestors(c) - {c})]:
+                out.setdefault(a, None)
+        return list(out)
+
+    def class_targets(self, name: str) -> list[str]:
+        entry = self.classes.get(name)
+        return list(entry.targets) if entry else []
+
+    def drug_targets(self, drug: str) -> list[str]:
+        info = self.drugs.get(drug)
+        out: dict[str, None] = dict.fromkeys(info.targets if info else [])
+        for c in info.classes if info else []:
+            out.update(dict.fromkeys(self.class_targets(c)))
+        return list(out)
+
+    def class_members(self, name: str) -> set[str]:
+        """Drugs in ``name`` or any of its sub-classes."""
+        family = self.class_descendants(name)
+        return {d.name for d in self.drugs.values() if family & set(d.classes)}
+
+    def axis(self, target: str) -> set[str]:
+        """Targets acting on one ligand/receptor pair with ``target`` (PD-1 and PD-L1); itself included."""
+        entry = self.targets.get(target)
+        if entry is None or not entry.axis:
+            return {target}
+        return {t for t, e in self.targets.items() if e.axis == entry.axis}
+
+    def condition_ancestors(self, name: str) -> set[str]:
+        out: set[str] = set()
+        stack = [name]
+        while stack:
+            c = stack.pop()
+            if c not in out:
+                out.add(c)
+                entry = self.conditions.get(c)
+                stack.extend(entry.parents if entry else [])
+        return out
+
+    # --- growth (learning) ------------------------------------------------
+    def ensure_drug(self, name: str) -> DrugInfo:
+        existing = self.resolve(name, "drug")
+        if existing:
+            return self.drugs[existing]
+        info = DrugInfo(name, source="learned")
+        self.drugs[name] = info
+        self._reset()
+        return info
+
+    def add_alias(self, drug: str, alias: str) -> bool:
+        info = self.drugs[drug]
+        if norm_key(alias) in {norm_key(a) for a in [info.name, *info.aliases]}:
+            return False
+        info.aliases.append(alias)
+        self._reset()
+        return True
+
+    def add_class(self, drug: str, cls: str) -> bool:
+        info = self.drugs[drug]
+        if cls in self.drug_classes(drug):
+            return False
+        info.classes.append(cls)
+        return True
+
+    def add_target(self, drug: str, target: str) -> bool:
+        info = self.drugs[drug]
+        if target in self.drug_targets(drug):
+            return False
+        info.targets.append(target)
+        return True
+
+    def _reset(self) -> None:
+        self.__dict__.pop("_matcher", None)
