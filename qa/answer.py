@@ -9,6 +9,7 @@ question the corpus knows at all: a question about terms no document mentions ("
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,48 @@ def lexical_overlap(weights: dict[str, float], text: str) -> float:
     return sum(w for t, w in weights.items() if t in present) / total
 
 
+DEFINITION = re.compile(
+    r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s*\??\s*$", re.I
+)
+DEFINING = re.compile(r"\b(?:is|are|was|were)\s+(?:an?|the|one|another)\b", re.I)
+OUTCOME_WORDS = frozenset(
+    tokenize(
+        "show showed shown report reported result results outcome outcomes efficacy effective response orr pfs os survival rate"
+    )
+)
+NUMBER = re.compile(r"\d+(?:\.\d+)?\s*(?:%|months?|weeks?|patients|-fold)|\(\d+/\d+\)")
+INTENT_BONUS = 0.15
+
+
+@dataclass
+class Intent:
+    """What kind of sentence answers the question: a definition of a subject, or reported numbers."""
+
+    subject: set[str] = field(default_factory=set)
+    wants_numbers: bool = False
+
+
+def question_intent(question: str) -> Intent:
+    intent = Intent()
+    m = DEFINITION.match(question)
+    if m:
+        intent.subject = set(tokenize(m.group("x"))) - QUESTION_WORDS
+    intent.wants_numbers = bool(OUTCOME_WORDS & set(tokenize(question)))
+    return intent
+
+
+def intent_bonus(intent: Intent, text: str) -> float:
+    bonus = 0.0
+    if intent.subject:
+        head = text[:120]
+        copula = DEFINING.search(head)
+        if copula and intent.subject & set(tokenize(head[: copula.start()])):
+            bonus += INTENT_BONUS  # "X (aliases) is a ..." defines X
+    if intent.wants_numbers and NUMBER.search(text):
+        bonus += INTENT_BONUS
+    return bonus
+
+
 def _shape_factor(text: str, kind: str) -> float:
     """Fragments (table cells, headings) make poor answers on their own."""
     words = len(text.split())
@@ -91,8 +134,13 @@ def _shape_factor(text: str, kind: str) -> float:
 
 
 def score_sentences(
-    index: SearchIndex, hits: list[Hit], qvec: np.ndarray, weights: dict[str, float]
+    index: SearchIndex,
+    hits: list[Hit],
+    qvec: np.ndarray,
+    weights: dict[str, float],
+    intent: Intent | None = None,
 ) -> list[ScoredSentence]:
+    intent = intent or Intent()
     scored: list[ScoredSentence] = []
     seen: set[int] = set()
     for hit_index, hit in enumerate(hits):
@@ -105,7 +153,9 @@ def score_sentences(
             sentence = index.sentences[row]
             text = index.sentence_text(sentence)
             lexical = lexical_overlap(weights, text)
-            score = (float(cosine) + LEXICAL_WEIGHT * lexical) * _shape_factor(text, sentence.kind)
+            score = (float(cosine) + LEXICAL_WEIGHT * lexical + intent_bonus(intent, text)) * _shape_factor(
+                text, sentence.kind
+            )
             scored.append(ScoredSentence(sentence, text, float(cosine), lexical, score, hit_index))
     scored.sort(key=lambda s: -s.score)
     return scored
@@ -140,7 +190,7 @@ def extract_answer(
     """Cite the 1-4 sentences that best answer ``question`` from ``hits``, or abstain."""
     weights = terms.weights(question)
     coverage = terms.coverage(weights)
-    scored = score_sentences(index, hits, qvec, weights)
+    scored = score_sentences(index, hits, qvec, weights, question_intent(question))
     best = scored[0].score if scored else 0.0
     evidence = best * coverage
     if not scored or evidence < threshold:

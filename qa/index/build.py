@@ -24,7 +24,7 @@ from qa.documents import document_to_dict
 from qa.embedding import Embedder
 from qa.index.dense import DenseIndex, choose_kind
 from qa.index.keyword import KeywordIndex
-from qa.index.manifest import IndexManifest, file_sha256
+from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def build_index(
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
             files=files,
-            extra={"skipped": corpus.skipped},
+            extra={"skipped": corpus.skipped, "tokenizer": tokenizer_signature()},
         ).write(work)
         _fsync_tree(work)
         final = builds / build_id

@@ -12,6 +12,17 @@ from qa.errors import IndexCorrupt
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
+# Text whose keyword tokens change whenever the tokenizer's behaviour does.
+_TOKENIZER_PROBE = (
+    "PD-L1 SD-101 CD8+ T cells (NCT02983045) 59.5% IFN-γ anti-PD-1 Tumour cells were treated, e.g. x."
+)
+
+
+def tokenizer_signature() -> str:
+    """A short hash of how the keyword tokenizer treats a probe text: a changed tokenizer needs a rebuild."""
+    from qa.index.keyword import tokenize
+
+    return hashlib.sha256(json.dumps(tokenize(_TOKENIZER_PROBE)).encode()).hexdigest()[:16]
 
 
 def file_sha256(path: Path) -> str:
@@ -42,7 +53,9 @@ class IndexManifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
-        (folder / MANIFEST_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True), encoding="utf-8")
+        (folder / MANIFEST_NAME).write_text(
+            json.dumps(asdict(self), indent=2, sort_keys=True), encoding="utf-8"
+        )
 
     @classmethod
     def read(cls, folder: Path) -> IndexManifest:
@@ -53,7 +66,9 @@ class IndexManifest:
         except (OSError, ValueError, TypeError) as exc:
             raise IndexCorrupt(f"{path}: unreadable index manifest ({exc}); rebuild with `qa index`") from exc
 
-    def differences(self, *, model: str, weights: str | None, chunking: dict[str, int], corpus_hash: str | None) -> list[str]:
+    def differences(
+        self, *, model: str, weights: str | None, chunking: dict[str, int], corpus_hash: str | None
+    ) -> list[str]:
         """Human-readable differences between this index and what the current settings would build."""
         out = []
         if self.format_version != FORMAT_VERSION:
@@ -64,8 +79,13 @@ class IndexManifest:
             out.append("model weights: the model files changed since the index was built")
         if self.chunking != chunking:
             out.append(f"chunking: index built with {self.chunking}, settings ask for {chunking}")
+        built_with = self.extra.get("tokenizer")
+        if built_with and built_with != tokenizer_signature():
+            out.append("keyword tokenizer: the code tokenizes differently from when the index was built")
         if corpus_hash is not None and corpus_hash != self.corpus_hash:
-            out.append("corpus: documents, their metadata or the vocabulary changed since the index was built")
+            out.append(
+                "corpus: documents, their metadata or the vocabulary changed since the index was built"
+            )
         return out
 
     def verify_files(self, folder: Path) -> None:
@@ -75,4 +95,6 @@ class IndexManifest:
             if not path.exists():
                 raise IndexCorrupt(f"{path}: index file missing; rebuild with `qa index`")
             if file_sha256(path) != digest:
-                raise IndexCorrupt(f"{path}: checksum mismatch (corrupted or truncated); rebuild with `qa index`")
+                raise IndexCorrupt(
+                    f"{path}: checksum mismatch (corrupted or truncated); rebuild with `qa index`"
+                )
