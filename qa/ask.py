@@ -119,7 +119,7 @@ def _cite_trials(services: Services, trials: list[dict[str, Any]], hits: list[Hi
     parts = []
     for trial in trials:
         marker = _marker_for(services, trial["passage_id"], hits)
-        label = trial.get("name") or ", ".join(trial.get("nct_ids") or []) or trial["id"]
+        label = trial_label(trial)
         details = [d for d in (trial.get("phase"), " + ".join(trial.get("interventions") or [])) if d]
         outcomes = ", ".join(f"{o['measure']} {o['value']}" for o in (trial.get("outcomes") or [])[:2])
         if outcomes:
@@ -129,6 +129,17 @@ def _cite_trials(services: Services, trials: list[dict[str, Any]], hits: list[Hi
     summary = f"{len(trials)} {noun}: " + "; ".join(parts) + "."
     answer.text = summary if answer.abstained else f"{summary} {answer.text}"
     answer.abstained = False
+
+
+def trial_label(trial: dict[str, Any]) -> str:
+    """A trial's name, else its NCT ids, else what it tested in whom ("a trial of SD-101 + ... in melanoma")."""
+    if trial.get("name"):
+        return str(trial["name"])
+    if trial.get("nct_ids"):
+        return ", ".join(trial["nct_ids"])
+    what = " + ".join(trial.get("interventions") or []) or "an intervention"
+    conditions = trial.get("conditions") or []
+    return f"a trial of {what}" + (f" in {conditions[0]}" if conditions else "")
 
 
 def _marker_for(services: Services, passage_id: str, hits: list[Hit]) -> int:

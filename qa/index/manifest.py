@@ -20,9 +20,10 @@ _TOKENIZER_PROBE = (
 
 def tokenizer_signature() -> str:
     """A short hash of how the keyword tokenizer treats a probe text: a changed tokenizer needs a rebuild."""
-    from qa.index.keyword import tokenize
+    from qa.index.keyword import TOKENIZER_VERSION, tokenize
 
-    return hashlib.sha256(json.dumps(tokenize(_TOKENIZER_PROBE)).encode()).hexdigest()[:16]
+    probe = json.dumps([TOKENIZER_VERSION, tokenize(_TOKENIZER_PROBE)])
+    return hashlib.sha256(probe.encode()).hexdigest()[:16]
 
 
 def file_sha256(path: Path) -> str:
