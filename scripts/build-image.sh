@@ -7,16 +7,18 @@
 #   scripts/build-image.sh all     # the three in order (default)
 #
 # Environment: BASE_IMAGE (localhost/base:bookworm), IMAGE (localhost/qa), WHEELS (/opt/wheels),
+# REF (build this git revision, e.g. HEAD, instead of the working tree),
 # CA_BUNDLE (/etc/ssl/certs/ca-certificates.crt: this machine's CAs, for pip in the build; empty: none),
-# MIRROR (http://deb.debian.org/debian), PORT (8000), READY_TIMEOUT (seconds, 300).
+# MIRROR (http://deb.debian.org/debian), PORT (smoke test, 18000), READY_TIMEOUT (seconds, 300).
 set -euo pipefail
 
 BASE_IMAGE=${BASE_IMAGE:-localhost/base:bookworm}
 IMAGE=${IMAGE:-localhost/qa}
 WHEELS=${WHEELS:-/opt/wheels}
+REF=${REF:-}
 CA_BUNDLE=${CA_BUNDLE-$( [ -f /etc/ssl/certs/ca-certificates.crt ] && echo /etc/ssl/certs/ca-certificates.crt )}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-PORT=${PORT:-8000}
+PORT=${PORT:-18000}
 READY_TIMEOUT=${READY_TIMEOUT:-300}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -58,13 +60,21 @@ build() {
     # the chroot build cannot see the host's wheel folder unless it is mounted in
     args+=(-v "$WHEELS:/opt/wheels:ro" --build-arg FIND_LINKS=/opt/wheels --build-arg TORCH_INDEX_URL=)
   fi
-  # docker format: the OCI format has no HEALTHCHECK
   if [ -n "$CA_BUNDLE" ]; then
     # HTTPS to PyPI may be intercepted here: let pip in the build trust what this machine trusts
     args+=(-v "$CA_BUNDLE:/etc/ssl/certs/build-ca-bundle.crt:ro" --build-arg CA_BUNDLE=/etc/ssl/certs/build-ca-bundle.crt)
   fi
+  local context=$ROOT
+  if [ -n "$REF" ]; then
+    # a committed revision rather than the working tree (which may hold others' half-done edits)
+    context=$(mktemp -d /tmp/qa-context.XXXXXX)
+    git -C "$ROOT" archive "$REF" | tar -x -C "$context"
+    echo "building $REF ($(git -C "$ROOT" rev-parse --short "$REF")) from $context"
+  fi
+  # docker format: the OCI format has no HEALTHCHECK
   podman build --isolation=chroot --network=host --format=docker --build-arg BASE_IMAGE="$BASE_IMAGE" \
-    "${args[@]}" -t "$IMAGE" "$ROOT"
+    "${args[@]}" -t "$IMAGE" "$context"
+  [ "$context" = "$ROOT" ] || rm -rf "$context"
   echo "image $IMAGE built in $(($(stamp) - started))s"
   podman image ls "$IMAGE"
 }
@@ -81,6 +91,10 @@ smoke() {
   need buildah
   need curl
   local started ready=
+  if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
+    echo "port $PORT is already in use here; choose another with PORT=..." >&2
+    exit 1
+  fi
   started=$(stamp)
   trap smoke_cleanup EXIT
   SMOKE_CONTAINER=$(buildah from "$IMAGE")
@@ -106,6 +120,10 @@ smoke() {
   curl -fsS -D - -o /dev/null -H "X-Request-ID: smoke-1" "http://127.0.0.1:$PORT/healthz" \
     | grep -i -E "^(x-request-id|server-timing):"
   curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E "^qa_(index_passages|model_load_seconds|ready) "
+  local check
+  check=$(podman image inspect "$IMAGE" --format '{{index .HealthCheck.Test 1}}')
+  buildah run --isolation chroot --env QA_PORT="$PORT" "$SMOKE_CONTAINER" -- sh -c "$check"
+  echo "the image's HEALTHCHECK passes"
   smoke_cleanup
 }
 

@@ -155,3 +155,13 @@ def test_server_timing_recorder() -> None:
     assert timing.header(0.5).endswith(', answer;dur=12.5;desc="says \\"hi\\"", app;dur=500.0')
     with pytest.raises(ValueError):
         timing.add("not a token", 1.0)
+
+
+def test_ask_reports_its_stages_in_server_timing(client: TestClient) -> None:
+    r = client.post("/api/ask", json={"question": "Which trials combine TLR9 agonists with pembrolizumab?"})
+    assert r.status_code == 200
+    names = [part.strip().split(";")[0] for part in r.headers["server-timing"].split(",")]
+    assert {"retrieval", "facts", "answer"} <= set(names) and names[-1] == "app"
+    text = client.get("/metrics").text
+    for stage in ("retrieval", "facts", "answer"):
+        assert (value(text, "qa_stage_duration_seconds_count", route="/api/ask", stage=stage) or 0) >= 1
