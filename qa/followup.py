@@ -42,6 +42,13 @@ REFERENCE = re.compile(
     r"|these\s+(?:trials|studies)|of\s+which)\b",
     re.IGNORECASE,
 )
+# "Which of them are", "Are any of these", "Do they", "How many of those were": the part that only points back.
+ANAPHORIC_LEAD = re.compile(
+    r"^\s*(?:(?:which|what|how\s+many|are|were|is|was|do|does|did|have|has)\s+)?(?:any\s+|all\s+|one\s+|some\s+)?"
+    r"(?:of\s+)?(?:them|those|these|they|it)(?:\s+(?:trials|studies|drugs))?"
+    r"(?:\s+(?:are|is|were|was|have|has|had|do|does|did|being|been|also|used|tested|run))*\s*",
+    re.IGNORECASE,
+)
 CODE_NAME = re.compile(
     r"^[A-Z][A-Za-z]{0,6}-?\d{2,6}[A-Za-z]?$|^\w+(?:mab|nib|cel|cept|ib|leukin|kin)$", re.IGNORECASE
 )
@@ -77,7 +84,11 @@ def resolve(question: str, previous: str | None, tagger: Tagger | None) -> Resol
         x = next(g for g in ellipsis.groups() if g)
         return _substitute(previous, x, tagger)
     if REFERENCE.search(q) and len(q.split()) <= 14:
-        combined = f"{previous.rstrip(' ?.!')}, {q}"
+        stripped = ANAPHORIC_LEAD.sub("", q).strip(" ?.!,")
+        if stripped and stripped != q.strip(" ?.!,"):
+            combined = f"{previous.rstrip(' ?.!')} {stripped}?"
+        else:  # "What are their outcomes?": keep the whole follow-up after the previous question
+            combined = f"{previous.rstrip(' ?.!')}: {q[:1].lower()}{q[1:]}"
         return Resolution(combined, "reference", entities_of(tagger, combined))
     return Resolution(q, "new", entities_of(tagger, q))
 
