@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer import QuestionTerms
+from qa.batching import QueryBatcher
 from qa.conversations import ConversationStore
 from qa.embedding import Embedder
 from qa.facts.store import FactStore
@@ -30,6 +31,7 @@ class Services:
     terms: QuestionTerms
     conversations: ConversationStore
     facts: Any = None  # the fact store of the index (trials, drugs), when the index has one
+    batcher: QueryBatcher | None = None  # shares forward passes between concurrent questions
 
     @classmethod
     def start(
@@ -47,6 +49,24 @@ class Services:
             max_conversations=settings.conversation_max,
             ttl_hours=settings.conversation_ttl_hours,
         )
+        batcher = QueryBatcher(
+            embedder.encode,
+            max_batch=settings.batch_max,
+            wait_ms=settings.batch_wait_ms,
+            cache_size=settings.embedding_cache_size,
+        )
+        return cls._assemble(settings, embedder, index, conversations, batcher)
+
+    @classmethod
+    def _assemble(
+        cls,
+        settings: Settings,
+        embedder: Embedder,
+        index: SearchIndex,
+        conversations: ConversationStore,
+        batcher: QueryBatcher | None,
+    ) -> Services:
+        """The index-bound components (retriever, terms, facts) built around ``index``."""
         return cls(
             settings,
             embedder,
@@ -55,10 +75,25 @@ class Services:
             QuestionTerms(index),
             conversations,
             FactStore.for_index(index.path, list(index.documents.values()), index.passages),
+            batcher,
         )
 
+    def reloaded(self) -> Services:
+        """A new bundle on the index now current on disk, sharing this one's model, batcher and conversations.
+
+        Callers swap the one reference they serve from (``app.state.services``); requests already running
+        finish on the bundle they started with, so no request ever sees half of each index.
+        """
+        index = SearchIndex.load(self.settings)
+        return self._assemble(self.settings, self.embedder, index, self.conversations, self.batcher)
+
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         self.conversations.close()
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.embedder.encode([text])[0]
+        """The question's vector: cached, or embedded together with the questions arriving alongside it."""
+        if self.batcher is None:
+            return self.embedder.encode([text])[0]
+        return self.batcher.encode(text)

@@ -71,6 +71,18 @@ class Settings(BaseSettings):
         "INFO", description="Least severe level logged; INFO logs one line per request."
     )
     torch_threads: int = Field(0, ge=0, le=64, description="torch intra-op threads; 0 means the core count.")
+    batch_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="Longest a question waits for others to share its embedding forward pass (milliseconds).",
+    )
+    batch_max: int = Field(32, ge=1, le=512, description="Most questions embedded in one forward pass.")
+    embedding_cache_size: int = Field(
+        4096,
+        ge=0,
+        description="Question embeddings kept for repeated questions (LRU); 0 turns the cache off.",
+    )
 
     @field_validator("corpus_dir", "index_dir")
     @classmethod

@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from qa import __version__
+from qa.api.docs import document_errors, install_docs
 from qa.api.errors import install_error_handlers
+from qa.api.limits import install_limits
 from qa.api.observability import install_observability
 from qa.api.routes import ask, documents, facts, health, search
+from qa.api.routes.admin import install_admin
+from qa.api.security import install_security
 from qa.logging_setup import configure_logging
 from qa.services import Services
 from qa.settings import Settings, get_settings
@@ -30,12 +34,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = None
 
     app = FastAPI(
-        title="qa: cited answers from cancer-immunotherapy papers", version=__version__, lifespan=lifespan
+        title="qa: cited answers from cancer-immunotherapy papers",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # served offline and without inline script by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = None
     install_error_handlers(app)
+    install_limits(app, settings)  # inside observability, so refusals are logged and counted
     install_observability(app)
+    install_security(app, settings)  # outermost: headers on every response
+    install_docs(app)
+    document_errors(app)
+    install_admin(app)
     app.include_router(health.router)
     app.include_router(ask.router)
     app.include_router(search.router)

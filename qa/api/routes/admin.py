@@ -1,0 +1,105 @@
+"""State-changing endpoints, behind the API key (X-API-Key) and disabled when QA_API_KEY is empty."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
+
+from qa.api.deps import ServicesDep
+from qa.errors import Forbidden, QAError
+from qa.index.build import current_path
+from qa.services import Services
+
+log = logging.getLogger(__name__)
+API_KEY_HEADER = "X-API-Key"
+
+
+class Unauthorized(QAError):
+    code = "unauthorized"
+    status = 401
+
+
+class ReloadConflict(QAError):
+    code = "reload_failed"
+    status = 409
+
+
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="The server's QA_API_KEY.", scheme_name="ApiKey"
+)
+
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Depends(api_key_header)]) -> None:
+    """403 when no key is configured (the endpoint is off), 401 when the request's key is missing or wrong."""
+    expected: str = request.app.state.settings.api_key
+    if not expected:
+        raise Forbidden("state-changing endpoints are disabled on this server; set QA_API_KEY to enable them")
+    given = x_api_key or ""
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8")):
+        raise Unauthorized(f"a valid {API_KEY_HEADER} header is required")
+
+
+ApiKeyDep = Annotated[None, Depends(require_api_key)]
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class ReloadResponse(BaseModel):
+    status: str = Field(description="'reloaded', or 'unchanged' when the current index is already served.")
+    previous: str = Field(description="Build folder served before the call.")
+    current: str = Field(description="Build folder served now.")
+    documents: int
+    passages: int
+    built_at: str
+
+
+@router.post("/reload", response_model=ReloadResponse)
+def reload_index(request: Request, services: ServicesDep, _: ApiKeyDep) -> ReloadResponse:
+    """Load the index now current on disk (after `qa index`) and swap it in without dropping a request.
+
+    The new index is loaded and checked (manifest, checksums) beside the one serving; only then is the one
+    reference the routes read swapped. On any failure the previous index keeps serving.
+    """
+    lock: threading.Lock = request.app.state.reload_lock
+    if not lock.acquire(blocking=False):
+        raise ReloadConflict("a reload is already running")
+    try:
+        current: Services = request.app.state.services or services
+        previous = current.index.path
+        if current_path(Path(current.settings.index_dir)).resolve() == previous:
+            return _reply("unchanged", previous, current)
+        try:
+            fresh = current.reloaded()
+        except QAError as exc:
+            raise ReloadConflict(
+                f"kept the previous index: {exc.message}", detail={"code": exc.code, "detail": exc.detail}
+            ) from exc
+        request.app.state.services = fresh  # the swap: one reference, read once per request
+        log.info("reloaded the index: %s -> %s", previous.name, fresh.index.path.name)
+        return _reply("reloaded", previous, fresh)
+    finally:
+        lock.release()
+
+
+def _reply(status: str, previous: Path, serving: Services) -> ReloadResponse:
+    m = serving.index.manifest
+    return ReloadResponse(
+        status=status,
+        previous=previous.name,
+        current=serving.index.path.name,
+        documents=m.documents,
+        passages=m.passages,
+        built_at=m.built_at,
+    )
+
+
+def install_admin(app: FastAPI) -> None:
+    app.state.reload_lock = threading.Lock()
+    app.include_router(router)

@@ -1,0 +1,147 @@
+"""Query micro-batching: concurrent questions share forward passes, get their own vectors, repeats are cached."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from qa.batching import EmbeddingCache, QueryBatcher
+from qa.embedding import Embedder
+
+QUESTIONS = [
+    f"What is the objective response rate of {drug} in {disease}?"
+    for drug in ("pembrolizumab", "nivolumab", "ipilimumab", "atezolizumab")
+    for disease in ("melanoma", "non-small cell lung cancer", "renal cell carcinoma", "bladder cancer")
+]
+
+
+def test_concurrent_questions_share_forward_passes_and_get_their_own_vectors(embedder: Embedder) -> None:
+    calls: list[int] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return embedder.encode(texts)
+
+    batcher = QueryBatcher(encode, max_batch=8, wait_ms=20, cache_size=0)
+    try:
+        with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+            vectors = list(pool.map(batcher.encode, QUESTIONS))
+    finally:
+        batcher.close()
+    expected = embedder.encode(QUESTIONS)
+    for got, want in zip(vectors, expected, strict=True):
+        assert np.allclose(got, want, atol=1e-5)
+    assert sum(calls) == len(QUESTIONS)
+    assert len(calls) < len(QUESTIONS) and max(calls) <= 8
+    assert batcher.stats.batches == len(calls) and batcher.stats.largest_batch == max(calls)
+
+
+def test_a_lone_question_waits_at_most_the_window(embedder: Embedder) -> None:
+    batcher = QueryBatcher(embedder.encode, max_batch=32, wait_ms=5, cache_size=0)
+    try:
+        batcher.encode("warm up")
+        started = time.perf_counter()
+        batcher.encode("Does pembrolizumab improve overall survival?")
+        waited = time.perf_counter() - started
+        model_only = time.perf_counter()
+        embedder.encode(["Does nivolumab improve overall survival?"])
+        model_only = time.perf_counter() - model_only
+    finally:
+        batcher.close()
+    assert waited < model_only + 0.005 + 0.25  # the window plus scheduling slack on a busy machine
+
+
+def test_repeated_questions_hit_the_cache_and_vectors_are_read_only(embedder: Embedder) -> None:
+    batcher = QueryBatcher(embedder.encode, max_batch=4, wait_ms=0, cache_size=2)
+    try:
+        first = batcher.encode(QUESTIONS[0])
+        again = batcher.encode(QUESTIONS[0])
+        assert again is first and batcher.stats.cache_hits == 1 and batcher.stats.encoded == 1
+        with pytest.raises(ValueError):
+            first[0] = 1.0
+        batcher.encode(QUESTIONS[1])
+        batcher.encode(QUESTIONS[2])  # the cache holds two: the oldest (QUESTIONS[0]) is dropped
+        assert batcher.cache.get(QUESTIONS[0]) is None and len(batcher.cache) == 2
+    finally:
+        batcher.close()
+
+
+def test_identical_questions_in_one_batch_are_encoded_once() -> None:
+    seen: list[list[str]] = []
+    release = threading.Event()
+
+    def encode(texts: list[str]) -> np.ndarray:
+        release.wait(5)
+        seen.append(texts)
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    batcher = QueryBatcher(encode, max_batch=16, wait_ms=50, cache_size=0)
+    try:
+        futures = [batcher.submit(t) for t in ["a", "b", "a", "a"]]
+        release.set()
+        assert all(f.result(5).shape == (3,) for f in futures)
+    finally:
+        batcher.close()
+    assert seen == [["a", "b"]]
+
+
+def test_an_encoder_error_reaches_every_waiting_caller_and_the_batcher_lives_on() -> None:
+    def encode(texts: list[str]) -> np.ndarray:
+        if "boom" in texts:
+            raise RuntimeError("model failed")
+        return np.zeros((len(texts), 3), dtype=np.float32)
+
+    batcher = QueryBatcher(encode, max_batch=4, wait_ms=20, cache_size=8)
+    try:
+        futures = [batcher.submit("boom"), batcher.submit("fine")]
+        for f in futures:
+            with pytest.raises(RuntimeError, match="model failed"):
+                f.result(5)
+        assert batcher.encode("fine").shape == (3,)
+    finally:
+        batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit("after close")
+
+
+def test_encode_async_does_not_block_the_event_loop(embedder: Embedder) -> None:
+    batcher = QueryBatcher(embedder.encode, max_batch=16, wait_ms=5, cache_size=0)
+
+    async def main() -> tuple[list[np.ndarray], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        task = asyncio.create_task(ticker())
+        vectors = await asyncio.gather(*(batcher.encode_async(q) for q in QUESTIONS))
+        task.cancel()
+        return list(vectors), ticks
+
+    try:
+        vectors, ticks = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert len(vectors) == len(QUESTIONS) and ticks > 1
+
+
+def test_cache_of_size_zero_keeps_nothing() -> None:
+    cache = EmbeddingCache(0)
+    cache.put("a", np.zeros(3, dtype=np.float32))
+    assert cache.get("a") is None and len(cache) == 0
+
+
+def test_services_encode_query_uses_the_batcher(services) -> None:  # type: ignore[no-untyped-def]
+    assert services.batcher is not None
+    before = services.batcher.stats.encoded + services.batcher.stats.cache_hits
+    vector = services.encode_query("Which checkpoint inhibitors are approved for melanoma?")
+    assert vector.shape == (services.embedder.dim,)
+    assert services.batcher.stats.encoded + services.batcher.stats.cache_hits == before + 1

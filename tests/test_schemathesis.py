@@ -1,0 +1,59 @@
+"""Property-based API testing: the schemathesis CLI, every check and phase, against the app on a live port.
+
+The same run by hand, against any server: ``.venv/bin/schemathesis --config-file tests/schemathesis.toml
+run http://127.0.0.1:8000/openapi.json --checks all -H "X-API-Key: $QA_API_KEY"``
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from live_server import serve
+
+from qa.api.app import create_app
+
+HERE = Path(__file__).resolve().parent
+API_KEY = "schemathesis-test-key-0123456789"
+MAX_EXAMPLES = 100  # per operation and phase: under a minute on two cores
+
+
+@pytest.mark.slow
+def test_api_conforms_to_its_schema_under_generated_requests(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The rate limit is off: schemathesis is one very fast client (429 is tested in test_limits.py).
+    settings = services.settings.model_copy(update={"rate_limit_per_minute": 0, "api_key": API_KEY})
+    with serve(create_app(settings, services=services)) as url:
+        run = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "--config-file",
+                str(HERE / "schemathesis.toml"),
+                "--no-color",
+                "run",
+                f"{url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--generation-database",
+                "none",
+                "--seed",
+                "7",
+                "--header",
+                f"X-API-Key: {API_KEY}",
+                "--report-dir",
+                str(tmp_path),
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+    summary = run.stdout[run.stdout.rfind("SUMMARY") - 40 :]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "No issues found" in summary, summary
