@@ -199,7 +199,7 @@ class _Learner:
             item = re.sub(r"^\s*(?:or\s+|and\s+|an?\s+|the\s+)", "", raw).strip()
             if not item or _NOT_NAMES.match(item):
                 continue
-            hits = self.vocab.lookup(item)
+            hits = self.vocab.lookup(item) or _described_class(self.vocab, item)
             if hits and hits[0][0] == "class":
                 if known or CODE_NAME.fullmatch(name) or INN_LIKE.fullmatch(name):
                     self.record(name, "class", hits[0][1], "DRUG (CLASS)", doc, span)
@@ -265,6 +265,14 @@ class _Learner:
                     target = _nearest(token, known, code=rx is CODE_NAME)
                     if target:
                         self.record(target, "alias", token, "spelling variant", doc, (start, end))
+
+
+def _described_class(vocab: Vocabulary, item: str) -> list[tuple[str, str]]:
+    """'novel STING agonist': a class named at the end of a short description."""
+    for m in vocab.find(item, kinds={"class"}):
+        if m.end == len(item) and re.fullmatch(r"(?:[\w-]+\s+){0,3}", item[: m.start]):
+            return [("class", m.name)]
+    return []
 
 
 def _single_name(item: str) -> bool:
