@@ -119,6 +119,9 @@ smoke() {
   echo "ready after $(($(stamp) - started))s"
   curl -fsS -D - -o /dev/null -H "X-Request-ID: smoke-1" "http://127.0.0.1:$PORT/healthz" \
     | grep -i -E "^(x-request-id|server-timing):"
+  curl -fsS -D - -o /dev/null -H "Content-Type: application/json" \
+    -d '{"question": "Which trials combine TLR9 agonists with pembrolizumab?"}' \
+    "http://127.0.0.1:$PORT/api/ask" | grep -i -E "^(HTTP/|server-timing:)"
   curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E "^qa_(index_passages|model_load_seconds|ready) "
   local check
   check=$(podman image inspect "$IMAGE" --format '{{index .HealthCheck.Test 1}}')
