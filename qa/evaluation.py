@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,20 +71,26 @@ def rank_metrics(ranks: list[int | None]) -> dict[str, float]:
 
 
 def evaluate_questions(
-    retriever: Retriever, questions: list[DevQuestion], modes: Iterable[str] = MODES
+    retriever: Retriever,
+    questions: list[DevQuestion],
+    modes: Iterable[str] = MODES,
+    *,
+    expand: Callable[[str], list[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per mode: the metrics and each question's first-hit rank within the top 10."""
+    """Per mode: the metrics and each question's first-hit rank within the top 10.
+
+    With ``expand`` (the facts vocabulary's query expansion) a row "hybrid+vocab" measures what it adds.
+    """
     out: dict[str, dict[str, Any]] = {}
     vectors = retriever.encode([q.question for q in questions])
-    for mode in modes:
-        ranks = {
-            q.id: first_hit_rank(
-                (h.passage.text for h in retriever.search(q.question, 10, mode=mode, query_vector=v)),
-                q.evidence,
-            )
-            for q, v in zip(questions, vectors, strict=True)
-        }
-        out[mode] = {**rank_metrics(list(ranks.values())), "ranks": ranks}
+    runs = [(mode, mode, None) for mode in modes] + ([("hybrid+vocab", "hybrid", expand)] if expand else [])
+    for name, mode, expander in runs:
+        ranks = {}
+        for q, v in zip(questions, vectors, strict=True):
+            extra = expander(q.question) if expander else None
+            hits = retriever.search(q.question, 10, mode=mode, query_vector=v, expansions=extra)
+            ranks[q.id] = first_hit_rank((h.passage.text for h in hits), q.evidence)
+        out[name] = {**rank_metrics(list(ranks.values())), "ranks": ranks}
     return out
 
 
@@ -280,7 +286,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
         services = Services.start(settings)
         embedder = services.embedder
-        result["questions"] = evaluate_questions(services.retriever, load_questions(args.questions))
+        expand = services.facts.expand if services.facts is not None else None
+        result["questions"] = evaluate_questions(
+            services.retriever, load_questions(args.questions), expand=expand
+        )
     if args.scifact:
         from qa.embedding import Embedder
 
@@ -302,8 +311,8 @@ def format_report(result: dict[str, Any]) -> str:
     lines: list[str] = []
     if "questions" in result:
         q = result["questions"]
-        lines += [f"dev questions ({len(q['hybrid']['ranks'])})", f"{'mode':<8} hit@1  hit@5  MRR@10"]
-        lines += [f"{m:<8} {q[m]['hit@1']:.3f}  {q[m]['hit@5']:.3f}  {q[m]['mrr@10']:.3f}" for m in q]
+        lines += [f"dev questions ({len(q['hybrid']['ranks'])})", f"{'mode':<12} hit@1  hit@5  MRR@10"]
+        lines += [f"{m:<12} {q[m]['hit@1']:.3f}  {q[m]['hit@5']:.3f}  {q[m]['mrr@10']:.3f}" for m in q]
         missed = [i for i, r in q["hybrid"]["ranks"].items() if r != 1]
         if missed:
             lines.append(
