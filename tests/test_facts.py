@@ -150,6 +150,7 @@ def test_outcomes_with_values_and_denominators(store: FactStore) -> None:
     (cmp_ib,) = [t for t in store.trials if t.phase == "Phase 1b" and "vidutolimod" in t.interventions]
     assert (_outcome(cmp_ib, "ORR")["n"], _outcome(cmp_ib, "ORR")["denominator"]) == (28, 83)
     assert _outcome(cmp_ib, "CR")["n"] == 6
+    assert _outcome(cmp_ib, "PR")["n"] == 22  # "partial response (PR) in 22 patients"
     (sd101,) = [t for t in store.trials if {"SD-101", "pembrolizumab"} == set(t.interventions)]
     assert _outcome(sd101, "ORR")["value"] == "78%"
     assert _outcome(sd101, "12-month PFS")["value"] == "88%"

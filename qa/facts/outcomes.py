@@ -44,7 +44,7 @@ _AFTER_VALUE = re.compile(
 )
 # measure in N patients (x%): "CRs in seven patients (18.9%)", "CR in approximately 12% of patients"
 _AFTER_COUNT = re.compile(
-    rf"^\s*in\s+(?:approximately\s+)?(?:(?P<n>{_COUNT})\s+(?:patients?|subjects?|cases?)(?:\s*\((?P<pct>\d+(?:\.\d+)?%)\))?"
+    rf"^(?:\s*\([^()]{{1,20}}\))?\s*in\s+(?:approximately\s+)?(?:(?P<n>{_COUNT})\s+(?:patients?|subjects?|cases?)(?:\s*\((?P<pct>\d+(?:\.\d+)?%)\))?"
     rf"|(?P<share>\d+(?:\.\d+)?%)\s+of\s+patients)",
     re.IGNORECASE,
 )
