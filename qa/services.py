@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer import QuestionTerms
-from qa.batching import QueryBatcher
+from qa.batching import QueryBatcher, serving_threads
 from qa.conversations import ConversationStore
 from qa.embedding import Embedder
 from qa.facts.store import FactStore
@@ -37,7 +37,7 @@ class Services:
     def start(
         cls, settings: Settings, *, embedder: Embedder | None = None, build_if_needed: bool = False
     ) -> Services:
-        embedder = embedder or Embedder(settings.model, threads=settings.torch_threads)
+        embedder = embedder or Embedder(settings.model, threads=serving_threads(settings.torch_threads))
         if build_if_needed:
             diffs = index_differences(settings)
             if diffs:

@@ -70,7 +70,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe level logged; INFO logs one line per request."
     )
-    torch_threads: int = Field(0, ge=0, le=64, description="torch intra-op threads; 0 means the core count.")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="torch intra-op threads; 0 means the core count when indexing and one fewer when serving.",
+    )
     batch_wait_ms: float = Field(
         2.0,
         ge=0,
