@@ -176,10 +176,11 @@ def keyword_text(p: Passage) -> str:
     return f"{' '.join(p.section[-1:])} {p.text}"
 
 
-def cached_encode(embedder: Embedder, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, float]:
+def cached_encode(embedder: Embedder, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, float, bool]:
     """Embeddings of ``texts``, read from ``cache_dir`` when the same model weights already embedded them.
 
-    Returns the vectors and the seconds the embedding took when it was computed (perhaps on an earlier run).
+    Returns the vectors, the seconds the embedding took when it was computed (perhaps on an earlier run)
+    and whether they came from the cache.
     """
     key = hashlib.sha256()
     key.update(f"{embedder.name}\0{embedder.weights_sha256}\0{embedder.max_tokens}\0".encode())
@@ -190,7 +191,7 @@ def cached_encode(embedder: Embedder, texts: list[str], cache_dir: Path) -> tupl
     if meta_path.exists() and npy_path.exists():
         vectors = np.load(npy_path)
         if vectors.shape[0] == len(texts):
-            return vectors, float(json.loads(meta_path.read_text())["seconds"])
+            return vectors, float(json.loads(meta_path.read_text())["seconds"]), True
     started = time.perf_counter()
     vectors = embedder.encode(texts, progress=False)
     seconds = time.perf_counter() - started
@@ -198,7 +199,7 @@ def cached_encode(embedder: Embedder, texts: list[str], cache_dir: Path) -> tupl
     np.save(npy_path, vectors)
     meta = {"model": embedder.name, "weights_sha256": embedder.weights_sha256, "count": len(texts)}
     meta_path.write_text(json.dumps({**meta, "seconds": round(seconds, 2)}))
-    return vectors, seconds
+    return vectors, seconds, False
 
 
 @dataclass
@@ -233,9 +234,7 @@ def evaluate_beir(
     if limit is not None:  # a small corpus: the judged documents plus a slice of the rest
         wanted = set().union(*(qrels[q] for q in qids))
         passages = [p for i, p in enumerate(passages) if p.doc_id in wanted or i < 20 * limit]
-    started = time.perf_counter()
-    vectors, embed_seconds = cached_encode(embedder, [p.embed_text for p in passages], cache_dir)
-    cached = time.perf_counter() - started < embed_seconds / 2
+    vectors, embed_seconds, cached = cached_encode(embedder, [p.embed_text for p in passages], cache_dir)
     started = time.perf_counter()
     index = MemoryIndex(
         passages, DenseIndex.build(vectors), KeywordIndex.build([keyword_text(p) for p in passages]), vectors
