@@ -272,7 +272,7 @@ def add_eval_parser(subparsers: Any) -> None:
     )
     p.add_argument("--limit", type=int, help="SciFact: only the first N queries (and a small corpus)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    add_settings_flags(p, ["index_dir", "corpus_dir", "model", "rrf_k"])
+    add_settings_flags(p, ["index_dir", "corpus_dir", "model", "fusion", "fusion_alpha", "rrf_k"])
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,7 +299,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             cache_dir=Path(settings.index_dir) / "cache",
             split=args.split,
             limit=args.limit,
-            retriever_options={"rrf_k": settings.rrf_k},
+            retriever_options=settings.retrieval,
         )
         result["scifact"] = asdict(report)
     print(json.dumps(result, indent=2) if args.json else format_report(result))

@@ -71,7 +71,7 @@ class Services:
             settings,
             embedder,
             index,
-            Retriever(index, embedder.encode, rrf_k=settings.rrf_k),
+            Retriever(index, embedder.encode, **settings.retrieval),
             QuestionTerms(index),
             conversations,
             FactStore.for_index(index.path, list(index.documents.values()), index.passages),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,7 +41,17 @@ class Settings(BaseSettings):
     )
 
     # --- retrieval and answers --------------------------------------------
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant for the hybrid retriever.")
+    fusion: Literal["zscore", "minmax", "rrf"] = Field(
+        "zscore",
+        description="How dense and BM25 rankings are combined (one global rule, chosen on SciFact train).",
+    )
+    fusion_alpha: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Weight of the dense side in z-score or min-max fusion (BM25 gets the rest).",
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant, used when QA_FUSION=rrf.")
     abstain_threshold: float = Field(
         0.65, description="Below this evidence score the service says the documents do not answer."
     )
@@ -99,6 +109,11 @@ class Settings(BaseSettings):
         if self.host not in ("127.0.0.1", "localhost", "::1") and self.api_key and len(self.api_key) < 16:
             raise ValueError("QA_API_KEY must be at least 16 characters when serving beyond localhost")
         return self
+
+    @property
+    def retrieval(self) -> dict[str, Any]:
+        """Keyword arguments of the Retriever that these settings describe."""
+        return {"fusion": self.fusion, "alpha": self.fusion_alpha, "rrf_k": self.rrf_k}
 
     @property
     def chunking(self) -> dict[str, int]:
