@@ -38,7 +38,13 @@ def pct(values: list[float], q: float) -> float:
 def unique_questions(n: int) -> list[str]:
     """Questions built from identifiers and terms that occur in the corpus (no two alike)."""
     text = " ".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "corpus").glob("*.txt")))
-    terms = list(dict.fromkeys(re.findall(r"\b(?:[A-Z][A-Za-z0-9]*-?\d+[A-Za-z]*|[A-Z]{3,}[a-z]?s?|[a-z]{6,}(?:mab|nib|cel))\b", text)))
+    terms = list(
+        dict.fromkeys(
+            re.findall(
+                r"\b(?:[A-Z][A-Za-z0-9]*-?\d+[A-Za-z]*|[A-Z]{3,}[a-z]?s?|[a-z]{6,}(?:mab|nib|cel))\b", text
+            )
+        )
+    )
     out = [t.format(term) for term in terms for t in TEMPLATES]
     return list(dict.fromkeys(out))[:n]
 
@@ -114,9 +120,15 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"{'':24}{'p50 ms':>10}{'p95 ms':>10}")
-    print(f"{'POST /api/ask (HTTP)':24}{result['http_ask_ms']['p50']:>10.1f}{result['http_ask_ms']['p95']:>10.1f}")
-    print(f"{'model forward pass':24}{result['model_forward_ms']['p50']:>10.1f}{result['model_forward_ms']['p95']:>10.1f}")
-    print(f"ratio (p50 ask / p50 model): {result['ratio_p50']:.2f}   errors: {errors}   questions: {len(questions)}")
+    print(
+        f"{'POST /api/ask (HTTP)':24}{result['http_ask_ms']['p50']:>10.1f}{result['http_ask_ms']['p95']:>10.1f}"
+    )
+    print(
+        f"{'model forward pass':24}{result['model_forward_ms']['p50']:>10.1f}{result['model_forward_ms']['p95']:>10.1f}"
+    )
+    print(
+        f"ratio (p50 ask / p50 model): {result['ratio_p50']:.2f}   errors: {errors}   questions: {len(questions)}"
+    )
 
 
 if __name__ == "__main__":
