@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer import QuestionTerms
-from qa.batching import QueryBatcher, serving_threads
+from qa.batching import QueryBatcher, query_encoder, serving_threads
 from qa.conversations import ConversationStore
 from qa.embedding import Embedder
 from qa.facts.store import FactStore
@@ -37,6 +37,7 @@ class Services:
     def start(
         cls, settings: Settings, *, embedder: Embedder | None = None, build_if_needed: bool = False
     ) -> Services:
+        own_model = embedder is None
         embedder = embedder or Embedder(settings.model, threads=serving_threads(settings.torch_threads))
         if build_if_needed:
             diffs = index_differences(settings)
@@ -50,7 +51,7 @@ class Services:
             ttl_hours=settings.conversation_ttl_hours,
         )
         batcher = QueryBatcher(
-            embedder.encode,
+            query_encoder(settings, embedder) if own_model else embedder.encode,
             max_batch=settings.batch_max,
             wait_ms=settings.batch_wait_ms,
             cache_size=settings.embedding_cache_size,

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="Longest a question waits for others to share its embedding forward pass (milliseconds).",
     )
     batch_max: int = Field(32, ge=1, le=512, description="Most questions embedded in one forward pass.")
+    model_process: bool = Field(
+        True,
+        description="Run the query-embedding model in a child process, so request threads never stall it on "
+        "Python's GIL; off runs it on a thread of the server process (less memory, much slower under load).",
+    )
     embedding_cache_size: int = Field(
         4096,
         ge=0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa.batching import EmbeddingCache, QueryBatcher
+from qa.batching import EmbeddingCache, ProcessEncoder, QueryBatcher, query_encoder, serving_threads
 from qa.embedding import Embedder
+from qa.settings import Settings
 
 QUESTIONS = [
     f"What is the objective response rate of {drug} in {disease}?"
@@ -145,3 +148,27 @@ def test_services_encode_query_uses_the_batcher(services) -> None:  # type: igno
     vector = services.encode_query("Which checkpoint inhibitors are approved for melanoma?")
     assert vector.shape == (services.embedder.dim,)
     assert services.batcher.stats.encoded + services.batcher.stats.cache_hits == before + 1
+
+
+def test_the_model_process_gives_the_same_vectors_and_comes_back_after_a_crash(embedder: Embedder) -> None:
+    encoder = ProcessEncoder("all-MiniLM-L6-v2", threads=1)
+    try:
+        assert encoder.dim == embedder.dim
+        assert np.allclose(encoder(QUESTIONS[:5]), embedder.encode(QUESTIONS[:5]), atol=1e-5)
+        first = encoder.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        again = encoder(QUESTIONS[5:8])  # the batch that met the dead process is retried on a new one
+        assert encoder.restarts == 1 and encoder.pid != first
+        assert np.allclose(again, embedder.encode(QUESTIONS[5:8]), atol=1e-5)
+    finally:
+        encoder.close()
+    assert encoder.pid is None
+    with pytest.raises(RuntimeError, match="closed"):
+        encoder(QUESTIONS[:1])
+
+
+def test_the_model_process_is_a_setting(embedder: Embedder, settings: Settings) -> None:
+    in_process = settings.model_copy(update={"model_process": False})
+    assert query_encoder(in_process, embedder) == embedder.encode
+    assert serving_threads(3) == 3 and serving_threads(0) == max(1, (os.cpu_count() or 1) - 1)
