@@ -64,6 +64,15 @@ class QuestionTerms:
         self.idf = {t: math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
 
+        self._sentence_tokens: dict[int, frozenset[str]] = {}
+
+    def sentence_tokens(self, row: int, text: str) -> frozenset[str]:
+        """Keyword tokens of a stored sentence, computed once (sentences never change while loaded)."""
+        tokens = self._sentence_tokens.get(row)
+        if tokens is None:
+            tokens = self._sentence_tokens[row] = frozenset(tokenize(text))
+        return tokens
+
     def weights(self, question: str) -> dict[str, float]:
         terms = [t for t in tokenize(question) if t not in QUESTION_WORDS]
         return {t: self.idf.get(t, self.unknown_idf) for t in dict.fromkeys(terms)}
@@ -76,11 +85,10 @@ class QuestionTerms:
         return sum(w for t, w in weights.items() if t in self.idf) / total
 
 
-def lexical_overlap(weights: dict[str, float], text: str) -> float:
+def lexical_overlap(weights: dict[str, float], present: frozenset[str]) -> float:
     total = sum(weights.values())
     if not total:
         return 0.0
-    present = set(tokenize(text))
     return sum(w for t, w in weights.items() if t in present) / total
 
 
@@ -135,6 +143,7 @@ def _shape_factor(text: str, kind: str) -> float:
 
 def score_sentences(
     index: SearchIndex,
+    terms: QuestionTerms,
     hits: list[Hit],
     qvec: np.ndarray,
     weights: dict[str, float],
@@ -152,7 +161,7 @@ def score_sentences(
         for row, cosine in zip(rows, cosines, strict=True):
             sentence = index.sentences[row]
             text = index.sentence_text(sentence)
-            lexical = lexical_overlap(weights, text)
+            lexical = lexical_overlap(weights, terms.sentence_tokens(row, text))
             score = (float(cosine) + LEXICAL_WEIGHT * lexical + intent_bonus(intent, text)) * _shape_factor(
                 text, sentence.kind
             )
@@ -190,7 +199,7 @@ def extract_answer(
     """Cite the 1-4 sentences that best answer ``question`` from ``hits``, or abstain."""
     weights = terms.weights(question)
     coverage = terms.coverage(weights)
-    scored = score_sentences(index, hits, qvec, weights, question_intent(question))
+    scored = score_sentences(index, terms, hits, qvec, weights, question_intent(question))
     best = scored[0].score if scored else 0.0
     evidence = best * coverage
     if not scored or evidence < threshold:
