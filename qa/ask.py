@@ -62,6 +62,11 @@ def clean_question(question: str) -> str:
 def ask(
     services: Services, question: str, *, conversation_id: str | None = None, top_k: int = 5
 ) -> AskResult:
+    with services.busy():
+        return _ask(services, question, conversation_id=conversation_id, top_k=top_k)
+
+
+def _ask(services: Services, question: str, *, conversation_id: str | None, top_k: int) -> AskResult:
     timings: dict[str, float] = {}
     question = clean_question(question)
     if not 1 <= top_k <= 20:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -58,13 +58,20 @@ def model_worker_main(fd: int, model: str, threads: int) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", embedder.dim))
+    import torch
+
+    current = threads
     while True:
         try:
-            texts = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
-        if texts is None:
+        if message is None:
             return
+        texts, wanted = message
+        if wanted != current:  # all cores for a lone question, fewer when the server is busy
+            torch.set_num_threads(wanted)
+            current = wanted
         try:
             conn.send(("ok", encode(texts)))
         except Exception as exc:
@@ -109,9 +116,12 @@ class ProcessEncoder:
     is started again and the batch retried once.
     """
 
-    def __init__(self, model: str, *, threads: int, start_timeout: float = 300.0) -> None:
+    def __init__(
+        self, model: str, *, threads: int, wide_threads: int | None = None, start_timeout: float = 300.0
+    ) -> None:
         self.model = model
         self.threads = threads
+        self.wide_threads = wide_threads or threads  # used when the caller says nothing else is running
         self.start_timeout = start_timeout
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -149,27 +159,29 @@ class ProcessEncoder:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def __call__(self, texts: list[str], *, alone: bool = False) -> np.ndarray:
+        """Vectors of ``texts``; ``alone`` (no other request in the server) lets the model use every core."""
+        threads = self.wide_threads if alone else self.threads
         with self._lock:
             if self._closed:
                 raise RuntimeError("the query model process was closed")
             try:
-                reply = self._ask(texts)
+                reply = self._ask(texts, threads)
             except (EOFError, OSError):
                 log.warning("the query model process (pid %s) died; starting it again", self.pid)
                 self._stop()
                 self._start()
                 self.restarts += 1
-                reply = self._ask(texts)
+                reply = self._ask(texts, threads)
         kind, payload = reply
         if kind != "ok":
             raise RuntimeError(f"query embedding failed in the model process: {payload}")
         return np.asarray(payload, dtype=np.float32)
 
-    def _ask(self, texts: list[str]) -> tuple[str, Any]:
+    def _ask(self, texts: list[str], threads: int) -> tuple[str, Any]:
         if self._conn is None:
             raise OSError("the query model process is not running")
-        self._conn.send(texts)
+        self._conn.send((texts, threads))
         reply: tuple[str, Any] = self._conn.recv()
         return reply
 
@@ -197,7 +209,10 @@ def query_encoder(settings: Settings, embedder: Embedder) -> Encode:
     """How a server embeds questions: in a model process (``settings.model_process``), else with ``embedder``."""
     if not settings.model_process:
         return embedder.encode
-    return ProcessEncoder(settings.model, threads=serving_threads(settings.torch_threads))
+    threads = serving_threads(settings.torch_threads)
+    return ProcessEncoder(
+        settings.model, threads=threads, wide_threads=settings.torch_threads or os.cpu_count() or threads
+    )
 
 
 @dataclass
@@ -272,10 +287,28 @@ class QueryBatcher:
         self.stats = BatchStats()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._closed = False
+        self._in_flight = 0  # requests anywhere in the pipeline (see ``busy``), not only waiting here
+        self._in_flight_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     # --- callers ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Count a request for its whole life: a lone request is not held for company, and its forward
+        pass may use every core; with others in flight the window and the narrower thread count apply."""
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    @property
+    def alone(self) -> bool:
+        return self._in_flight <= 1
+
     def submit(self, text: str) -> Future[np.ndarray]:
         """A future of ``text``'s vector (already resolved when the vector is cached)."""
         future: Future[np.ndarray] = Future()
@@ -321,7 +354,7 @@ class QueryBatcher:
 
     def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
         batch = [first]
-        deadline = first.arrived + self.wait
+        deadline = first.arrived + (0.0 if self.alone else self.wait)
         while len(batch) < self.max_batch:
             try:
                 item = self._queue.get_nowait()
@@ -344,7 +377,11 @@ class QueryBatcher:
             return
         texts = list(dict.fromkeys(p.text for p in live))  # one row per distinct text
         try:
-            vectors = np.asarray(self._encode(texts), dtype=np.float32)
+            if isinstance(self._encode, ProcessEncoder):
+                raw = self._encode(texts, alone=self.alone and len(texts) == 1)
+            else:
+                raw = self._encode(texts)
+            vectors = np.asarray(raw, dtype=np.float32)
             if vectors.shape[0] != len(texts):
                 raise RuntimeError(f"the encoder returned {vectors.shape[0]} vectors for {len(texts)} texts")
         except Exception as exc:  # every waiting caller gets the error, the thread lives on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,10 @@ class Services:
         if self.batcher is not None:
             self.batcher.close()
         self.conversations.close()
+
+    def busy(self) -> AbstractContextManager[None]:
+        """Mark one request in flight for its whole life (the batcher adapts to how many there are)."""
+        return self.batcher.busy() if self.batcher is not None else nullcontext()
 
     def encode_query(self, text: str) -> np.ndarray:
         """The question's vector: cached, or embedded together with the questions arriving alongside it."""

@@ -43,6 +43,10 @@ def _alias_pattern(alias: str) -> str:
     return pattern
 
 
+_MEMO_TEXT_CHARS = 1000  # question-sized texts are memoized; document text is scanned once anyway
+_MEMO_ENTRIES = 4096
+
+
 @dataclass(frozen=True)
 class Mention:
     kind: str  # drug | class | target | condition | setting | status | designation | agency | outcome
@@ -214,6 +218,20 @@ class Vocabulary:
         self, text: str, start: int = 0, end: int | None = None, kinds: set[str] | None = None
     ) -> list[Mention]:
         """Every vocabulary mention in ``text[start:end]`` (offsets into ``text``), longest first at a spot."""
+        if start or end is not None or len(text) > _MEMO_TEXT_CHARS:
+            return self._find(text, start, end, kinds)
+        key = (text, frozenset(kinds) if kinds is not None else None)
+        memo = self.__dict__.setdefault("_find_memo", {})
+        found = memo.get(key)
+        if found is None:  # one question is scanned by resolution, expansion and the trial filter alike
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            found = memo[key] = tuple(self._find(text, start, end, kinds))
+        return list(found)
+
+    def _find(
+        self, text: str, start: int = 0, end: int | None = None, kinds: set[str] | None = None
+    ) -> list[Mention]:
         pattern, _, originals = self._matcher
         out: list[Mention] = []
         for m in pattern.finditer(text, start, len(text) if end is None else end):
@@ -331,4 +349,5 @@ class Vocabulary:
         return True
 
     def _reset(self) -> None:
+        self.__dict__.pop("_find_memo", None)
         self.__dict__.pop("_matcher", None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from qa.api.deps import ServicesDep
 from qa.api.models import AskRequest, AskResponse
@@ -14,11 +14,11 @@ router = APIRouter(prefix="/api", tags=["answers"])
 
 
 @router.post("/ask", response_model=AskResponse)
-def ask_route(
-    body: AskRequest, request: Request, services: ServicesDep, timing: ServerTimingDep
-) -> AskResponse:
+def ask_route(body: AskRequest, request: Request, services: ServicesDep, timing: ServerTimingDep) -> Response:
     """Answer a question from the indexed documents, citing the sentences it rests on."""
     result = ask(services, body.question, conversation_id=body.conversation_id, top_k=body.top_k)
     for stage, ms in result.timings.items():
         timing.add(stage, ms / 1000)
-    return ask_response(services.index, result, str(request.base_url))
+    response = ask_response(services.index, result, str(request.base_url))
+    # Already a validated AskResponse: serialize it once rather than have FastAPI dump and re-validate it.
+    return Response(response.model_dump_json(), media_type="application/json")

@@ -23,5 +23,5 @@ def search_route(
 ) -> SearchResponse:
     """Hybrid (dense + BM25) search over passages."""
     query = clean_question(q)
-    hits = services.retriever.search(query, k=k)
+    hits = services.retriever.search(query, k=k, query_vector=services.encode_query(query))
     return SearchResponse(query=query, passages=hits_out(services.index, hits, str(request.base_url)))
