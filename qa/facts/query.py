@@ -109,12 +109,24 @@ def parse_question(vocab: Vocabulary, question: str, store: FactStore | None = N
 
 def _named_trials(store: FactStore, question: str) -> list[str]:
     ids = [t.id for n in NCT_RE.findall(question) for t in store.trials if n in t.nct_ids]
+    by_name = _trials_by_name_key(store)
     for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\s\d+)?", question):
         key = name_key(token)
-        for t in store.trials:
-            if len(key) >= 4 and key in {name_key(n) for n in [t.name, *t.aliases] if n}:
-                ids.append(t.id)
+        if len(key) >= 4:
+            ids.extend(by_name.get(key, ()))
     return list(dict.fromkeys(ids))
+
+
+def _trials_by_name_key(store: FactStore) -> dict[str, list[str]]:
+    """Trial ids by the key of each name and alias, built once per store (trials do not change once loaded)."""
+    cached: dict[str, list[str]] | None = store.__dict__.get("_by_name_key")
+    if cached is None:
+        cached = {}
+        for t in store.trials:
+            for key in dict.fromkeys(name_key(n) for n in [t.name, *t.aliases] if n):
+                cached.setdefault(key, []).append(t.id)
+        store.__dict__["_by_name_key"] = cached
+    return cached
 
 
 # --- matching -----------------------------------------------------------------
