@@ -18,6 +18,7 @@ from qa.api.security import install_security
 from qa.logging_setup import configure_logging
 from qa.services import Services
 from qa.settings import Settings, get_settings
+from qa.web import install_web
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(search.router)
     app.include_router(documents.router)
     app.include_router(facts.router)
+    install_web(app)  # HTML pages and /static, after the API routes
     return app
 
 

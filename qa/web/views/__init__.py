@@ -1,0 +1,1 @@
+"""One module per page; each calls the same library functions as its JSON twin."""

@@ -1,0 +1,91 @@
+"""The Ask page (/): a question box; /?q=… answers on the server, follow-ups carry the conversation id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from qa.api.deps import ServicesDep
+from qa.api.models import AskResponse
+from qa.api.present import ask_response, document_summary
+from qa.ask import ask
+from qa.errors import BadInput, NotFound
+from qa.services import Services
+from qa.web.downloads import trial_downloads
+from qa.web.segments import passage_segments
+from qa.web.templating import page_url, render
+
+router = APIRouter(include_in_schema=False)
+
+EXAMPLES = [
+    "Which trials combine TLR9 agonists with pembrolizumab?",
+    "Which trials evaluate LAG-3 or TIGIT antibodies in NSCLC?",
+    "How do nanoparticles help overcome resistance to immunotherapy?",
+    "What is the response rate of SD-101 with pembrolizumab in melanoma?",
+]
+Question = Annotated[str | None, Query(max_length=1000)]
+ConversationId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
+
+
+def answer_question(
+    services: Services, request: Request, q: str, cid: str | None
+) -> tuple[AskResponse, list[str], str | None]:
+    """The answer, the questions asked before it in the conversation, and a notice for the reader."""
+    notice = None
+    earlier: list[str] = []
+    if cid:
+        try:
+            earlier = [t.question for t in services.conversations.history(cid)]
+        except NotFound:
+            cid, notice = None, "That conversation has expired, so this question starts a new one."
+    result = ask(services, q, conversation_id=cid or None)
+    return ask_response(services.index, result, str(request.base_url)), earlier, notice
+
+
+def answer_context(services: Services, request: Request, q: str | None, cid: str | None) -> dict[str, object]:
+    """What the ask page and the widget render: the answer (or the error), cards and downloads."""
+    if not q:
+        return {"answer": None, "question": ""}
+    try:
+        answer, earlier, notice = answer_question(services, request, q, cid)
+    except BadInput as exc:
+        return {"answer": None, "question": q, "error": exc.message}
+    return {
+        "answer": answer,
+        "question": q,
+        "earlier": earlier,
+        "notice": notice,
+        "segments": {p.id: passage_segments(p) for p in answer.passages},
+        "downloads": trial_downloads(answer.trials),
+        "answer_permalink": page_url("/", q=answer.resolved_question),
+    }
+
+
+@router.get("/", response_model=None)
+def ask_page(
+    request: Request,
+    services: ServicesDep,
+    q: Question = None,
+    cid: ConversationId = None,
+    format: Literal["html", "json"] = "html",
+) -> Response:
+    """The ask page; ``format=json`` returns the same AskResponse as POST /api/ask."""
+    context = answer_context(services, request, q, cid)
+    answer = context["answer"]
+    if format == "json":
+        if isinstance(answer, AskResponse):
+            return Response(answer.model_dump_json(), media_type="application/json")
+        raise BadInput(str(context.get("error") or "q is required for format=json"))
+    if isinstance(answer, AskResponse):
+        json_url = page_url("/", q=answer.resolved_question, format="json")
+    else:
+        json_url = "/api/documents"
+    documents = [document_summary(services.index, d) for d in services.index.documents.values()]
+    return render(
+        request,
+        "ask.html",
+        {**context, "examples": EXAMPLES, "documents": documents},
+        json_url=json_url,
+        status_code=400 if context.get("error") else 200,
+    )
