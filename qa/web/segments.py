@@ -93,10 +93,16 @@ def document_blocks(
     blocks: list[Block] = []
     for section, a, b in regions:
         if section is not None:
-            if text.startswith(section.title, a) and section.title:
-                head_end = a + len(section.title)
-                blocks.append(Block("heading", section.level, split(text, 0, a, head_end), section))
-                a = head_end
+            # the heading line as written ("2.1 Methods", "## Methods"): shown from the text, its markup dropped
+            line_end = text.find("\n", a, b)
+            line_end = b if line_end < 0 else line_end
+            heading_like = section.title and line_end - a <= len(section.title) + 12
+            at = text.find(section.title, a, line_end) if heading_like else -1
+            if at >= 0:
+                blocks.append(
+                    Block("heading", section.level, split(text, 0, at, at + len(section.title)), section)
+                )
+                a = line_end
             else:
                 blocks.append(Block("heading", section.level, [], section, synthetic_title=section.title))
         a, b = _trimmed(text, a, b)

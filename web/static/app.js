@@ -121,7 +121,10 @@
     parts.push(citedText(a.answer, prefix));
     if (a.abstained) parts.push(el("h4", { "class": "related" }, ["Related passages"]));
     if (a.trials.length) parts.push(trialsTable(a.trials, "Trials matching this question"));
-    parts.push(el("div", { "class": "cards" }, a.passages.map(function (p, i) { return passageCard(p, i + 1, prefix); })));
+    parts.push(el("details", { "class": "sources", open: "" }, [
+      el("summary", {}, ["Sources: " + a.passages.length + " passages"]),
+      el("div", { "class": "cards" }, a.passages.map(function (p, i) { return passageCard(p, i + 1, prefix); }))
+    ]));
     parts.push(el("p", { "class": "answer-meta" }, [link(permalink, "Permalink to this answer")]));
     return el("article", { "class": "answer" + (a.abstained ? " abstained" : ""), "aria-labelledby": prefix + "-q" }, parts);
   }
@@ -144,6 +147,14 @@
       return dir === "ascending" ? c : -c;
     });
     rows.forEach(function (r) { body.appendChild(r); });
+  });
+
+  /* a citation opens its (possibly collapsed) list of sources before the browser scrolls to the card */
+  document.addEventListener("click", function (ev) {
+    var cite = ev.target.closest && ev.target.closest("a.cite");
+    var card = cite && document.getElementById(cite.getAttribute("href").slice(1));
+    var sources = card && card.closest("details");
+    if (sources) sources.open = true;
   });
 
   /* ---- widget height, for embed.js in the host page ---- */
@@ -198,6 +209,8 @@
       if (!res.ok) throw new Error(res.data && res.data.error ? res.data.error.message : "the request failed");
       var a = res.data;
       var permalink = "/?q=" + encodeURIComponent(a.resolved_question);
+      // keep the thread short: earlier answers fold their sources (a citation unfolds them)
+      thread.querySelectorAll("details.sources").forEach(function (d) { d.open = false; });
       thread.replaceChild(answerBlock(a, prefix, permalink), pending);
       cidField.value = a.conversation_id;
       input.value = "";
