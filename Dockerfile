@@ -50,6 +50,8 @@ WORKDIR /app
 COPY --from=build --chown=10001:10001 /app/corpus ./corpus
 # writable by the server: conversations are kept beside the index, and a mounted corpus is re-indexed
 COPY --from=build --chown=10001:10001 /app/index ./index
+# templates and static assets of the web pages (found in the working directory, /app)
+COPY web ./web
 ENV PATH=/opt/qa/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \

@@ -15,7 +15,15 @@ from markupsafe import Markup, escape
 
 from qa.errors import QAError
 
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+
+def _web_dir() -> Path:
+    """web/ beside the source tree (a checkout or editable install), else in the working directory
+    (an installed package run from the project folder, as the Docker image does from /app)."""
+    candidates = [Path(__file__).resolve().parent.parent.parent / "web", Path.cwd() / "web"]
+    return next((c for c in candidates if (c / "templates").is_dir()), candidates[0])
+
+
+WEB_DIR = _web_dir()
 TEMPLATE_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 _MARKER = re.compile(r"\[(\d+)\]")
