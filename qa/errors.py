@@ -52,3 +52,15 @@ class IndexCorrupt(QAError):
 class Forbidden(QAError):
     code = "forbidden"
     status = 403
+
+
+class Unauthorized(QAError):
+    code = "unauthorized"
+    status = 401
+
+
+class ReloadConflict(QAError):
+    """A rebuilt index could not be swapped in; the one already loaded keeps serving."""
+
+    code = "reload_failed"
+    status = 409

@@ -51,3 +51,13 @@ def client(services: Services) -> Iterator[object]:
 
     with TestClient(create_app(services=services)) as c:
         yield c
+
+
+def run_coroutine(coro: object) -> object:
+    """asyncio.run on a fresh thread: Playwright's sync API keeps an event loop running on the main thread
+    for the rest of a session that ran browser tests, and asyncio.run refuses to start inside one."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]

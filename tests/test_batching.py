@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import run_coroutine
 
 from qa.batching import EmbeddingCache, ProcessEncoder, QueryBatcher, query_encoder, serving_threads
 from qa.embedding import Embedder
@@ -130,7 +131,7 @@ def test_encode_async_does_not_block_the_event_loop(embedder: Embedder) -> None:
         return list(vectors), ticks
 
     try:
-        vectors, ticks = asyncio.run(main())
+        vectors, ticks = run_coroutine(main())  # type: ignore[misc]
     finally:
         batcher.close()
     assert len(vectors) == len(QUESTIONS) and ticks > 1

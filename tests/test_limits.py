@@ -3,7 +3,6 @@ malformed JSON and wrong types (422), and the per-client rate limit (429 with Re
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
@@ -12,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import run_coroutine
 from fastapi.testclient import TestClient
 from live_server import serve
 
@@ -155,7 +155,7 @@ def test_middleware_never_reads_a_body_whose_declared_length_is_too_big() -> Non
         "headers": [(b"content-length", b"999999")],
     }
     middleware = LimitsMiddleware(app, max_body_bytes=1024, rate_limit_per_minute=0)
-    asyncio.run(middleware(scope, receive, send))
+    run_coroutine(middleware(scope, receive, send))
     assert reads == 0 and sent[0]["status"] == 413
 
 

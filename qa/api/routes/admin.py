@@ -13,22 +13,12 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from qa.api.deps import ServicesDep
-from qa.errors import Forbidden, QAError
+from qa.errors import Forbidden, QAError, ReloadConflict, Unauthorized
 from qa.index.build import current_path
 from qa.services import Services
 
 log = logging.getLogger(__name__)
 API_KEY_HEADER = "X-API-Key"
-
-
-class Unauthorized(QAError):
-    code = "unauthorized"
-    status = 401
-
-
-class ReloadConflict(QAError):
-    code = "reload_failed"
-    status = 409
 
 
 api_key_header = APIKeyHeader(
