@@ -1,10 +1,10 @@
-"""Reusable dependencies: the loaded services, or a clear 503 while they are not ready."""
+"""Reusable dependencies: the loaded services (or a clear 503 while they are not ready) and trial filters."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from qa.errors import IndexMissing
 from qa.services import Services
@@ -18,3 +18,32 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+Filter = Annotated[str | None, Query(max_length=200)]
+FILTER_NAMES = ("drug", "drug_class", "target", "condition", "phase", "q")
+
+
+class TrialFilters:
+    """The trial filters of GET /api/trials and the /trials page, declared once; blank values mean unset."""
+
+    def __init__(
+        self,
+        drug: Filter = None,
+        drug_class: Filter = None,
+        target: Filter = None,
+        condition: Filter = None,
+        phase: Annotated[str | None, Query(max_length=20)] = None,
+        q: Annotated[
+            str | None, Query(max_length=500, description="A question; parsed into the same filters.")
+        ] = None,
+    ) -> None:
+        given = dict(zip(FILTER_NAMES, (drug, drug_class, target, condition, phase, q), strict=True))
+        self.values: dict[str, str | None] = {k: (v.strip() if v else None) or None for k, v in given.items()}
+
+    def args(self) -> list[str | None]:
+        """The values in FILTER_NAMES order (the order build_query takes them)."""
+        return [self.values[k] for k in FILTER_NAMES]
+
+
+TrialFiltersDep = Annotated[TrialFilters, Depends()]

@@ -6,11 +6,11 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from qa.api.deps import ServicesDep
+from qa.api.deps import ServicesDep, TrialFiltersDep
 from qa.errors import BadInput, IndexMissing
 from qa.facts.phases import phase_numbers
 from qa.facts.query import TrialQuery, filter_trials, parse_question
@@ -18,7 +18,6 @@ from qa.facts.store import FactStore
 
 router = APIRouter(prefix="/api", tags=["facts"])
 Key = Annotated[str, Path(min_length=1, max_length=200)]
-Filter = Annotated[str | None, Query(max_length=200)]
 
 
 class EvidenceOut(BaseModel):
@@ -172,23 +171,11 @@ def _csv(trials: list[dict[str, Any]]) -> str:
 
 @router.get("/trials", response_model=TrialList, responses={200: {"content": {"text/csv": {}}}})
 def list_trials(
-    services: ServicesDep,
-    drug: Filter = None,
-    drug_class: Filter = None,
-    target: Filter = None,
-    condition: Filter = None,
-    phase: Annotated[str | None, Query(max_length=20)] = None,
-    q: Annotated[
-        str | None, Query(max_length=500, description="A question; parsed into the same filters.")
-    ] = None,
-    format: Literal["json", "csv"] = "json",
+    services: ServicesDep, filters: TrialFiltersDep, format: Literal["json", "csv"] = "json"
 ) -> Any:
     """Trials and studies the documents describe; every filter given must hold."""
     store = _store(services)
-    trials = [
-        t.to_dict()
-        for t in filter_trials(store, build_query(store, drug, drug_class, target, condition, phase, q))
-    ]
+    trials = [t.to_dict() for t in filter_trials(store, build_query(store, *filters.args()))]
     if format == "csv":
         return Response(
             _csv(trials),

@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from qa.api.deps import ServicesDep
+from qa.api.deps import ServicesDep, TrialFiltersDep
 from qa.api.routes.facts import TrialOut, build_query
 from qa.errors import QAError
 from qa.facts.query import filter_trials
 from qa.web.templating import page_url, render
 
 router = APIRouter(include_in_schema=False)
-Filter = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/trials")
-def trials_page(
-    request: Request,
-    services: ServicesDep,
-    drug: Filter = None,
-    drug_class: Filter = None,
-    target: Filter = None,
-    condition: Filter = None,
-    phase: Annotated[str | None, Query(max_length=20)] = None,
-    q: Annotated[str | None, Query(max_length=500)] = None,
-) -> Response:
-    filters = {"drug": drug, "drug_class": drug_class, "target": target, "condition": condition}
-    filters |= {"phase": phase, "q": q}
-    filters = {k: (v.strip() if v else None) or None for k, v in filters.items()}
+def trials_page(request: Request, services: ServicesDep, trial_filters: TrialFiltersDep) -> Response:
+    filters = trial_filters.values
     trials: list[dict[str, Any]] = []
     error = None
     store = services.facts
     try:
         if store is None:
             raise QAError("the index has no fact store; rebuild it with `qa index`")
-        query = build_query(
-            store, *(filters[k] for k in ("drug", "drug_class", "target", "condition", "phase", "q"))
-        )
+        query = build_query(store, *trial_filters.args())
         trials = [TrialOut.model_validate(t.to_dict()).model_dump() for t in filter_trials(store, query)]
     except QAError as exc:
         error = exc.message
