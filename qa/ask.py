@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import unicodedata
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from qa.answer import Answer, extract_answer
 from qa.conversations import Turn
 from qa.errors import BadInput
 from qa.followup import Resolution, resolve
 from qa.retrieval import Hit
+from qa.services import QUERY_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from qa.services import Services
-
 MAX_QUESTION_CHARS = 1000
 
 
@@ -62,11 +66,45 @@ def clean_question(question: str) -> str:
 def ask(
     services: Services, question: str, *, conversation_id: str | None = None, top_k: int = 5
 ) -> AskResult:
+    """Answer ``question``; blocks the calling thread while the model embeds it (not for the event loop)."""
     with services.busy():
-        return _ask(services, question, conversation_id=conversation_id, top_k=top_k)
+        pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
+        with _timed(pending.timings, "retrieval"):
+            qvec = pending.vector.result(QUERY_TIMEOUT_SECONDS)
+        return _finish(services, pending, qvec)
 
 
-def _ask(services: Services, question: str, *, conversation_id: str | None, top_k: int) -> AskResult:
+async def ask_async(
+    services: Services, question: str, *, conversation_id: str | None = None, top_k: int = 5
+) -> AskResult:
+    """``ask`` for the event loop: the model's forward pass is awaited, never waited on by a thread."""
+    with services.busy():
+        pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
+        with _timed(pending.timings, "retrieval"):
+            async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
+                qvec = await asyncio.wrap_future(pending.vector)
+        return _finish(services, pending, qvec)
+
+
+@dataclass
+class _Pending:
+    """A question between the two halves of ``ask``: everything that does not need its vector is done."""
+
+    question: str
+    conversation_id: str
+    top_k: int
+    previous: Turn | None
+    resolution: Resolution
+    vector: Future[np.ndarray]
+    expansions: list[str]
+    keyword_scores: np.ndarray
+    trials: list[dict[str, Any]] | None
+    timings: dict[str, float]
+
+
+def _start(services: Services, question: str, *, conversation_id: str | None, top_k: int) -> _Pending:
+    """Validate, read the question against the conversation, score the keyword side, find the matching
+    trials, and send the question to the model."""
     timings: dict[str, float] = {}
     question = clean_question(question)
     if not 1 <= top_k <= 20:
@@ -84,15 +122,46 @@ def _ask(services: Services, question: str, *, conversation_id: str | None, top_
     resolved = resolution.resolved
 
     with _timed(timings, "retrieval"):
-        qvec = services.encode_query(resolved)
         expansions = facts.expand(resolved) if facts else []
-        hits = services.retriever.search(resolved, k=top_k, query_vector=qvec, expansions=expansions)
+        keyword_scores = services.retriever.keyword_scores(resolved, expansions)
 
     with _timed(timings, "facts"):
         trials = facts.trials_for_question(resolved) if facts else None
         if trials is not None and resolution.kind == "reference" and previous and previous.trial_ids:
             trials = [t for t in trials if t["id"] in set(previous.trial_ids)]
 
+    # Sent to the model last, not first: a lone question's forward pass gets every core, and work done
+    # here meanwhile would only compete with it for them (measured slower both ways on two cores).
+    vector = services.submit_query(resolved)
+
+    return _Pending(
+        question,
+        conversation_id,
+        top_k,
+        previous,
+        resolution,
+        vector,
+        expansions,
+        keyword_scores,
+        trials,
+        timings,
+    )
+
+
+def _finish(services: Services, pending: _Pending, qvec: np.ndarray) -> AskResult:
+    """Dense search and fusion, the extracted answer with its citations, and the conversation turn."""
+    timings = pending.timings
+    resolved = pending.resolution.resolved
+    with _timed(timings, "retrieval"):
+        hits = services.retriever.search(
+            resolved,
+            k=pending.top_k,
+            query_vector=qvec,
+            expansions=pending.expansions,
+            keyword_scores=pending.keyword_scores,
+        )
+
+    trials = pending.trials
     with _timed(timings, "answer"):
         answer = extract_answer(
             services.index,
@@ -106,17 +175,19 @@ def _ask(services: Services, question: str, *, conversation_id: str | None, top_
         if trials:
             _cite_trials(services, trials, hits, answer)
 
-    store.append(
-        conversation_id,
+    services.conversations.append(
+        pending.conversation_id,
         Turn(
-            question=question,
+            question=pending.question,
             resolved=resolved,
-            entities=resolution.entities,
+            entities=pending.resolution.entities,
             trial_ids=[t["id"] for t in trials or []],
             about_trials=trials is not None,
         ),
     )
-    return AskResult(conversation_id, question, resolution, answer, hits, trials or [], timings)
+    return AskResult(
+        pending.conversation_id, pending.question, pending.resolution, answer, hits, trials or [], timings
+    )
 
 
 def _cite_trials(services: Services, trials: list[dict[str, Any]], hits: list[Hit], answer: Answer) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from qa.answer import QuestionTerms
@@ -21,6 +23,7 @@ from qa.retrieval import Retriever
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
+QUERY_TIMEOUT_SECONDS = 60.0  # a question's vector that takes longer than this is an error, not a hang
 
 
 @dataclass
@@ -46,6 +49,9 @@ class Services:
                 log.info("building the index: %s", "; ".join(diffs))
                 build_index(settings, embedder)
         index = SearchIndex.load(settings)
+        # One query at a time needs no OpenMP team: on a machine whose cores the query models keep busy,
+        # FAISS's threads would only wait on each other.
+        faiss.omp_set_num_threads(1)
         conversations = ConversationStore(
             Path(settings.index_dir) / "conversations.sqlite3",
             max_conversations=settings.conversation_max,
@@ -100,6 +106,12 @@ class Services:
 
     def encode_query(self, text: str) -> np.ndarray:
         """The question's vector: cached, or embedded together with the questions arriving alongside it."""
-        if self.batcher is None:
-            return self.embedder.encode([text])[0]
-        return self.batcher.encode(text)
+        return self.submit_query(text).result(QUERY_TIMEOUT_SECONDS)
+
+    def submit_query(self, text: str) -> Future[np.ndarray]:
+        """A future of the question's vector, so the caller can do other work while the model runs."""
+        if self.batcher is not None:
+            return self.batcher.submit(text)
+        future: Future[np.ndarray] = Future()
+        future.set_result(self.embedder.encode([text])[0])
+        return future

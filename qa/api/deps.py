@@ -10,7 +10,8 @@ from qa.errors import IndexMissing
 from qa.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """(async only so that FastAPI calls it on the event loop instead of handing it to a thread)"""
     services = getattr(request.app.state, "services", None)
     if services is None:
         raise IndexMissing("the index is not loaded yet; try again shortly")

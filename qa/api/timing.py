@@ -72,8 +72,10 @@ class ServerTiming:
         return ", ".join(parts)
 
 
-def server_timing(request: Request) -> ServerTiming:
-    """The request's recorder (created by the middleware; created here when the middleware is absent)."""
+async def server_timing(request: Request) -> ServerTiming:
+    """The request's recorder (created by the middleware; created here when the middleware is absent).
+
+    async so that FastAPI runs it on the event loop rather than in a worker thread."""
     recorder = getattr(request.state, STATE_KEY, None)
     if recorder is None:
         recorder = ServerTiming()
