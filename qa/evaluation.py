@@ -157,8 +157,8 @@ class MemoryIndex:
     keyword: KeywordIndex
     vectors: np.ndarray
 
-    def dense_vector(self, row: int) -> np.ndarray:
-        return self.vectors[row]
+    def dense_vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self.vectors[rows]
 
 
 def document_passages(doc_ids: list[str], titles: list[str], texts: list[str]) -> list[Passage]:

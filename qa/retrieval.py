@@ -24,7 +24,7 @@ class PassageIndex(Protocol):
     dense: DenseIndex
     keyword: KeywordIndex
 
-    def dense_vector(self, row: int) -> np.ndarray: ...
+    def dense_vectors(self, rows: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -46,24 +46,21 @@ def rrf(rankings: list[list[int]], k: int) -> dict[int, float]:
     return fused
 
 
-def _minmax(scores: dict[int, float]) -> dict[int, float]:
-    lo, hi = min(scores.values()), max(scores.values())
-    return {r: (s - lo) / (hi - lo or 1.0) for r, s in scores.items()}
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    lo, hi = float(scores.min()), float(scores.max())
+    return (scores - lo) / ((hi - lo) or 1.0)
 
 
-def _zscore(scores: dict[int, float]) -> dict[int, float]:
-    values = np.fromiter(scores.values(), dtype=np.float64)
-    mean, std = float(values.mean()), float(values.std()) or 1.0
-    return {r: (s - mean) / std for r, s in scores.items()}
+def _zscore(scores: np.ndarray) -> np.ndarray:
+    return (scores - scores.mean()) / (float(scores.std()) or 1.0)
 
 
-def score_fusion(
-    dense: dict[int, float], bm25: dict[int, float], alpha: float, *, scale: str = "minmax"
-) -> dict[int, float]:
-    """``alpha`` * dense + (1 - alpha) * BM25, each scaled over the same candidate rows (min-max or z-score)."""
+def score_fusion(dense: np.ndarray, bm25: np.ndarray, alpha: float, *, scale: str = "minmax") -> np.ndarray:
+    """``alpha`` * dense + (1 - alpha) * BM25 for the same candidate rows, each side scaled over those rows
+    (min-max or z-score)."""
     norm = _zscore if scale == "zscore" else _minmax
-    d, b = norm(dense), norm(bm25)
-    return {r: alpha * d[r] + (1.0 - alpha) * b[r] for r in dense}
+    dense, bm25 = np.asarray(dense, dtype=np.float64), np.asarray(bm25, dtype=np.float64)
+    return alpha * norm(dense) + (1.0 - alpha) * norm(bm25)
 
 
 class Retriever:
@@ -94,48 +91,63 @@ class Retriever:
         mode: Mode = "hybrid",
         query_vector: np.ndarray | None = None,
         expansions: list[str] | None = None,
+        keyword_scores: np.ndarray | None = None,
     ) -> list[Hit]:
-        """Top ``k`` passages for ``query``; ``expansions`` are extra terms for the keyword side."""
+        """Top ``k`` passages for ``query``; ``expansions`` are extra terms for the keyword side.
+
+        ``keyword_scores`` (from :meth:`keyword_scores`) lets a caller score the keyword side while the
+        question's vector is still being computed.
+        """
         n = len(self.index.passages)
         if n == 0 or not query.strip():
             return []
         depth = min(n, max(self.depth, 5 * k))
+        bm25_all = keyword_scores if keyword_scores is not None else self.keyword_scores(query, expansions)
         qvec = query_vector if query_vector is not None else self.encode([query])[0]
-        dense_all = self.index.dense.search(qvec[None, :], depth)
-        dense_score = {
-            int(r): float(s) for s, r in zip(dense_all[0][0], dense_all[1][0], strict=True) if r >= 0
-        }
-        dense_rows = list(dense_score)
-        keyword_query = " ".join([query, *(expansions or [])])
-        bm25_all = self.index.keyword.scores(keyword_query)
-        bm25_rows = [int(r) for r in np.argsort(-bm25_all, kind="stable")[:depth] if bm25_all[r] > 0]
+        found_scores, found_rows = self.index.dense.search(qvec[None, :], depth)
+        dense_rows = found_rows[0][found_rows[0] >= 0].astype(np.int64)
+        dense = found_scores[0][: len(dense_rows)].astype(np.float64)
+        bm25_rows = np.argsort(-bm25_all, kind="stable")[:depth]
+        bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]
 
         if mode == "dense":
-            fused = dict(dense_score)
+            rows, fused = dense_rows, dense
         elif mode == "bm25":
-            fused = {r: float(bm25_all[r]) for r in bm25_rows}
+            rows, fused = bm25_rows, bm25_all[bm25_rows].astype(np.float64)
         elif self.fusion in ("minmax", "zscore"):
-            for r in bm25_rows:  # both scores for every candidate, so neither side is missing
-                if r not in dense_score:
-                    dense_score[r] = float(self.index.dense_vector(r) @ qvec)
-            bm25 = {r: float(bm25_all[r]) for r in dense_score}
-            fused = score_fusion(dense_score, bm25, self.alpha, scale=self.fusion)
+            # Both scores for every candidate, so neither side is missing: the dense score of a BM25-only
+            # row is its cosine to the question.
+            missing = bm25_rows[~np.isin(bm25_rows, dense_rows)]
+            if len(missing):
+                dense_rows = np.concatenate([dense_rows, missing])
+                dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
+            rows = dense_rows
+            fused = score_fusion(dense, bm25_all[rows], self.alpha, scale=self.fusion)
         else:
-            fused = rrf([dense_rows, bm25_rows], self.rrf_k)
-        return self._hits(fused, dense_score, bm25_all, qvec, k)
+            by_row = rrf([dense_rows.tolist(), bm25_rows.tolist()], self.rrf_k)
+            rows, fused = np.fromiter(by_row, dtype=np.int64), np.fromiter(by_row.values(), dtype=np.float64)
+        dense_score = dict(zip(dense_rows.tolist(), dense.tolist(), strict=True))
+        order = np.argsort(-fused, kind="stable")  # ties keep the candidates' order
+        return self._hits(rows[order].tolist(), fused[order].tolist(), dense_score, bm25_all, qvec, k)
+
+    def keyword_scores(self, query: str, expansions: list[str] | None = None) -> np.ndarray:
+        """BM25 score of every passage (row order) for ``query`` plus its ``expansions``."""
+        return self.index.keyword.scores(" ".join([query, *(expansions or [])]))
 
     def _hits(
         self,
-        fused: dict[int, float],
+        rows: list[int],
+        fused: list[float],
         dense_score: dict[int, float],
         bm25_all: np.ndarray,
         qvec: np.ndarray,
         k: int,
     ) -> list[Hit]:
-        """Best-first hits; a passage overlapping better ones is merged into them (the hit spans all)."""
+        """Best-first hits from candidates ranked best first; a passage overlapping better ones is merged
+        into them (the hit spans all)."""
         hits: list[Hit] = []
         own: dict[int, str] = {}  # id(hit) -> the indexed passage it started from
-        for row in sorted(fused, key=lambda r: -fused[r]):
+        for row, score in zip(rows, fused, strict=True):
             p = self.index.passages[row]
             hosts = [h for h in hits if _overlaps(h.passage, p)]
             if hosts:
@@ -149,8 +161,8 @@ class Retriever:
                 continue
             dense = dense_score.get(row)
             if dense is None:
-                dense = float(self.index.dense_vector(row) @ qvec)
-            hit = Hit(p, fused[row], dense, float(bm25_all[row]))
+                dense = float(self.index.dense_vectors(np.array([row]))[0] @ qvec)
+            hit = Hit(p, score, dense, float(bm25_all[row]))
             own[id(hit)] = p.id
             hits.append(hit)
             if len(hits) >= k:

@@ -98,8 +98,10 @@ def test_fusion_rules() -> None:
     fused = rrf([[1, 2, 3], [3, 1]], k=60)
     assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
     assert max(fused, key=lambda r: fused[r]) == 1
-    scores = score_fusion({1: 0.9, 2: 0.5, 3: 0.1}, {1: 0.0, 2: 10.0, 3: 5.0}, alpha=0.5)
-    assert scores == pytest.approx({1: 0.5, 2: 0.75, 3: 0.25})
+    scores = score_fusion(np.array([0.9, 0.5, 0.1]), np.array([0.0, 10.0, 5.0]), alpha=0.5)
+    assert scores.tolist() == pytest.approx([0.5, 0.75, 0.25])
+    z = score_fusion(np.array([1.0, 2.0, 3.0]), np.array([3.0, 3.0, 3.0]), alpha=0.6, scale="zscore")
+    assert z.tolist() == pytest.approx([-0.6 * 1.5**0.5, 0.0, 0.6 * 1.5**0.5])  # a flat side adds nothing
 
 
 def _clustered(n: int, rng: np.random.Generator, centres: np.ndarray, lift: np.ndarray) -> np.ndarray:

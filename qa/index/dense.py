@@ -70,6 +70,11 @@ class DenseIndex:
         scores, ids = self.index.search(queries, k)
         return scores, ids
 
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``rows`` (one call, not one per row)."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32).reshape(len(rows), self.dim)
+
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
 

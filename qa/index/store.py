@@ -97,8 +97,8 @@ class SearchIndex:
             manifest.verify_files(real)
         return cls(real, manifest)
 
-    def dense_vector(self, row: int) -> np.ndarray:
-        return np.asarray(self.dense.index.reconstruct(int(row)), dtype=np.float32)
+    def dense_vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self.dense.vectors(rows)
 
     def sentence_rows(self, passage: Passage) -> list[int]:
         """Rows of ``passage``'s sentences in the sentence table (works for merged passages too)."""
