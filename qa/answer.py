@@ -53,6 +53,15 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SentenceTraits:
+    sentence: Sentence
+    text: str
+    tokens: frozenset[str]
+    shape: float  # see _shape_factor
+    has_number: bool  # a reported figure (NUMBER)
+
+
 class QuestionTerms:
     """IDF weights of a question's content terms, with terms unknown to the corpus weighted highest."""
 
@@ -64,14 +73,22 @@ class QuestionTerms:
         self.idf = {t: math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
 
-        self._sentence_tokens: dict[int, frozenset[str]] = {}
+        self._sentences: dict[int, SentenceTraits] = {}
 
-    def sentence_tokens(self, row: int, text: str) -> frozenset[str]:
-        """Keyword tokens of a stored sentence, computed once (sentences never change while loaded)."""
-        tokens = self._sentence_tokens.get(row)
-        if tokens is None:
-            tokens = self._sentence_tokens[row] = frozenset(tokenize(text))
-        return tokens
+    def sentence(self, index: SearchIndex, row: int) -> SentenceTraits:
+        """What scoring needs of a stored sentence, worked out once (sentences never change while loaded)."""
+        traits = self._sentences.get(row)
+        if traits is None:
+            sentence = index.sentences[row]
+            text = index.sentence_text(sentence)
+            traits = self._sentences[row] = SentenceTraits(
+                sentence,
+                text,
+                frozenset(tokenize(text)),
+                _shape_factor(text, sentence.kind),
+                bool(NUMBER.search(text)),
+            )
+        return traits
 
     def weights(self, question: str) -> dict[str, float]:
         terms = [t for t in tokenize(question) if t not in QUESTION_WORDS]
@@ -122,14 +139,14 @@ def question_intent(question: str) -> Intent:
     return intent
 
 
-def intent_bonus(intent: Intent, text: str) -> float:
+def intent_bonus(intent: Intent, text: str, has_number: bool | None = None) -> float:
     bonus = 0.0
     if intent.subject:
         head = text[:120]
         copula = DEFINING.search(head)
         if copula and intent.subject & set(tokenize(head[: copula.start()])):
             bonus += INTENT_BONUS  # "X (aliases) is a ..." defines X
-    if intent.wants_numbers and NUMBER.search(text):
+    if intent.wants_numbers and (bool(NUMBER.search(text)) if has_number is None else has_number):
         bonus += INTENT_BONUS
     return bonus
 
@@ -157,15 +174,12 @@ def score_sentences(
         seen.update(rows)
         if not rows:
             continue
-        cosines = index.sentence_vectors[rows] @ qvec
+        cosines = (index.sentence_vectors[rows] @ qvec).tolist()
         for row, cosine in zip(rows, cosines, strict=True):
-            sentence = index.sentences[row]
-            text = index.sentence_text(sentence)
-            lexical = lexical_overlap(weights, terms.sentence_tokens(row, text))
-            score = (float(cosine) + LEXICAL_WEIGHT * lexical + intent_bonus(intent, text)) * _shape_factor(
-                text, sentence.kind
-            )
-            scored.append(ScoredSentence(sentence, text, float(cosine), lexical, score, hit_index))
+            t = terms.sentence(index, row)
+            lexical = lexical_overlap(weights, t.tokens)
+            score = (cosine + LEXICAL_WEIGHT * lexical + intent_bonus(intent, t.text, t.has_number)) * t.shape
+            scored.append(ScoredSentence(t.sentence, t.text, cosine, lexical, score, hit_index))
     scored.sort(key=lambda s: -s.score)
     return scored
 

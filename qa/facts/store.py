@@ -83,7 +83,16 @@ class FactStore:
         from qa.facts.query import answer_trials
 
         found = answer_trials(self, question)
-        return None if found is None else [t.to_dict() for t in found]
+        if found is None:
+            return None
+        memo = self.__dict__.setdefault("_trial_dicts", {})  # trials do not change once loaded
+        out = []
+        for t in found:
+            data = memo.get(t.id)
+            if data is None:
+                data = memo[t.id] = t.to_dict()
+            out.append(dict(data))  # a copy of the top level: callers may add to it
+        return out
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per document: trials (by primary evidence), drugs mentioned and outcomes extracted."""

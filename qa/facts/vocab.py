@@ -272,7 +272,13 @@ class Vocabulary:
         return out
 
     def class_descendants(self, name: str) -> set[str]:
-        return {c for c in self.classes if name in self.class_ancestors(c)} | {name}
+        memo = self.__dict__.setdefault("_descendants_memo", {})  # the class tree is fixed once loaded
+        found = memo.get(name)
+        if found is None:
+            found = memo[name] = frozenset(
+                {c for c in self.classes if name in self.class_ancestors(c)} | {name}
+            )
+        return set(found)
 
     def drug_classes(self, drug: str) -> list[str]:
         info = self.drugs.get(drug)
@@ -303,7 +309,11 @@ class Vocabulary:
         entry = self.targets.get(target)
         if entry is None or not entry.axis:
             return {target}
-        return {t for t, e in self.targets.items() if e.axis == entry.axis}
+        memo = self.__dict__.setdefault("_axis_memo", {})  # targets are fixed once loaded
+        found = memo.get(entry.axis)
+        if found is None:
+            found = memo[entry.axis] = frozenset(t for t, e in self.targets.items() if e.axis == entry.axis)
+        return set(found)
 
     def condition_ancestors(self, name: str) -> set[str]:
         out: set[str] = set()
@@ -350,4 +360,6 @@ class Vocabulary:
 
     def _reset(self) -> None:
         self.__dict__.pop("_find_memo", None)
+        self.__dict__.pop("_descendants_memo", None)
+        self.__dict__.pop("_axis_memo", None)
         self.__dict__.pop("_matcher", None)
