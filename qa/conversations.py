@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -25,6 +28,8 @@ CREATE TABLE IF NOT EXISTS turns (
 
 
 PRUNE_EVERY = 32  # pruning sorts every conversation: do it every so many appends, not on each
+WRITE_BATCH = 256  # turns written in one transaction at most
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,12 +42,19 @@ class Turn:
 
 
 class ConversationStore:
+    """Turns in SQLite, written behind the requests by one thread.
+
+    ``append`` only queues the turn (a request never waits on a commit, nor on an occasional WAL
+    checkpoint); until it is written the turn is kept in memory and ``history`` reads it from there, so a
+    follow-up always sees the turn before it. ``close`` writes whatever is still queued.
+    """
+
     def __init__(self, path: Path, *, max_conversations: int = 1000, ttl_hours: float = 72.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_conversations = max_conversations
         self.ttl_seconds = ttl_hours * 3600
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the database, and moving turns from pending to written
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -51,8 +63,19 @@ class ConversationStore:
         self._appends = 0
         with self._lock:
             self._prune(time.time())
+        self._pending: dict[str, list[Turn]] = {}  # appended, not yet written, oldest first
+        self._pending_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[str, Turn, float] | threading.Event | None] = queue.SimpleQueue()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="qa-conversations", daemon=True)
+        self._writer.start()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
         with self._lock:
             self._db.close()
 
@@ -65,38 +88,95 @@ class ConversationStore:
             row = self._db.execute(
                 "SELECT updated FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
-            if row is None or time.time() - row[0] > self.ttl_seconds:
-                raise NotFound(
-                    f"conversation '{conversation_id}' is unknown or expired; omit conversation_id to start a new one"
-                )
             rows = self._db.execute(
                 "SELECT data FROM turns WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
             ).fetchall()
-        return [Turn(**json.loads(r[0])) for r in rows]
+            with self._pending_lock:
+                pending = list(self._pending.get(conversation_id, ()))
+        if not pending and (row is None or time.time() - row[0] > self.ttl_seconds):
+            raise NotFound(
+                f"conversation '{conversation_id}' is unknown or expired; omit conversation_id to start a new one"
+            )
+        return [Turn(**json.loads(r[0])) for r in rows] + pending
 
     def append(self, conversation_id: str, turn: Turn) -> None:
-        now = time.time()
-        data = json.dumps(asdict(turn))
+        """Add ``turn`` to the conversation (created when new); written to disk shortly after."""
+        if self._closed:
+            raise RuntimeError("the conversation store is closed")
+        with self._pending_lock:
+            self._pending.setdefault(conversation_id, []).append(turn)
+        self._queue.put((conversation_id, turn, time.time()))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every turn appended so far is written."""
+        if self._closed:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[tuple[str, Turn, float]] = []
+            markers: list[threading.Event] = []
+            stop = False
+            while True:  # everything queued meanwhile goes into the same transaction
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+                if stop or len(batch) >= WRITE_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
+
+    def _write(self, batch: list[tuple[str, Turn, float]]) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    "INSERT INTO conversations (id, created, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated",
-                    (conversation_id, now, now),
-                )
-                seq = self._db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = ?",
-                    (conversation_id,),
-                ).fetchone()[0]
-                self._db.execute("INSERT INTO turns VALUES (?, ?, ?)", (conversation_id, seq, data))
-                self._appends += 1
-                if self._appends % PRUNE_EVERY == 0:  # bounded within PRUNE_EVERY of the limits
-                    self._prune(now)
+                self._db.execute("BEGIN IMMEDIATE")
+                for conversation_id, turn, now in batch:
+                    self._insert(conversation_id, turn, now)
                 self._db.execute("COMMIT")
-            except Exception:
-                self._db.execute("ROLLBACK")
-                raise
+            except sqlite3.Error:
+                log.exception("could not save %d conversation turns to %s", len(batch), self.path)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            finally:  # written or not, memory stays bounded: the turns leave the pending list
+                with self._pending_lock:
+                    for conversation_id, turn, _ in batch:
+                        turns = self._pending.get(conversation_id, [])
+                        if turn in turns:
+                            turns.remove(turn)
+                        if not turns:
+                            self._pending.pop(conversation_id, None)
+
+    def _insert(self, conversation_id: str, turn: Turn, now: float) -> None:
+        self._db.execute(
+            "INSERT INTO conversations (id, created, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated",
+            (conversation_id, now, now),
+        )
+        seq = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = ?",
+            (conversation_id,),
+        ).fetchone()[0]
+        self._db.execute(
+            "INSERT INTO turns VALUES (?, ?, ?)", (conversation_id, seq, json.dumps(asdict(turn)))
+        )
+        self._appends += 1
+        if self._appends % PRUNE_EVERY == 0:  # bounded within PRUNE_EVERY of the limits
+            self._prune(now)
 
     def _prune(self, now: float) -> None:
         self._db.execute("DELETE FROM conversations WHERE updated < ?", (now - self.ttl_seconds,))
@@ -106,6 +186,7 @@ class ConversationStore:
         )
 
     def count(self) -> int:
+        self.flush()
         with self._lock:
             self._prune(time.time())
             return int(self._db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0])

@@ -70,3 +70,17 @@ def test_conversations_expire(tmp_path: Path) -> None:
     time.sleep(0.6)
     with pytest.raises(NotFound, match="expired"):
         store.history(cid)
+
+
+def test_a_turn_is_readable_at_once_and_written_behind(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "c.sqlite3")
+    cid = store.new_id()
+    for i in range(50):  # each follow-up sees every turn before it, written to disk or still queued
+        store.append(cid, Turn(question=f"q{i}", resolved=f"q{i}"))
+        assert [t.question for t in store.history(cid)] == [f"q{j}" for j in range(i + 1)]
+    store.flush()
+    assert store._pending == {}  # all written
+    store.close()
+    reopened = ConversationStore(tmp_path / "c.sqlite3")
+    assert len(reopened.history(cid)) == 50
+    reopened.close()
