@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections import OrderedDict, deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -22,23 +21,35 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.forward import Encode
+
 if TYPE_CHECKING:
     from qa.embedding import Embedder
     from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Encode = Callable[[list[str]], np.ndarray]
 
+def serving_threads(configured: int, processes: int = 1) -> int:
+    """torch threads per query-model process under load: the setting, or (0) the cores but one, shared
+    out between the ``processes`` (at least one each).
 
-def serving_threads(configured: int) -> int:
-    """torch threads for a serving process: the setting, or (0) one fewer than the cores.
-
-    The model runs on its own thread while the request pipeline (parsing, BM25, answer extraction) needs a
-    core of its own; torch spinning on every core starves it, and on a busy two-core machine a two-thread
-    forward pass was measured more than ten times slower than a one-thread one.
+    The request pipeline (parsing, BM25, answer extraction) needs a core of its own; torch spinning on
+    every core starves it, and on a busy two-core machine a two-thread forward pass was measured more than
+    ten times slower than a one-thread one.
     """
-    return configured or max(1, (os.cpu_count() or 1) - 1)
+    return configured or max(1, ((os.cpu_count() or 1) - 1) // max(1, processes))
+
+
+def model_processes(configured: int) -> int:
+    """Query-model processes for a server: the setting, or (0) one more than the cores, at most four.
+
+    Each runs single-threaded under load, so when the request pipeline takes a core for a moment the
+    others carry on, where one multi-threaded model stalls at every barrier. On the 2-core machine
+    (bench/throughput.py, 16 clients, 30-60 s runs): 1 process 135-159 questions/s, 2 162-166, 3 174,
+    4 151 (more processes, smaller batches and more weight traffic).
+    """
+    return configured or min((os.cpu_count() or 1) + 1, 4)
 
 
 def model_worker_main(fd: int, model: str, threads: int) -> None:
@@ -50,10 +61,11 @@ def model_worker_main(fd: int, model: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     from qa.embedding import Embedder
+    from qa.forward import packed_encoder
 
     try:
         embedder = Embedder(model, threads=threads)
-        encode = _direct_encoder(embedder)
+        encode = packed_encoder(embedder)
     except Exception as exc:  # reported to the parent, which raises it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
@@ -78,35 +90,6 @@ def model_worker_main(fd: int, model: str, threads: int) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _direct_encoder(embedder: Embedder) -> Encode:
-    """One forward pass per batch without ``SentenceTransformer.encode``'s per-call bookkeeping (a few ms a
-    batch: sorting, chunking, device moves). Used only if it gives the same vectors as ``Embedder.encode``."""
-    import torch
-
-    model = embedder.model
-    preprocess = getattr(model, "preprocess", None) or model.tokenize
-
-    def encode(texts: list[str]) -> np.ndarray:
-        with torch.inference_mode():
-            features = preprocess(texts)
-            vectors = model(features)["sentence_embedding"]
-            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-        return np.ascontiguousarray(vectors.float().numpy(), dtype=np.float32)
-
-    probe = [
-        "PD-1 blockade in melanoma",
-        "Which trials combine TLR9 agonists with pembrolizumab in advanced disease?",
-    ]
-    try:
-        same = np.allclose(encode(probe), embedder.encode(probe), atol=1e-5)
-    except Exception:  # an API change in sentence-transformers: fall back to the public path
-        same = False
-    if same:
-        return encode
-    log.warning("query model: direct forward pass differs from Embedder.encode; using Embedder.encode")
-    return embedder.encode
-
-
 class ProcessEncoder:
     """The query model in a child process: an ``Encode`` whose forward passes never wait on this process's GIL.
 
@@ -117,7 +100,13 @@ class ProcessEncoder:
     """
 
     def __init__(
-        self, model: str, *, threads: int, wide_threads: int | None = None, start_timeout: float = 300.0
+        self,
+        model: str,
+        *,
+        threads: int,
+        wide_threads: int | None = None,
+        start_timeout: float = 300.0,
+        start: bool = True,
     ) -> None:
         self.model = model
         self.threads = threads
@@ -128,9 +117,32 @@ class ProcessEncoder:
         self._conn: Connection | None = None
         self.restarts = 0
         self._closed = False
-        self._start()
+        if start:
+            self._start()
+
+    @classmethod
+    def start_many(cls, count: int, model: str, **kwargs: Any) -> list[ProcessEncoder]:
+        """``count`` model processes, loading side by side (startup takes about as long as for one)."""
+        encoders = [cls(model, start=False, **kwargs) for _ in range(count)]
+        spawned: list[tuple[subprocess.Popen[bytes], Connection]] = []
+        try:
+            for encoder in encoders:
+                spawned.append(encoder._spawn())
+            for encoder, (process, conn) in zip(encoders, spawned, strict=True):
+                encoder._await_ready(process, conn)
+        except BaseException:
+            for process, conn in spawned:
+                conn.close()  # a started child exits when its socket closes
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(5)
+            raise
+        return encoders
 
     def _start(self) -> None:
+        self._await_ready(*self._spawn())
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], Connection]:
         # A fresh interpreter (not multiprocessing's spawn, which re-runs the parent's main script).
         ours, theirs = socket.socketpair()
         code = "import sys; from qa.batching import model_worker_main as m; m(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))"
@@ -140,7 +152,9 @@ class ProcessEncoder:
             stdin=subprocess.DEVNULL,
         )
         theirs.close()
-        parent = Connection(ours.detach())
+        return process, Connection(ours.detach())
+
+    def _await_ready(self, process: subprocess.Popen[bytes], parent: Connection) -> None:
         if not parent.poll(self.start_timeout):
             process.kill()
             process.wait(5)
@@ -205,14 +219,15 @@ class ProcessEncoder:
             self._stop()
 
 
-def query_encoder(settings: Settings, embedder: Embedder) -> Encode:
-    """How a server embeds questions: in a model process (``settings.model_process``), else with ``embedder``."""
+def query_encoder(settings: Settings, embedder: Embedder) -> list[Encode]:
+    """How a server embeds questions: in ``settings.model_processes`` model processes (when
+    ``settings.model_process``), else with ``embedder`` on a thread of its own."""
     if not settings.model_process:
-        return embedder.encode
-    threads = serving_threads(settings.torch_threads)
-    return ProcessEncoder(
-        settings.model, threads=threads, wide_threads=settings.torch_threads or os.cpu_count() or threads
-    )
+        return [embedder.encode]
+    count = model_processes(settings.model_processes)
+    threads = serving_threads(settings.torch_threads, count)
+    wide = settings.torch_threads or os.cpu_count() or threads
+    return list(ProcessEncoder.start_many(count, settings.model, threads=threads, wide_threads=wide))
 
 
 @dataclass
@@ -261,17 +276,18 @@ class EmbeddingCache:
 
 
 class QueryBatcher:
-    """One thread runs the model; callers from any thread (or coroutine) wait on a future for their vector.
+    """A thread per model runs it; callers from any thread (or coroutine) wait on a future for their vector.
 
-    The thread takes the oldest waiting text, then gathers more for at most ``wait_ms`` counted from that
-    text's arrival (so a text that already waited while the model was busy is not held any longer), up to
+    A free thread takes the oldest waiting text, then gathers more for at most ``wait_ms`` counted from that
+    text's arrival (so a text that already waited while the models were busy is not held any longer), up to
     ``max_batch`` texts, and encodes them in one forward pass. Under load the batches form by themselves
-    while the previous one runs; the window only matters for the first question after a quiet spell.
+    while the previous ones run; the window only matters for the first question after a quiet spell.
+    With several models (model processes), a batch goes to whichever is free.
     """
 
     def __init__(
         self,
-        encode: Encode,
+        encode: Encode | Sequence[Encode],
         *,
         max_batch: int = 32,
         wait_ms: float = 2.0,
@@ -280,17 +296,26 @@ class QueryBatcher:
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._encode = encode
+        self._encoders: list[Encode] = [encode] if callable(encode) else list(encode)
+        if not self._encoders:
+            raise ValueError("at least one encoder is needed")
         self.max_batch = max_batch
         self.wait = max(wait_ms, 0.0) / 1000
         self.cache = EmbeddingCache(cache_size)
         self.stats = BatchStats()
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._stats_lock = threading.Lock()
+        self._waiting: deque[_Pending] = deque()
+        self._busy = [False] * len(self._encoders)  # which models are in a forward pass
+        self._cond = threading.Condition()
         self._closed = False
         self._in_flight = 0  # requests anywhere in the pipeline (see ``busy``), not only waiting here
         self._in_flight_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i, e), name=f"{name}-{i}", daemon=True)
+            for i, e in enumerate(self._encoders)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # --- callers ----------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -317,9 +342,11 @@ class QueryBatcher:
             self.stats.cache_hits += 1
             future.set_result(cached)
             return future
-        if self._closed:
-            raise RuntimeError("the query batcher is closed")
-        self._queue.put(_Pending(text, future, time.perf_counter()))
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the query batcher is closed")
+            self._waiting.append(_Pending(text, future, time.perf_counter()))
+            self._cond.notify_all()
         return future
 
     def encode(self, text: str, timeout: float | None = 60.0) -> np.ndarray:
@@ -331,56 +358,64 @@ class QueryBatcher:
         return await asyncio.wrap_future(self.submit(text))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the texts already queued are encoded (and the model process, if any)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout)
-        close = getattr(self._encode, "close", None)
-        if callable(close):
-            close()
+        """Stop the threads after the texts already queued are encoded (and the model processes, if any)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for encode in self._encoders:
+            close = getattr(encode, "close", None)
+            if callable(close):
+                close()
 
-    # --- the batching thread ----------------------------------------------------------------------
-    def _run(self) -> None:
+    # --- the batching threads ---------------------------------------------------------------------
+    def _run(self, worker: int, encode: Encode) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch, stop = self._gather(first)
-            self._process(batch)
-            if stop:
-                return
-
-    def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
-        batch = [first]
-        deadline = first.arrived + (0.0 if self.alone else self.wait)
-        while len(batch) < self.max_batch:
+            batch = self._gather(worker)
+            if not batch:
+                return  # closed, and nothing is left
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
+                self._process(encode, batch)
+            finally:
+                with self._cond:
+                    self._busy[worker] = False
+                    self._cond.notify_all()
 
-    def _process(self, batch: list[_Pending]) -> None:
+    def _gather(self, worker: int) -> list[_Pending]:
+        """The next batch for ``worker``. A lone question always meets the first model (its caches are
+        warm); under load any free model takes the oldest waiting questions."""
+        with self._cond:
+            while not (self._waiting and (all(self._busy[:worker]) or not self.alone)):
+                if self._closed and not self._waiting:
+                    return []
+                self._cond.wait()
+            batch = [self._waiting.popleft()]
+            deadline = batch[0].arrived + (0.0 if self.alone else self.wait)
+            while len(batch) < self.max_batch:
+                if self._waiting:
+                    batch.append(self._waiting.popleft())
+                    continue
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or self._closed:
+                    break
+                self._cond.wait(remaining)
+            self._busy[worker] = True
+            return batch
+
+    def _process(self, encode: Encode, batch: list[_Pending]) -> None:
         live = [p for p in batch if p.future.set_running_or_notify_cancel()]
         if not live:
             return
         texts = list(dict.fromkeys(p.text for p in live))  # one row per distinct text
         try:
-            if isinstance(self._encode, ProcessEncoder):
-                raw = self._encode(texts, alone=self.alone and len(texts) == 1)
+            if isinstance(encode, ProcessEncoder):
+                raw = encode(texts, alone=self.alone and len(texts) == 1)
             else:
-                raw = self._encode(texts)
+                raw = encode(texts)
             vectors = np.asarray(raw, dtype=np.float32)
             if vectors.shape[0] != len(texts):
                 raise RuntimeError(f"the encoder returned {vectors.shape[0]} vectors for {len(texts)} texts")
@@ -395,8 +430,9 @@ class QueryBatcher:
             vector.setflags(write=False)  # shared by the cache and every caller asking the same text
             by_text[text] = vector
             self.cache.put(text, vector)
-        self.stats.batches += 1
-        self.stats.encoded += len(texts)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.encoded += len(texts)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
         for p in live:
             p.future.set_result(by_text[p.text])

@@ -84,7 +84,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="torch intra-op threads; 0 means the core count when indexing and one fewer when serving.",
+        description="torch intra-op threads; 0 means the core count when indexing, and when serving the "
+        "cores but one shared out between the model processes.",
     )
     batch_wait_ms: float = Field(
         2.0,
@@ -97,6 +98,13 @@ class Settings(BaseSettings):
         True,
         description="Run the query-embedding model in a child process, so request threads never stall it on "
         "Python's GIL; off runs it on a thread of the server process (less memory, much slower under load).",
+    )
+    model_processes: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Query-model processes (with model_process on); a batch goes to whichever is free. "
+        "0 means one more than the cores, at most 4.",
     )
     embedding_cache_size: int = Field(
         4096,

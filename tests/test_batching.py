@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from conftest import run_coroutine
 
-from qa.batching import EmbeddingCache, ProcessEncoder, QueryBatcher, query_encoder, serving_threads
+from qa.batching import (
+    EmbeddingCache,
+    ProcessEncoder,
+    QueryBatcher,
+    model_processes,
+    query_encoder,
+    serving_threads,
+)
 from qa.embedding import Embedder
 from qa.settings import Settings
 
@@ -171,5 +178,36 @@ def test_the_model_process_gives_the_same_vectors_and_comes_back_after_a_crash(e
 
 def test_the_model_process_is_a_setting(embedder: Embedder, settings: Settings) -> None:
     in_process = settings.model_copy(update={"model_process": False})
-    assert query_encoder(in_process, embedder) == embedder.encode
+    assert query_encoder(in_process, embedder) == [embedder.encode]
     assert serving_threads(3) == 3 and serving_threads(0) == max(1, (os.cpu_count() or 1) - 1)
+    assert serving_threads(0, processes=64) == 1
+    assert model_processes(2) == 2 and 1 <= model_processes(0) <= 4
+
+
+def test_several_model_processes_share_the_batches_and_a_lone_question_meets_the_first(
+    embedder: Embedder, settings: Settings
+) -> None:
+    encoders = query_encoder(settings.model_copy(update={"model_processes": 2}), embedder)
+    assert len(encoders) == 2 and all(isinstance(e, ProcessEncoder) for e in encoders)
+    used: list[int] = []
+
+    def tracking(i: int, encode):  # type: ignore[no-untyped-def]
+        def run(texts: list[str]) -> np.ndarray:
+            used.append(i)
+            return encode(texts)
+
+        run.close = encode.close  # type: ignore[attr-defined]
+        return run
+
+    batcher = QueryBatcher([tracking(i, e) for i, e in enumerate(encoders)], wait_ms=5, cache_size=0)
+    try:
+        for q in QUESTIONS[:4]:  # one at a time: always the first model
+            assert np.allclose(batcher.encode(q), embedder.encode([q])[0], atol=1e-5)
+        assert used == [0, 0, 0, 0]
+        with ThreadPoolExecutor(8) as pool:  # together: both models work, every vector still right
+            vectors = list(pool.map(batcher.encode, QUESTIONS * 3))
+        assert set(used[4:]) == {0, 1}
+        assert np.allclose(np.stack(vectors), embedder.encode(QUESTIONS * 3), atol=1e-5)
+    finally:
+        batcher.close()
+    assert all(e.pid is None for e in encoders)  # closing the batcher stops its model processes

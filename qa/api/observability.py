@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -63,6 +64,15 @@ class Metrics:
         Gauge("qa_ready", "1 when the model and index are loaded.", registry=self.registry).set_function(
             lambda: float(getattr(app.state, "services", None) is not None)
         )
+        for stat, documentation in (
+            ("batches", "Forward passes of the query model (each embeds one micro-batch)."),
+            ("encoded", "Questions embedded by the query model."),
+            ("cache_hits", "Questions whose embedding came from the cache."),
+            ("largest_batch", "Most questions embedded in one forward pass so far."),
+        ):
+            Gauge(f"qa_query_{stat}", documentation, registry=self.registry).set_function(
+                partial(_batch_stat, app, stat)
+            )
 
     def _histogram(self, name: str, documentation: str, labels: list[str]) -> Histogram:
         return Histogram(name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry)
@@ -79,6 +89,11 @@ def _manifest_value(app: FastAPI, name: str) -> float:
     if services is None:
         return float("nan")
     return float(getattr(services.index.manifest, name))
+
+
+def _batch_stat(app: FastAPI, name: str) -> float:
+    batcher = getattr(getattr(app.state, "services", None), "batcher", None)
+    return float(getattr(batcher.stats, name)) if batcher is not None else float("nan")
 
 
 def _model_load_seconds(app: FastAPI) -> float:
