@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,12 +253,33 @@ def run_load(
         wait_ready(port, ready, proc)
         warm = iter(f"{q} (warm-up)" for q in itertools.cycle(questions))
         asyncio.run(drive(port, warm, make, args.clients, args.warmup, record=False))
+        before = query_model_stats(port)
         load = asyncio.run(drive(port, iter(questions), make, args.clients, args.seconds, record=True))
+        after = query_model_stats(port)
     finally:
         stop(proc)
     result = summary(load)
+    if before and after and after["batches"] > before["batches"]:
+        batches = after["batches"] - before["batches"]
+        result["forward_passes"] = int(batches)
+        result["mean_batch"] = round((after["encoded"] - before["encoded"]) / batches, 1)
     print(f"{name}: {result}", flush=True)
     return result
+
+
+def query_model_stats(port: int) -> dict[str, float]:
+    """The server's query-model counters from /metrics (qa only; empty for a server without them)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    stats = {}
+    for line in text.splitlines():
+        if line.startswith("qa_query_"):
+            name, _, value = line.partition(" ")
+            stats[name.removeprefix("qa_query_")] = float(value)
+    return stats
 
 
 def model_floor(model_path: str, questions: list[str], batch: int, seconds: float) -> dict[str, float]:
