@@ -41,6 +41,11 @@ def serving_threads(configured: int, processes: int = 1) -> int:
     return configured or max(1, ((os.cpu_count() or 1) - 1) // max(1, processes))
 
 
+# Forward passes yield to the server process: under load its short bursts of request handling (and the
+# batch hand-offs) then never queue behind a pass. 16 clients, 60 s: 166-172 -> 166-183 questions/s.
+MODEL_NICENESS = 5
+
+
 def model_processes(configured: int) -> int:
     """Query-model processes for a server: the setting, or (0) one more than the cores, at most four.
 
@@ -59,6 +64,7 @@ def model_worker_main(fd: int, model: str, threads: int) -> None:
     closes, so it never outlives the server, even one that was killed.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(MODEL_NICENESS)
     conn = Connection(fd)
     from qa.embedding import Embedder
     from qa.forward import packed_encoder
@@ -306,6 +312,7 @@ class QueryBatcher:
         self._stats_lock = threading.Lock()
         self._waiting: deque[_Pending] = deque()
         self._busy = [False] * len(self._encoders)  # which models are in a forward pass
+        self._idle = 0  # threads waiting for work
         self._cond = threading.Condition()
         self._closed = False
         self._in_flight = 0  # requests anywhere in the pipeline (see ``busy``), not only waiting here
@@ -346,7 +353,8 @@ class QueryBatcher:
             if self._closed:
                 raise RuntimeError("the query batcher is closed")
             self._waiting.append(_Pending(text, future, time.perf_counter()))
-            self._cond.notify_all()
+            if self._idle:  # a busy model looks at the queue when its pass ends: no need to wake it
+                self._cond.notify_all()
         return future
 
     def encode(self, text: str, timeout: float | None = 60.0) -> np.ndarray:
@@ -392,7 +400,11 @@ class QueryBatcher:
             while not (self._waiting and (all(self._busy[:worker]) or not self.alone)):
                 if self._closed and not self._waiting:
                     return []
-                self._cond.wait()
+                self._idle += 1
+                try:
+                    self._cond.wait()
+                finally:
+                    self._idle -= 1
             batch = [self._waiting.popleft()]
             deadline = batch[0].arrived + (0.0 if self.alone else self.wait)
             while len(batch) < self.max_batch:
@@ -402,7 +414,11 @@ class QueryBatcher:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self._closed:
                     break
-                self._cond.wait(remaining)
+                self._idle += 1  # waiting for company: a new question should wake it
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._idle -= 1
             self._busy[worker] = True
             return batch
 
