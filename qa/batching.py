@@ -47,14 +47,15 @@ MODEL_NICENESS = 5
 
 
 def model_processes(configured: int) -> int:
-    """Query-model processes for a server: the setting, or (0) one more than the cores, at most four.
+    """Query-model processes for a server: the setting, or (0) one per core, at most four.
 
     Each runs single-threaded under load, so when the request pipeline takes a core for a moment the
     others carry on, where one multi-threaded model stalls at every barrier. On the 2-core machine
-    (bench/throughput.py, 16 clients, 30-60 s runs): 1 process 135-159 questions/s, 2 162-166, 3 174,
-    4 151 (more processes, smaller batches and more weight traffic).
+    (bench/throughput.py, 16 clients, 60 s): 1 process 135-159 questions/s; with the niceness below and the
+    GIL switch interval (qa/services.py), 2 processes 183-194 (p95 129-137 ms), 3 processes 165-186 (p95
+    140-164 ms).
     """
-    return configured or min((os.cpu_count() or 1) + 1, 4)
+    return configured or max(1, min(os.cpu_count() or 1, 4))
 
 
 def model_worker_main(fd: int, model: str, threads: int) -> None:

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         ge=0,
         le=16,
         description="Query-model processes (with model_process on); a batch goes to whichever is free. "
-        "0 means one more than the cores, at most 4.",
+        "0 means one per core, at most 4.",
     )
     embedding_cache_size: int = Field(
         4096,
