@@ -93,11 +93,9 @@ class _Pending:
     question: str
     conversation_id: str
     top_k: int
-    previous: Turn | None
     resolution: Resolution
     vector: Future[np.ndarray]
-    expansions: list[str]
-    keyword_scores: np.ndarray
+    keyword_scores: np.ndarray  # BM25 over the question and its vocabulary expansions
     trials: list[dict[str, Any]] | None
     timings: dict[str, float]
 
@@ -138,10 +136,8 @@ def _start(services: Services, question: str, *, conversation_id: str | None, to
         question,
         conversation_id,
         top_k,
-        previous,
         resolution,
         vector,
-        expansions,
         keyword_scores,
         trials,
         timings,
@@ -157,7 +153,6 @@ def _finish(services: Services, pending: _Pending, qvec: np.ndarray) -> AskResul
             resolved,
             k=pending.top_k,
             query_vector=qvec,
-            expansions=pending.expansions,
             keyword_scores=pending.keyword_scores,
         )
 

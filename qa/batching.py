@@ -313,7 +313,7 @@ class QueryBatcher:
         self._stats_lock = threading.Lock()
         self._waiting: deque[_Pending] = deque()
         self._busy = [False] * len(self._encoders)  # which models are in a forward pass
-        self._idle = 0  # threads waiting for work
+        self._idle = 0  # threads waiting for work, or for company in the batching window
         self._cond = threading.Condition()
         self._closed = False
         self._in_flight = 0  # requests anywhere in the pipeline (see ``busy``), not only waiting here
