@@ -13,6 +13,7 @@ from qa.errors import NotFound
 from qa.facts import FactStore, Trial, answer_trials, expand_query, parse_question
 from qa.facts.phases import normalize_phase, phase_numbers
 from qa.facts.studies import NCT_RE, name_key
+from qa.facts.vocab import MATCH_TEMPLATE, _alias_pattern
 from qa.services import Services
 
 FACTS_DEV = SHARED / "eval" / "facts_dev.jsonl"
@@ -284,3 +285,15 @@ def test_every_registry_id_in_body_text_is_one_trial_and_table_text_adds_none(
                 in_body |= set(NCT_RE.findall(doc.text[block.start : block.end]))
     extracted = [n for t in store.trials for n in t.nct_ids]
     assert sorted(extracted) == sorted(in_body)
+
+
+def test_grouped_alias_matcher_finds_what_the_flat_alternation_finds(
+    store: FactStore, services: Services
+) -> None:
+    """The vocabulary's matcher groups aliases by first character for speed; the matches must not change."""
+    grouped = store.vocab._matcher[0]
+    flat_body = "|".join(_alias_pattern(s) for s in store.vocab.matched_surfaces())
+    flat = re.compile(MATCH_TEMPLATE.format(flat_body), re.IGNORECASE)
+    for doc in services.index.documents.values():
+        spans = [m.span() for m in grouped.finditer(doc.text)]
+        assert spans and spans == [m.span() for m in flat.finditer(doc.text)]

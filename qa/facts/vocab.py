@@ -56,6 +56,7 @@ def _by_first_char(patterns: list[str]) -> str:
     return "|".join(f"(?={first})(?:{'|'.join(group)})" for first, group in groups.values())
 
 
+MATCH_TEMPLATE = "(?<![A-Za-z0-9α-ωΑ-Ω])(?:{})(?![A-Za-z0-9α-ωΑ-Ω+])"  # an alias, as a whole word
 _MEMO_TEXT_CHARS = 1000  # question-sized texts are memoized; document text is scanned once anyway
 _MEMO_ENTRIES = 4096
 
@@ -198,23 +199,26 @@ class Vocabulary:
             slot.sort(key=lambda kc: _PRIORITY[kc[0]])
         return forms
 
-    @cached_property
-    def _matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
-        forms = self.surface_forms()
-        originals: dict[str, str] = {}  # key -> original spelling, for case-sensitive common words
+    def _surfaces(self) -> list[str]:
         surfaces: list[str] = []
         for d in self.drugs.values():
             surfaces += [d.name, *d.aliases]
         for kind, entries in self.entries.items():
             for e in entries.values():
                 surfaces += [e.name, *e.synonyms] if kind in ("class", "target", "condition") else e.synonyms
-        for s in surfaces:
-            if s in self.common_words:
-                originals[norm_key(s)] = s
-        unique = sorted({s for s in surfaces if s.strip()}, key=lambda s: (-len(s), s))
-        body = _by_first_char([_alias_pattern(s) for s in unique])
-        pattern = re.compile(rf"(?<![A-Za-z0-9α-ωΑ-Ω])(?:{body})(?![A-Za-z0-9α-ωΑ-Ω+])", re.IGNORECASE)
-        return pattern, forms, originals
+        return surfaces
+
+    def matched_surfaces(self) -> list[str]:
+        """Every name the matcher looks for, longest first (so the longest alias wins at a spot)."""
+        return sorted({s for s in self._surfaces() if s.strip()}, key=lambda s: (-len(s), s))
+
+    @cached_property
+    def _matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
+        forms = self.surface_forms()
+        # key -> original spelling, for case-sensitive common words
+        originals = {norm_key(s): s for s in self._surfaces() if s in self.common_words}
+        body = _by_first_char([_alias_pattern(s) for s in self.matched_surfaces()])
+        return re.compile(MATCH_TEMPLATE.format(body), re.IGNORECASE), forms, originals
 
     def lookup(self, surface: str) -> list[tuple[str, str]]:
         """(kind, canonical) pairs a surface form names, best first; plural endings tolerated."""
