@@ -102,8 +102,9 @@ class QuestionTerms:
         return sum(w for t, w in weights.items() if t in self.idf) / total
 
 
-def lexical_overlap(weights: dict[str, float], present: frozenset[str]) -> float:
-    total = sum(weights.values())
+def lexical_overlap(weights: dict[str, float], present: frozenset[str], total: float | None = None) -> float:
+    """IDF-weighted share of the question's terms in ``present`` (``total``: the sum of ``weights``)."""
+    total = sum(weights.values()) if total is None else total
     if not total:
         return 0.0
     return sum(w for t, w in weights.items() if t in present) / total
@@ -167,19 +168,25 @@ def score_sentences(
     intent: Intent | None = None,
 ) -> list[ScoredSentence]:
     intent = intent or Intent()
-    scored: list[ScoredSentence] = []
+    rows: list[int] = []
+    owners: list[int] = []  # the hit each sentence is read from (its first hit, when hits share one)
     seen: set[int] = set()
     for hit_index, hit in enumerate(hits):
-        rows = [r for r in index.sentence_rows(hit.passage) if r not in seen]
-        seen.update(rows)
-        if not rows:
-            continue
-        cosines = (index.sentence_vectors[rows] @ qvec).tolist()
-        for row, cosine in zip(rows, cosines, strict=True):
-            t = terms.sentence(index, row)
-            lexical = lexical_overlap(weights, t.tokens)
-            score = (cosine + LEXICAL_WEIGHT * lexical + intent_bonus(intent, t.text, t.has_number)) * t.shape
-            scored.append(ScoredSentence(t.sentence, t.text, cosine, lexical, score, hit_index))
+        for row in index.sentence_rows(hit.passage):
+            if row not in seen:
+                seen.add(row)
+                rows.append(row)
+                owners.append(hit_index)
+    if not rows:
+        return []
+    cosines = (index.sentence_vectors[rows] @ qvec).tolist()  # one product for every candidate sentence
+    total = sum(weights.values())
+    scored: list[ScoredSentence] = []
+    for row, hit_index, cosine in zip(rows, owners, cosines, strict=True):
+        t = terms.sentence(index, row)
+        lexical = lexical_overlap(weights, t.tokens, total)
+        score = (cosine + LEXICAL_WEIGHT * lexical + intent_bonus(intent, t.text, t.has_number)) * t.shape
+        scored.append(ScoredSentence(t.sentence, t.text, cosine, lexical, score, hit_index))
     scored.sort(key=lambda s: -s.score)
     return scored
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
@@ -52,7 +53,12 @@ def _minmax(scores: np.ndarray) -> np.ndarray:
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
-    return (scores - scores.mean()) / (float(scores.std()) or 1.0)
+    # ndarray.mean/std written out: the same arithmetic without their ~20 us of Python per call.
+    if not len(scores):
+        return scores
+    centred = scores - scores.sum() / len(scores)
+    std = math.sqrt(float(centred @ centred) / len(scores))
+    return centred / (std or 1.0)
 
 
 def score_fusion(dense: np.ndarray, bm25: np.ndarray, alpha: float, *, scale: str = "minmax") -> np.ndarray:
@@ -117,7 +123,9 @@ class Retriever:
         elif self.fusion in ("minmax", "zscore"):
             # Both scores for every candidate, so neither side is missing: the dense score of a BM25-only
             # row is its cosine to the question.
-            missing = bm25_rows[~np.isin(bm25_rows, dense_rows)]
+            in_dense = np.zeros(n, dtype=bool)
+            in_dense[dense_rows] = True
+            missing = bm25_rows[~in_dense[bm25_rows]]
             if len(missing):
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
