@@ -60,6 +60,7 @@ class SentenceTraits:
     tokens: frozenset[str]
     shape: float  # see _shape_factor
     has_number: bool  # a reported figure (NUMBER)
+    defines: frozenset[str]  # words before an opening copula ("X (aliases) is a ..."), see defined_words
 
 
 class QuestionTerms:
@@ -87,6 +88,7 @@ class QuestionTerms:
                 frozenset(tokenize(text)),
                 _shape_factor(text, sentence.kind),
                 bool(NUMBER.search(text)),
+                defined_words(text),
             )
         return traits
 
@@ -140,14 +142,18 @@ def question_intent(question: str) -> Intent:
     return intent
 
 
-def intent_bonus(intent: Intent, text: str, has_number: bool | None = None) -> float:
+def defined_words(text: str) -> frozenset[str]:
+    """The words a sentence opening "X (aliases) is a ..." defines: those before the copula in its head."""
+    head = text[:120]
+    copula = DEFINING.search(head)
+    return frozenset(tokenize(head[: copula.start()])) if copula else frozenset()
+
+
+def intent_bonus(intent: Intent, sentence: SentenceTraits) -> float:
     bonus = 0.0
-    if intent.subject:
-        head = text[:120]
-        copula = DEFINING.search(head)
-        if copula and intent.subject & set(tokenize(head[: copula.start()])):
-            bonus += INTENT_BONUS  # "X (aliases) is a ..." defines X
-    if intent.wants_numbers and (bool(NUMBER.search(text)) if has_number is None else has_number):
+    if intent.subject & sentence.defines:
+        bonus += INTENT_BONUS  # "X (aliases) is a ..." defines X
+    if intent.wants_numbers and sentence.has_number:
         bonus += INTENT_BONUS
     return bonus
 
@@ -185,7 +191,7 @@ def score_sentences(
     for row, hit_index, cosine in zip(rows, owners, cosines, strict=True):
         t = terms.sentence(index, row)
         lexical = lexical_overlap(weights, t.tokens, total)
-        score = (cosine + LEXICAL_WEIGHT * lexical + intent_bonus(intent, t.text, t.has_number)) * t.shape
+        score = (cosine + LEXICAL_WEIGHT * lexical + intent_bonus(intent, t)) * t.shape
         scored.append(ScoredSentence(t.sentence, t.text, cosine, lexical, score, hit_index))
     scored.sort(key=lambda s: -s.score)
     return scored

@@ -154,7 +154,11 @@ def _setting_matches(wanted: str, have: list[str]) -> bool:
     return key in keys
 
 
-def matches(vocab: Vocabulary, trial: Trial, query: TrialQuery) -> bool:
+def matches(
+    vocab: Vocabulary, trial: Trial, query: TrialQuery, conditions: frozenset[str] | None = None
+) -> bool:
+    """Whether ``trial`` meets ``query``; ``conditions``: the trial's conditions with their ancestors, when
+    the caller has them at hand."""
     if query.trials and trial.id not in query.trials:
         return False
     if not all(
@@ -162,7 +166,7 @@ def matches(vocab: Vocabulary, trial: Trial, query: TrialQuery) -> bool:
     ):
         return False
     if query.conditions:
-        have = {a for c in trial.conditions for a in vocab.condition_ancestors(c)}
+        have = _condition_closure(vocab, trial) if conditions is None else conditions
         if not any(c in have for c in query.conditions):
             return False
     if query.phases and not (phase_numbers(trial.phase) & query.phases):
@@ -172,8 +176,18 @@ def matches(vocab: Vocabulary, trial: Trial, query: TrialQuery) -> bool:
     return not (query.statuses and trial.status not in query.statuses)
 
 
+def _condition_closure(vocab: Vocabulary, trial: Trial) -> frozenset[str]:
+    return frozenset(a for c in trial.conditions for a in vocab.condition_ancestors(c))
+
+
 def filter_trials(store: FactStore, query: TrialQuery) -> list[Trial]:
-    return [t for t in store.trials if matches(store.vocab, t, query)]
+    # Each trial's conditions with their ancestors, worked out once per store (trials do not change once loaded).
+    closures: list[frozenset[str]] | None = store.__dict__.get("_condition_closures")
+    if closures is None or len(closures) != len(store.trials):
+        closures = store.__dict__["_condition_closures"] = [
+            _condition_closure(store.vocab, t) for t in store.trials
+        ]
+    return [t for t, c in zip(store.trials, closures, strict=True) if matches(store.vocab, t, query, c)]
 
 
 def answer_trials(store: FactStore, question: str) -> list[Trial] | None:
