@@ -6,7 +6,6 @@ import asyncio
 import time
 import unicodedata
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,7 +69,7 @@ def ask(
     with services.busy():
         pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
         with _timed(pending.timings, "retrieval"):
-            qvec = pending.vector.result(QUERY_TIMEOUT_SECONDS)
+            qvec = services.encode_query(pending.resolution.resolved)
         return _finish(services, pending, qvec)
 
 
@@ -82,7 +81,7 @@ async def ask_async(
         pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
         with _timed(pending.timings, "retrieval"):
             async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
-                qvec = await asyncio.wrap_future(pending.vector)
+                qvec = await services.encode_query_async(pending.resolution.resolved)
         return _finish(services, pending, qvec)
 
 
@@ -94,15 +93,17 @@ class _Pending:
     conversation_id: str
     top_k: int
     resolution: Resolution
-    vector: Future[np.ndarray]
     keyword_scores: np.ndarray  # BM25 over the question and its vocabulary expansions
     trials: list[dict[str, Any]] | None
     timings: dict[str, float]
 
 
 def _start(services: Services, question: str, *, conversation_id: str | None, top_k: int) -> _Pending:
-    """Validate, read the question against the conversation, score the keyword side, find the matching
-    trials, and send the question to the model."""
+    """Validate, read the question against the conversation, score the keyword side and find the matching
+    trials: everything before the question goes to the model.
+
+    The model comes last, not first: a lone question's forward pass gets every core, and work done here
+    meanwhile would only compete with it for them (measured slower both ways on two cores)."""
     timings: dict[str, float] = {}
     question = clean_question(question)
     if not 1 <= top_k <= 20:
@@ -128,16 +129,11 @@ def _start(services: Services, question: str, *, conversation_id: str | None, to
         if trials is not None and resolution.kind == "reference" and previous and previous.trial_ids:
             trials = [t for t in trials if t["id"] in set(previous.trial_ids)]
 
-    # Sent to the model last, not first: a lone question's forward pass gets every core, and work done
-    # here meanwhile would only compete with it for them (measured slower both ways on two cores).
-    vector = services.submit_query(resolved)
-
     return _Pending(
         question,
         conversation_id,
         top_k,
         resolution,
-        vector,
         keyword_scores,
         trials,
         timings,

@@ -113,6 +113,12 @@ class Services:
         """The question's vector: cached, or embedded together with the questions arriving alongside it."""
         return self.submit_query(text).result(QUERY_TIMEOUT_SECONDS)
 
+    async def encode_query_async(self, text: str) -> np.ndarray:
+        """``encode_query`` for the event loop: the forward pass is awaited, never waited on by a thread."""
+        if self.batcher is not None:
+            return await self.batcher.encode_async(text)
+        return self.embedder.encode([text])[0]
+
     def submit_query(self, text: str) -> Future[np.ndarray]:
         """A future of the question's vector, so the caller can do other work while the model runs."""
         if self.batcher is not None:

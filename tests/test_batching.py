@@ -211,3 +211,40 @@ def test_several_model_processes_share_the_batches_and_a_lone_question_meets_the
     finally:
         batcher.close()
     assert all(e.pid is None for e in encoders)  # closing the batcher stops its model processes
+
+
+def test_a_lone_question_on_the_event_loop_goes_straight_to_the_model_process(embedder: Embedder) -> None:
+    [encoder] = ProcessEncoder.start_many(1, "all-MiniLM-L6-v2", threads=1, wide_threads=2)
+    batcher = QueryBatcher([encoder], wait_ms=5, cache_size=0)
+
+    async def one(question: str) -> np.ndarray:
+        with batcher.busy():
+            return await batcher.encode_async(question)
+
+    async def main() -> dict[str, object]:
+        out: dict[str, object] = {"lone": await one(QUESTIONS[0]), "direct": batcher.stats.direct}
+        # A caller that gives up while the model works: its reply is still read off the socket, so the
+        # next question gets its own vector, not the stale one.
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.001):
+                await one(QUESTIONS[1])
+        out["after_timeout"] = await one(QUESTIONS[2])
+        # Several at once: the first goes straight to the model, the others wait for the batching thread.
+        out["together"] = await asyncio.gather(*(one(q) for q in QUESTIONS[3:9]))
+        # The model process dies between questions: it is started again and the question still answered.
+        os.kill(encoder.pid or 0, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        out["after_crash"] = await one(QUESTIONS[9])
+        return out
+
+    try:
+        out = run_coroutine(main())
+        assert isinstance(out, dict)
+    finally:
+        batcher.close()
+    expected = embedder.encode(QUESTIONS[:10])
+    assert out["direct"] == 1 and np.allclose(out["lone"], expected[0], atol=1e-5)
+    assert np.allclose(out["after_timeout"], expected[2], atol=1e-5)
+    assert np.allclose(np.stack(out["together"]), expected[3:9], atol=1e-5)  # type: ignore[arg-type]
+    assert np.allclose(out["after_crash"], expected[9], atol=1e-5) and encoder.restarts == 1
+    assert batcher.stats.direct >= 3 and encoder.pid is None

@@ -69,6 +69,7 @@ class Metrics:
             ("encoded", "Questions embedded by the query model."),
             ("cache_hits", "Questions whose embedding came from the cache."),
             ("largest_batch", "Most questions embedded in one forward pass so far."),
+            ("direct", "Lone questions sent to the query model straight from the event loop."),
         ):
             Gauge(f"qa_query_{stat}", documentation, registry=self.registry).set_function(
                 partial(_batch_stat, app, stat)
