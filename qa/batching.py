@@ -484,8 +484,8 @@ class QueryBatcher:
     def _release_first(self) -> None:
         with self._cond:
             self._busy[0] = False
-            if self._idle:
-                self._cond.notify_all()
+            if self._idle and self._waiting:  # nothing queued: no thread to wake (a wake-up costs the
+                self._cond.notify_all()  # event loop the GIL for a moment, on every question)
 
     def _abandon_direct(self) -> None:
         """On close: fail a lone question still waiting on the first model (its reader goes too)."""
@@ -523,7 +523,8 @@ class QueryBatcher:
             finally:
                 with self._cond:
                     self._busy[worker] = False
-                    self._cond.notify_all()
+                    if self._waiting:  # others may wait for this model to be free; new work wakes them anyway
+                        self._cond.notify_all()
 
     def _gather(self, worker: int) -> list[_Pending]:
         """The next batch for ``worker``. A lone question always meets the first model (its caches are

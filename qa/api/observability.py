@@ -52,6 +52,8 @@ class Metrics:
             "Durations reported through Server-Timing (e.g. retrieval, facts, answer of /api/ask).",
             ["route", "stage"],
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._stages: dict[tuple[str, str], Any] = {}
         Gauge("qa_index_passages", "Passages in the loaded index.", registry=self.registry).set_function(
             lambda: _manifest_value(app, "passages")
         )
@@ -79,10 +81,20 @@ class Metrics:
         return Histogram(name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float, timing: ServerTiming) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # label sets are few (route templates, not paths): each is looked up once
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         for entry in timing.entries:
-            self.stages.labels(route, entry.name).observe(entry.seconds)
+            stage = self._stages.get((route, entry.name))
+            if stage is None:
+                stage = self._stages[(route, entry.name)] = self.stages.labels(route, entry.name)
+            stage.observe(entry.seconds)
 
 
 def _manifest_value(app: FastAPI, name: str) -> float:

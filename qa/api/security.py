@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.errors import error_response
@@ -39,6 +38,13 @@ class SecurityHeadersMiddleware:
                 f"frame_ancestors must be CSP source expressions separated by spaces: {frame_ancestors!r}"
             )
         self.frame_ancestors = " ".join(frame_ancestors.split()) or "'none'"
+        # Encoded once: the headers of the embed widget and of everything else.
+        self._raw = {
+            embed: [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers_for(path).items()
+            ]
+            for embed, path in ((True, EMBED_PREFIX), (False, "/"))
+        }
 
     def headers_for(self, path: str) -> dict[str, str]:
         headers = {
@@ -56,17 +62,17 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.headers_for(str(scope.get("path", "")))
+        extra = self._raw[is_embed_path(str(scope.get("path", "")))]
         started = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                for name, value in extra.items():
-                    if name not in headers:
-                        headers[name] = value
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in extra if h[0] not in present)  # a route's own value wins
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
