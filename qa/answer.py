@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -63,6 +64,12 @@ class SentenceTraits:
     defines: frozenset[str]  # words before an opening copula ("X (aliases) is a ..."), see defined_words
 
 
+@lru_cache(maxsize=1024)
+def question_tokens(question: str) -> tuple[str, ...]:
+    """``tokenize(question)``, worked out once for the several readers of one question."""
+    return tuple(tokenize(question))
+
+
 class QuestionTerms:
     """IDF weights of a question's content terms, with terms unknown to the corpus weighted highest."""
 
@@ -93,7 +100,7 @@ class QuestionTerms:
         return traits
 
     def weights(self, question: str) -> dict[str, float]:
-        terms = [t for t in tokenize(question) if t not in QUESTION_WORDS]
+        terms = [t for t in question_tokens(question) if t not in QUESTION_WORDS]
         return {t: self.idf.get(t, self.unknown_idf) for t in dict.fromkeys(terms)}
 
     def coverage(self, weights: dict[str, float]) -> float:
@@ -138,7 +145,7 @@ def question_intent(question: str) -> Intent:
     m = DEFINITION.match(question)
     if m:
         intent.subject = set(tokenize(m.group("x"))) - QUESTION_WORDS
-    intent.wants_numbers = bool(OUTCOME_WORDS & set(tokenize(question)))
+    intent.wants_numbers = bool(OUTCOME_WORDS & set(question_tokens(question)))
     return intent
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from qa.services import QUERY_TIMEOUT_SECONDS
 if TYPE_CHECKING:
     from qa.services import Services
 MAX_QUESTION_CHARS = 1000
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 
 
 @dataclass
@@ -53,7 +54,7 @@ def clean_question(question: str) -> str:
     if not isinstance(question, str):
         raise BadInput("question must be a string")
     text = " ".join(question.split())
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if _CONTROL.search(text):
         raise BadInput("question contains control characters")
     if not text:
         raise BadInput("question is empty")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from functools import partial
 from typing import Any
 
@@ -131,7 +132,13 @@ def incoming_request_id(scope: Scope) -> str:
             if _VALID_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+# Generated ids: 32 hex digits, a random prefix per process and a counter (unique without a system call
+# for randomness on every request; they name log lines, they are not secrets).
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 
 
 class ObservabilityMiddleware:
