@@ -326,7 +326,8 @@ class QueryBatcher:
     text's arrival (so a text that already waited while the models were busy is not held any longer), up to
     ``max_batch`` texts, and encodes them in one forward pass. Under load the batches form by themselves
     while the previous ones run; the window only matters for the first question after a quiet spell.
-    With several models (model processes), a batch goes to whichever is free.
+    With several models (model processes), a batch goes to whichever is free. A lone question awaited on
+    an event loop skips the threads altogether (``encode_async``).
     """
 
     def __init__(
