@@ -71,7 +71,9 @@ def ask(
         pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
         with _timed(pending.timings, "retrieval"):
             qvec = services.encode_query(pending.resolution.resolved)
-        return _finish(services, pending, qvec)
+        result = _finish(services, pending, qvec)
+        services.conversations.append(result.conversation_id, _turn(pending, result))
+        return result
 
 
 async def ask_async(
@@ -83,7 +85,14 @@ async def ask_async(
         with _timed(pending.timings, "retrieval"):
             async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
                 qvec = await services.encode_query_async(pending.resolution.resolved)
-        return _finish(services, pending, qvec)
+        result = _finish(services, pending, qvec)
+        # Recorded once this step of the loop (which goes on to send the answer) is over, so the writer
+        # thread it wakes does not take the GIL while the answer is built. A follow-up still sees the turn:
+        # it can only arrive after the answer, and its first step is queued after this callback.
+        asyncio.get_running_loop().call_soon(
+            services.conversations.append, result.conversation_id, _turn(pending, result)
+        )
+        return result
 
 
 @dataclass
@@ -142,7 +151,7 @@ def _start(services: Services, question: str, *, conversation_id: str | None, to
 
 
 def _finish(services: Services, pending: _Pending, qvec: np.ndarray) -> AskResult:
-    """Dense search and fusion, the extracted answer with its citations, and the conversation turn."""
+    """Dense search and fusion, and the extracted answer with its citations."""
     timings = pending.timings
     resolved = pending.resolution.resolved
     with _timed(timings, "retrieval"):
@@ -167,18 +176,19 @@ def _finish(services: Services, pending: _Pending, qvec: np.ndarray) -> AskResul
         if trials:
             _cite_trials(services, trials, hits, answer)
 
-    services.conversations.append(
-        pending.conversation_id,
-        Turn(
-            question=pending.question,
-            resolved=resolved,
-            entities=pending.resolution.entities,
-            trial_ids=[t["id"] for t in trials or []],
-            about_trials=trials is not None,
-        ),
-    )
     return AskResult(
         pending.conversation_id, pending.question, pending.resolution, answer, hits, trials or [], timings
+    )
+
+
+def _turn(pending: _Pending, result: AskResult) -> Turn:
+    """The conversation turn a follow-up is read against."""
+    return Turn(
+        question=pending.question,
+        resolved=pending.resolution.resolved,
+        entities=pending.resolution.entities,
+        trial_ids=[t["id"] for t in result.trials],
+        about_trials=pending.trials is not None,
     )
 
 
