@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,18 +110,12 @@ class Services:
 
     def encode_query(self, text: str) -> np.ndarray:
         """The question's vector: cached, or embedded together with the questions arriving alongside it."""
-        return self.submit_query(text).result(QUERY_TIMEOUT_SECONDS)
+        if self.batcher is not None:
+            return self.batcher.encode(text, QUERY_TIMEOUT_SECONDS)
+        return self.embedder.encode([text])[0]
 
     async def encode_query_async(self, text: str) -> np.ndarray:
         """``encode_query`` for the event loop: the forward pass is awaited, never waited on by a thread."""
         if self.batcher is not None:
             return await self.batcher.encode_async(text)
         return self.embedder.encode([text])[0]
-
-    def submit_query(self, text: str) -> Future[np.ndarray]:
-        """A future of the question's vector, so the caller can do other work while the model runs."""
-        if self.batcher is not None:
-            return self.batcher.submit(text)
-        future: Future[np.ndarray] = Future()
-        future.set_result(self.embedder.encode([text])[0])
-        return future
