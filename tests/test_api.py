@@ -124,6 +124,38 @@ def test_malformed_json_is_a_4xx(client) -> None:  # type: ignore[no-untyped-def
     _error(r)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"question": HEADLINE},
+        {"question": "  What   about\tnivolumab? ", "top_k": "3"},
+        {"question": "hi", "top_k": 2.0},
+        {"question": "hi", "conversation_id": None},
+        {"question": ""},
+        {"question": "hi", "top_k": True},
+        {"question": "hi", "top_k": 21},
+        {"question": "hi", "extra": 1},
+        {"question": "hi", "conversation_id": "unknown-id"},
+        {"question": "a\x00b"},
+        ["question"],
+        "question",
+    ],
+)
+def test_ask_short_path_answers_as_fastapi_does(client, payload) -> None:  # type: ignore[no-untyped-def]
+    """A JSON question is validated straight from its bytes (qa/api/routes/ask.py); any other JSON media
+    type goes through FastAPI's own handler. Both must give the same status and body."""
+    import json
+
+    raw = json.dumps(payload).encode()
+    short = client.post("/api/ask", content=raw, headers={"content-type": "application/json"})
+    generic = client.post("/api/ask", content=raw, headers={"content-type": "application/problem+json"})
+    assert short.status_code == generic.status_code
+    a, b = short.json(), generic.json()
+    if short.status_code == 200:
+        a.pop("conversation_id"), b.pop("conversation_id")
+    assert a == b
+
+
 def test_openapi_documents_the_api(client) -> None:  # type: ignore[no-untyped-def]
     schema = client.get("/openapi.json").json()
     assert {
