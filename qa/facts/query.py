@@ -204,7 +204,8 @@ def expand_query(vocab: Vocabulary, question: str, present: set[str] | None = No
     ``present`` limits expansions to drugs the corpus mentions (FactStore.expand_query passes them).
     """
     terms: dict[str, None] = {}
-    asked = {m.text.lower() for m in vocab.find(question)}
+    mentions = vocab.find(question)
+    asked = {m.text.lower() for m in mentions}
 
     def drug_terms(name: str) -> None:
         if present is not None and name not in present:
@@ -214,7 +215,7 @@ def expand_query(vocab: Vocabulary, question: str, present: set[str] | None = No
             if term.lower() not in asked:
                 terms.setdefault(term, None)
 
-    for m in vocab.find(question):
+    for m in mentions:
         if m.kind == "drug":
             drug_terms(m.name)
         elif m.kind == "class":
@@ -224,8 +225,9 @@ def expand_query(vocab: Vocabulary, question: str, present: set[str] | None = No
                 if syn.lower() not in asked:
                     terms.setdefault(syn, None)
         elif m.kind == "target" and present is not None:
+            axis = vocab.axis(m.name)
             for name in sorted(present):
-                if name in vocab.drugs and vocab.axis(m.name) & set(vocab.drug_targets(name)):
+                if name in vocab.drugs and not axis.isdisjoint(vocab.drug_targets(name)):
                     drug_terms(name)
         elif m.kind == "condition":
             for syn in [m.name, *vocab.conditions[m.name].synonyms][:4]:
