@@ -179,18 +179,19 @@ class ObservabilityMiddleware:
             route = route_template(scope)
             method = str(scope.get("method", ""))
             self.metrics.observe(method, route, status, seconds, timing)
-            extra: dict[str, Any] = {
-                "method": method,
-                "path": scope.get("path", ""),
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-            }
-            if timing.entries:
-                extra["timings_ms"] = {e.name: round(e.seconds * 1000, 2) for e in timing.entries}
-            access_log.info(
-                "%s %s %d %.1fms", method, scope.get("path", ""), status, seconds * 1000, extra=extra
-            )
+            if access_log.isEnabledFor(logging.INFO):  # the line's fields are not built for nothing
+                extra: dict[str, Any] = {
+                    "method": method,
+                    "path": scope.get("path", ""),
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                }
+                if timing.entries:
+                    extra["timings_ms"] = {e.name: round(e.seconds * 1000, 2) for e in timing.entries}
+                access_log.info(
+                    "%s %s %d %.1fms", method, scope.get("path", ""), status, seconds * 1000, extra=extra
+                )
             request_id_var.reset(token)
 
 
