@@ -173,7 +173,7 @@ def _cells(vocab: Vocabulary, group: list[tuple[str, str]]) -> list[tuple[str, s
     out: list[tuple[str, str]] = []
     for kind, name in group:
         if kind == "cell":
-            out.extend(("mech", f"{t}|") for t in vocab.entries["cell"][name].targets)
+            out.extend(("mech", f"{t}||{name}") for t in vocab.entries["cell"][name].targets)
         else:
             out.append((kind, name))
     return list(dict.fromkeys(out))
@@ -230,7 +230,7 @@ def _item_matches(vocab: Vocabulary, trial: Trial, kind: str, name: str, axis: b
             return True
         return acts_on(vocab, trial, set(vocab.class_targets(name)), vocab.class_action(name))
     if kind == "mech":
-        target, _, action = name.partition("|")
+        target, action, *_via = name.split("|")  # target|action, or target||cell for a cell type
         return acts_on(vocab, trial, {target}, action or None)
     wanted = vocab.axis(name) if axis else {name}  # "the PD-L1 pathway" is the PD-1/PD-L1 axis
     return bool(wanted & set(trial.targets))
@@ -359,3 +359,82 @@ def expand_query(vocab: Vocabulary, question: str, present: set[str] | None = No
                 if syn.lower() not in asked:
                     terms.setdefault(syn, None)
     return list(terms)
+
+
+# --- describing and near misses ---------------------------------------------------
+_CLASS_HEAD = re.compile(
+    r"(?:inhibitor|agonist|antagonist|vaccine|virus|therapy|antibody|engager|conjugate)$"
+)
+
+
+def _plural(phrase: str) -> str:
+    if phrase.endswith("y") and not phrase.endswith("therapy"):
+        return phrase[:-1] + "ies"
+    return phrase if phrase.endswith(("s", "therapy")) else phrase + "s"
+
+
+def _describe_item(vocab: Vocabulary, kind: str, name: str) -> str:
+    if kind == "class":
+        entry = vocab.classes.get(name)
+        named = next((s for s in [name, *(entry.synonyms if entry else [])] if _CLASS_HEAD.search(s)), name)
+        return _plural(named)
+    if kind == "mech":
+        target, action, *_via = name.split("|")
+        return {"inhibit": f"{target} inhibitors", "agonist": f"{target} agonists"}.get(
+            action, f"agents targeting {target}"
+        )
+    return f"agents targeting {name}" if kind == "target" else name
+
+
+def describe_query(query: TrialQuery, vocab: Vocabulary | None = None) -> str:
+    """The filter as a phrase: 'pembrolizumab in glioblastoma', 'LAG-3 inhibitors with pembrolizumab, phase 2'."""
+    vocab = vocab or Vocabulary.load()
+    groups = []
+    for g in query.groups:
+        cells = {n.split("|")[2] for k, n in g if k == "mech" and n.count("|") == 2}
+        if len(cells) == 1 and all(k == "mech" for k, _n in g):
+            groups.append(f"drugs acting on {_plural(cells.pop())}")
+        else:
+            groups.append(" or ".join(_describe_item(vocab, k, n) for k, n in g))
+    text = " with ".join(groups[:1] + [" and ".join(groups[1:])] if len(groups) > 1 else groups)
+    if query.conditions:
+        text = f"{text} in {' or '.join(query.conditions)}".strip()
+    extra = list(query.settings) + list(query.biomarkers)
+    if query.phases:
+        extra.append("phase " + " or ".join(str(p) for p in sorted(query.phases)))
+    extra += query.statuses
+    if query.outcomes:
+        extra.append("reporting " + " or ".join(query.outcomes))
+    if query.designations:
+        agency = f"{' or '.join(query.agencies)} " if query.agencies else ""
+        extra.append(f"with {agency}{' or '.join(query.designations)} designation")
+    if query.trials:
+        extra.append("trial " + " or ".join(query.trials))
+    return ", ".join(p for p in [text, *extra] if p) or "any trial"
+
+
+def _constraints(query: TrialQuery) -> list[TrialQuery]:
+    """The query split into single-constraint queries, one per thing a trial must meet."""
+    parts = [TrialQuery(groups=[g], axis=query.axis) for g in query.groups]
+    parts += [TrialQuery(conditions=list(query.conditions))] if query.conditions else []
+    parts += [TrialQuery(phases=set(query.phases))] if query.phases else []
+    parts += [TrialQuery(settings=[s]) for s in query.settings]
+    parts += [TrialQuery(statuses=list(query.statuses))] if query.statuses else []
+    parts += [TrialQuery(outcomes=list(query.outcomes))] if query.outcomes else []
+    if query.designations:
+        parts.append(TrialQuery(designations=list(query.designations), agencies=list(query.agencies)))
+    parts += [TrialQuery(biomarkers=[b]) for b in query.biomarkers]
+    return parts
+
+
+def nearest_trials(store: FactStore, query: TrialQuery, k: int = 3) -> list[Trial]:
+    """The ``k`` trials meeting most of the query's constraints (at least one, not all), best first."""
+    parts = _constraints(query)
+    if len(parts) < 2:
+        return []
+    scored = []
+    for i, t in enumerate(store.trials):
+        met = sum(matches(store.vocab, t, part) for part in parts)
+        if 0 < met < len(parts):
+            scored.append((-met, i, t))
+    return [t for _m, _i, t in sorted(scored)[:k]]
