@@ -338,10 +338,19 @@ class Client:
         condition: str | None = None,
         phase: str | None = None,
         q: str | None = None,
+        outcome: str | None = None,
+        designation: str | None = None,
+        setting: str | None = None,
+        biomarker: str | None = None,
+        status: str | None = None,
         **filters: str,
     ) -> TrialList:
-        """Trials described in the documents, filtered (e.g. ``drug="pembrolizumab", condition="melanoma"``)."""
+        """Trials described in the documents, filtered (e.g. ``drug="pembrolizumab", condition="melanoma"``,
+        ``outcome="ORR"``, ``designation="Fast Track"``, ``setting="first-line"``, ``biomarker="PD-L1 >= 50%"``,
+        ``status="ongoing"``)."""
         named = {"drug": drug, "drug_class": drug_class, "target": target, "condition": condition}
+        named |= {"outcome": outcome, "designation": designation, "setting": setting}
+        named |= {"biomarker": biomarker, "status": status}
         params = {k: v for k, v in {**named, "phase": phase, "q": q, **filters}.items() if v is not None}
         data = self._request("GET", "/api/trials", params=params)
         return TrialList(Trial.model_validate(t) for t in _items(data, "trials"))

@@ -22,7 +22,19 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 Filter = Annotated[str | None, Query(max_length=200)]
-FILTER_NAMES = ("drug", "drug_class", "target", "condition", "phase", "q")
+FILTER_NAMES = (
+    "drug",
+    "drug_class",
+    "target",
+    "condition",
+    "phase",
+    "q",
+    "outcome",
+    "designation",
+    "setting",
+    "biomarker",
+    "status",
+)
 
 
 class TrialFilters:
@@ -38,8 +50,38 @@ class TrialFilters:
         q: Annotated[
             str | None, Query(max_length=500, description="A question; parsed into the same filters.")
         ] = None,
+        outcome: Annotated[
+            str | None, Query(max_length=200, description="A measure reported: ORR, OS, CR ...")
+        ] = None,
+        designation: Annotated[
+            str | None,
+            Query(max_length=200, description="A regulatory designation: Fast Track, Orphan Drug ..."),
+        ] = None,
+        setting: Annotated[
+            str | None, Query(max_length=200, description="first-line, neoadjuvant, previously treated ...")
+        ] = None,
+        biomarker: Annotated[
+            str | None,
+            Query(max_length=200, description="A biomarker selection: 'PD-L1 >= 50%', 'PD-L1-positive'"),
+        ] = None,
+        status: Annotated[
+            str | None, Query(max_length=200, description="ongoing, completed, terminated ...")
+        ] = None,
     ) -> None:
-        given = dict(zip(FILTER_NAMES, (drug, drug_class, target, condition, phase, q), strict=True))
+        values = (
+            drug,
+            drug_class,
+            target,
+            condition,
+            phase,
+            q,
+            outcome,
+            designation,
+            setting,
+            biomarker,
+            status,
+        )
+        given = dict(zip(FILTER_NAMES, values, strict=True))
         self.values: dict[str, str | None] = {k: (v.strip() if v else None) or None for k, v in given.items()}
 
     def args(self) -> list[str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from qa.facts.biomarkers import find_biomarkers
 from qa.facts.outcomes import Outcome, parse_outcomes
 from qa.facts.phases import find_phases
 from qa.facts.vocab import Mention, Vocabulary
@@ -13,8 +14,8 @@ _RESIST_AFTER = re.compile(
     r"\s?-?\s?(?P<w>resistant|refractory|naive|naïve|pretreated|experienced)\b", re.IGNORECASE
 )
 _RESIST_BEFORE = re.compile(
-    r"(?:resistant|refractory|resistance|progressed|progression|failed|failure|prior|previous(?:ly)?|pretreated)"
-    r"(?:\s+(?:to|on|after|during|of|with|the|primary|prior|previous|subset|treated|treatment|an?|therapy))*\s*$",
+    r"(?:resistant|refractory|resistance|progressed|progression|failed|failure|prior|previous(?:ly)?|pretreated|worsens?)"
+    r"(?:\s+(?:to|on|or|after|during|of|with|the|primary|prior|previous|subset|treated|treatment|an?|therapy))*\s*$",
     re.IGNORECASE,
 )
 _MARKER_AFTER = re.compile(
@@ -30,6 +31,9 @@ _LINES = re.compile(
     r"\b(first|second|third|fourth)-?\s*(?:or|and|/)\s*(first|second|third|fourth)-line\b", re.IGNORECASE
 )
 _GENERIC_RESIST = re.compile(r"(?<![\w-])([A-Za-z][\w]*)-(resistant|refractory)\b")
+_STAGE_IV = re.compile(
+    r"\bstages?\s+(?:I{1,3}[A-C]?\s*(?:/|-|–|or|to|and)\s*)*IV\b"
+)  # stage IV is metastatic
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Facts:
     settings: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
     designations: list[str] = field(default_factory=list)
+    biomarkers: list[str] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -55,6 +60,7 @@ class Facts:
             "settings",
             "statuses",
             "designations",
+            "biomarkers",
             "phases",
         ):
             mine: list[str] = getattr(self, name)
@@ -149,7 +155,10 @@ def segment_facts(vocab: Vocabulary, text: str, mentions: list[Mention], start: 
             "therapy",
         ):
             _add(facts.settings, f"{hit.group(1).lower()}-resistant")
+    if _STAGE_IV.search(text, start, end):
+        _add(facts.settings, "metastatic")
     for _s, _e, phase in find_phases(text, start, end):
         _add(facts.phases, phase)
+    facts.biomarkers = find_biomarkers(text, mentions, start, end)
     facts.outcomes = parse_outcomes(text, mentions, start, end)
     return facts

@@ -89,11 +89,38 @@ def _unnamed(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Draft | No
         None,
     )
     if cue is None or not _PATIENTS.search(text, start, end):
-        return None
+        return _designated(vocab, s, start, end)
     facts = _facts(vocab, s, start, end)
     if not facts.interventions:
         return None
     return Draft(s, [], [], [], facts, bool(facts.phases))
+
+
+def _designated(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Draft | None:
+    """'FDA has awarded the Fast Track designation for CMP-001 combined with nivolumab plus ipilimumab': a
+    regulatory designation of a drug or regimen is a record of its own (approvals are not designations)."""
+    if not any(m.kind == "designation" and start <= m.start < end for m in s.mentions):
+        return None
+    facts = _facts(vocab, s, start, end)
+    if not facts.drugs or not [d for d in facts.designations if not d.endswith("Approval")]:
+        return None
+    return Draft(s, [], [], [], facts, bool(facts.phases))
+
+
+_PLURAL_VERB = re.compile(r"\b(?:are|were|have\s+been|remain)\b", re.IGNORECASE)
+
+
+def _shared_status(vocab: Vocabulary, s: Sentence, clause: Clause, drafts: list[Draft]) -> None:
+    """'A study on X (NCT...) and the InnovaTIL-01 study on Y are currently ongoing': the status after the last
+    study, stated with a plural verb, holds for every study of the clause."""
+    if len(clause.groups) < 2:
+        return
+    tail = (clause.groups[-1].end, clause.end)
+    if not _PLURAL_VERB.search(s.doc.text, *tail):
+        return
+    statuses = _facts(vocab, s, *tail).statuses
+    for d in drafts:
+        d.facts.statuses.extend(x for x in statuses if x not in d.facts.statuses)
 
 
 def clause_drafts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> list[Draft]:
@@ -114,7 +141,7 @@ def clause_drafts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> list[
         facts.merge(own)
         if not own.phases:
             facts.phases = list(shared.phases)
-        for name in ("conditions", "settings", "statuses", "targets", "designations"):
+        for name in ("conditions", "settings", "statuses", "targets", "designations", "biomarkers"):
             mine: list[str] = getattr(facts, name)
             mine.extend(x for x in getattr(shared, name) if x not in mine)
         if not own.interventions:
@@ -123,6 +150,7 @@ def clause_drafts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> list[
             drafts.append(Draft(s, g.names, g.ncts, g.alts, facts, direct))
         else:  # a bare list of registry ids: one study each, sharing what the clause says
             drafts.extend(Draft(s, [], [n], [], facts, direct) for n in g.ncts)
+    _shared_status(vocab, s, clause, drafts)
     return drafts
 
 
@@ -265,6 +293,7 @@ def _trial(vocab: Vocabulary, members: list[Draft], finder: PassageFinder) -> Tr
     trial.setting = merged.settings
     trial.status = merged.statuses[0] if merged.statuses else None
     trial.designations = merged.designations
+    trial.biomarkers = merged.biomarkers
     seen: set[tuple[str, str]] = set()
     for o in merged.outcomes:
         if (o.measure, o.value) not in seen:

@@ -36,6 +36,7 @@ class Trial:
     outcomes: list[Outcome] = field(default_factory=list)
     status: str | None = None
     designations: list[str] = field(default_factory=list)
+    biomarkers: list[str] = field(default_factory=list)  # "PD-L1 ≥ 50%", "PD-L1-high", "EGFR wild-type"
     evidence: list[Evidence] = field(default_factory=list)
 
     @property

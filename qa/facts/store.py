@@ -145,8 +145,8 @@ def _carry_context(
     vocab: Vocabulary, trial: Trial, sentences: dict[str, list[Sentence]], finder: PassageFinder
 ) -> None:
     """A study stated without its disease takes it from the sentence before, when that names its drug."""
-    if trial.conditions:
-        return
+    if trial.conditions or (trial.designations and not (trial.name or trial.nct_ids)):
+        return  # a designation states its own scope; the sentence before is about something else
     p = trial.primary
     doc_sentences = sentences.get(p.doc_id, [])
     idx = next((i for i, s in enumerate(doc_sentences) if s.start == p.start), None)

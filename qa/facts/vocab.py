@@ -61,9 +61,22 @@ _MEMO_TEXT_CHARS = 1000  # question-sized texts are memoized; document text is s
 _MEMO_ENTRIES = 4096
 
 
+_AGONIST_WORDS = re.compile(r"(?<!ant)agonis|activator|stimulat", re.IGNORECASE)
+_INHIBIT_WORDS = re.compile(
+    r"^anti-|inhibit|antagonist|blocker|blockade|\btrap\b|neutrali[sz]", re.IGNORECASE
+)
+
+
+def action_word(phrase: str) -> str | None:
+    """The direction a class phrase states: 'inhibit' ('LAG-3 blockade'), 'agonist' ('CD40 agonist') or None."""
+    if _AGONIST_WORDS.search(phrase):
+        return "agonist"
+    return "inhibit" if _INHIBIT_WORDS.search(phrase) else None
+
+
 @dataclass(frozen=True)
 class Mention:
-    kind: str  # drug | class | target | condition | setting | status | designation | agency | outcome
+    kind: str  # drug | class | target | condition | setting | status | designation | agency | outcome | cell
     name: str  # canonical name
     start: int
     end: int
@@ -89,9 +102,21 @@ class Entry:
     targets: list[str] = field(default_factory=list)
     axis: str | None = None
     label: str | None = None
+    action: str | None = None  # a class's direction on its targets: inhibit | agonist | antigen
 
 
-KINDS = ("drug", "class", "target", "condition", "setting", "status", "designation", "agency", "outcome")
+KINDS = (
+    "drug",
+    "class",
+    "target",
+    "condition",
+    "setting",
+    "status",
+    "designation",
+    "agency",
+    "outcome",
+    "cell",
+)
 _GROUPS = {
     "class": "classes",
     "target": "targets",
@@ -101,6 +126,7 @@ _GROUPS = {
     "designation": "designations",
     "agency": "agencies",
     "outcome": "outcomes",
+    "cell": "cell_types",
 }
 # When two kinds share a surface form, the earlier kind wins (a drug name beats a target symbol).
 _PRIORITY = {k: i for i, k in enumerate(KINDS)}
@@ -116,6 +142,7 @@ def _entry(name: str, raw: Any) -> Entry:
         targets=list(raw.get("targets", [])),
         axis=raw.get("axis"),
         label=raw.get("label"),
+        action=raw.get("action"),
     )
 
 
@@ -304,6 +331,38 @@ class Vocabulary:
             for a in [c, *sorted(self.class_ancestors(c) - {c})]:
                 out.setdefault(a, None)
         return list(out)
+
+    def class_action(self, name: str) -> str | None:
+        """A class's direction on its targets: its own or an ancestor's 'action', else read from its name."""
+        chain = [name, *sorted(self.class_ancestors(name) - {name})]
+        for c in chain:
+            entry = self.classes.get(c)
+            if entry is not None and entry.action:
+                return entry.action
+        return next((a for c in chain if (a := action_word(c))), None)
+
+    def drug_actions(self, drug: str, targets: set[str]) -> set[str | None]:
+        """The directions in which ``drug`` acts on any of ``targets`` (None: the vocabulary does not say)."""
+        info = self.drugs.get(drug)
+        if info is None:
+            return set()
+        out = {self.class_action(c) for c in info.classes if targets & set(self.class_targets(c))}
+        if out or not targets & set(info.targets):
+            return out
+        # a target of the drug's own: its classes say how it acts (a vaccine against PD-L1 is no PD-L1 inhibitor)
+        return {self.class_action(c) for c in info.classes} - {None} or {None}
+
+    def outcome_ancestors(self, name: str) -> set[str]:
+        """An outcome measure and the broader ones it is a kind of ('mOS' -> {'mOS', 'OS'})."""
+        out: set[str] = set()
+        stack = [name]
+        while stack:
+            o = stack.pop()
+            if o not in out:
+                out.add(o)
+                entry = self.entries["outcome"].get(o)
+                stack.extend(entry.parents if entry else [])
+        return out
 
     def class_targets(self, name: str) -> list[str]:
         entry = self.classes.get(name)

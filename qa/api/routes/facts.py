@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from qa.api.deps import ServicesDep, TrialFiltersDep
 from qa.errors import BadInput, IndexMissing
+from qa.facts.biomarkers import find_biomarkers
 from qa.facts.phases import phase_numbers
 from qa.facts.query import TrialQuery, filter_trials, parse_question
 from qa.facts.store import FactStore
@@ -58,6 +59,7 @@ class TrialOut(BaseModel):
     outcomes: list[OutcomeOut]
     status: str | None
     designations: list[str]
+    biomarkers: list[str] = Field(default=[], description="Biomarker selections stated: 'PD-L1 ≥ 50%'.")
     quote: str = Field(description="The primary evidence sentence.")
     passage_id: str
     doc_id: str
@@ -119,6 +121,11 @@ def build_query(
     condition: str | None,
     phase: str | None,
     q: str | None,
+    outcome: str | None = None,
+    designation: str | None = None,
+    setting: str | None = None,
+    biomarker: str | None = None,
+    status: str | None = None,
 ) -> TrialQuery:
     query = (parse_question(store.vocab, q, store) or TrialQuery()) if q else TrialQuery()
     for kind, value in (("drug", drug), ("class", drug_class), ("target", target)):
@@ -135,6 +142,20 @@ def build_query(
         if not numbers:
             raise BadInput(f"unknown phase '{phase}' (try 2, II, 1/2 or 'phase III')")
         query.phases |= numbers
+    for kind, value, into in (
+        ("outcome", outcome, query.outcomes),
+        ("designation", designation, query.designations),
+        ("setting", setting, query.settings),
+        ("status", status, query.statuses),
+    ):
+        name = _resolve(store, kind, value)
+        if name and name not in into:
+            into.append(name)
+    if biomarker:
+        labels = find_biomarkers(biomarker, store.vocab.find(biomarker), 0, len(biomarker))
+        if not labels:
+            raise BadInput(f"unknown biomarker '{biomarker}' (try 'PD-L1 >= 50%' or 'PD-L1-positive')")
+        query.biomarkers.extend(x for x in labels if x not in query.biomarkers)
     return query
 
 
@@ -151,7 +172,17 @@ def _csv(trials: list[dict[str, Any]]) -> str:
         "conditions",
         "setting",
     ]
-    columns += ["status", "designations", "outcomes", "doc_id", "passage_id", "start", "end", "quote"]
+    columns += [
+        "status",
+        "designations",
+        "biomarkers",
+        "outcomes",
+        "doc_id",
+        "passage_id",
+        "start",
+        "end",
+        "quote",
+    ]
     writer = csv.writer(buf)
     writer.writerow(columns)
     for t in trials:
