@@ -61,9 +61,13 @@ def model_worker_main(fd: int, model: str, threads: int) -> None:
         try:
             # Raw float32 bytes: cheaper to send and rebuild than a pickled array.
             vectors = np.ascontiguousarray(encode(texts), dtype=np.float32)
-            conn.send(("ok", (len(vectors), vectors.tobytes())))
+            reply: tuple[str, Any] = ("ok", (len(vectors), vectors.tobytes()))
         except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(reply)
+        except OSError:  # the server went away mid-reply
+            return
 
 
 def _vectors(reply: tuple[str, Any]) -> np.ndarray:

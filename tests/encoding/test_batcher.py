@@ -55,6 +55,14 @@ def processes(batcher: QueryBatcher) -> list[ProcessEncoder]:
     return [s.process for s in batcher._slots if s.process is not None]
 
 
+async def idle(batcher: QueryBatcher) -> None:
+    """Until no model works on a batch (a reply left by a caller who gave up is read and dropped): the
+    batcher moves to this loop at its first question."""
+    await batcher.encode("Is the batcher idle?")
+    while any(s.busy for s in batcher._slots):
+        await asyncio.sleep(0.01)
+
+
 async def one(batcher: QueryBatcher, question: str) -> np.ndarray:
     """A question the way a request asks it: counted in flight for its whole life."""
     with batcher.busy():
@@ -110,6 +118,7 @@ def test_a_caller_who_gives_up_leaves_no_reply_for_the_next(
 def test_a_model_process_that_dies_is_restarted_and_the_question_answered(
     process_batcher: QueryBatcher, embedder: Embedder
 ) -> None:
+    run(idle(process_batcher))
     first = processes(process_batcher)[0]
     pid, restarts = first.pid, first.restarts
     assert pid is not None
@@ -133,6 +142,7 @@ def test_one_batcher_serves_one_event_loop_after_another(
     third = run(one(process_batcher, QUESTIONS[8]))
     expected = embedder.encode(QUESTIONS[7:9])
     assert close_to(second, expected[0]) and close_to(third, expected[1])
+    run(idle(process_batcher))  # no reply is left on a socket: every model comes free
     assert all(not s.busy and s.reader is None for s in process_batcher._slots)
 
 
@@ -200,7 +210,7 @@ def test_in_process_questions_are_batched_on_a_thread_without_blocking_the_loop(
                 await asyncio.sleep(0.001)
 
         task = asyncio.create_task(ticker())
-        vectors = await asyncio.gather(*(one(batcher, q) for q in [*QUESTIONS, QUESTIONS[0]]))
+        vectors = await asyncio.gather(*(one(batcher, q) for q in QUESTIONS))
         task.cancel()
         return list(vectors), ticks
 
@@ -208,12 +218,34 @@ def test_in_process_questions_are_batched_on_a_thread_without_blocking_the_loop(
         vectors, ticks = run(main())
     finally:
         batcher.close()
-    assert close_to(np.stack(vectors), embedder.encode([*QUESTIONS, QUESTIONS[0]])) and ticks > 1
+    assert close_to(np.stack(vectors), embedder.encode(QUESTIONS)) and ticks > 1
     sizes = [len(c) for c in calls]
-    assert sum(sizes) == len(QUESTIONS)  # the repeated question shares its batch's row
+    assert sum(sizes) == len(QUESTIONS) and sizes[0] == 1  # the first, alone then, went at once
     assert len(calls) < len(QUESTIONS) and max(sizes) <= 8
     assert batcher.stats.batches == len(calls) and batcher.stats.largest_batch == max(sizes)
     assert batcher.stats.direct == 0  # only a model process gets a lone question straight from the loop
+
+
+def test_identical_questions_in_one_batch_are_encoded_once(embedder: Embedder) -> None:
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return embedder.encode(texts)
+
+    batcher = QueryBatcher(encode, max_batch=16, wait_ms=50, cache_size=0)
+    a, b = QUESTIONS[:2]
+
+    async def main() -> list[np.ndarray]:
+        with batcher.busy(), batcher.busy():  # other requests in flight: nobody is alone
+            return list(await asyncio.gather(*(batcher.encode(t) for t in (a, b, a, a))))
+
+    try:
+        vectors = run(main())
+    finally:
+        batcher.close()
+    assert calls == [[a, b]] and vectors[0] is vectors[2] is vectors[3]
+    assert close_to(vectors[1], embedder.encode([b])[0])
 
 
 def test_repeated_questions_hit_the_cache(embedder: Embedder) -> None:
@@ -244,9 +276,10 @@ def test_a_model_error_reaches_every_caller_of_the_batch_and_the_batcher_lives_o
     batcher = QueryBatcher(encode, max_batch=4, wait_ms=50, cache_size=8)
 
     async def main() -> tuple[list[BaseException | np.ndarray], np.ndarray]:
-        together = await asyncio.gather(
-            batcher.encode("boom"), batcher.encode(QUESTIONS[0]), return_exceptions=True
-        )
+        with batcher.busy(), batcher.busy():  # not alone: the two share a batch
+            together = await asyncio.gather(
+                batcher.encode("boom"), batcher.encode(QUESTIONS[0]), return_exceptions=True
+            )
         return list(together), await batcher.encode(QUESTIONS[0])
 
     try:
