@@ -99,8 +99,8 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    from qa.embedding import Embedder
-    from qa.forward import direct_encoder
+    from qa.encoding import Embedder
+    from qa.encoding.forward import direct_encoder
 
     embedder = Embedder("all-MiniLM-L6-v2")
     # The bare forward pass (tokenize, model, normalize; every core) is the floor; SentenceTransformer.encode

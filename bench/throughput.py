@@ -289,7 +289,7 @@ def model_floor(model_path: str, questions: list[str], batch: int, seconds: floa
     """
     import torch
 
-    from qa.embedding import Embedder
+    from qa.encoding import Embedder
 
     embedder = Embedder(model_path)
     out: dict[str, float] = {"batch": batch}
@@ -341,7 +341,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from qa.embedding import resolve_model
+    from qa.encoding import resolve_model
     from qa.index.build import current_path
     from qa.settings import Settings
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,7 @@ def ask(
     with services.busy():
         pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
         with _timed(pending.timings, "retrieval"):
-            qvec = services.encode_query(pending.resolution.resolved)
+            qvec = _run(services.encode_query(pending.resolution.resolved))
         result = _finish(services, pending, qvec)
         services.conversations.append(result.conversation_id, _turn(pending, result))
         return result
@@ -84,7 +85,7 @@ async def ask_async(
         pending = _start(services, question, conversation_id=conversation_id, top_k=top_k)
         with _timed(pending.timings, "retrieval"):
             async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
-                qvec = await services.encode_query_async(pending.resolution.resolved)
+                qvec = await services.encode_query(pending.resolution.resolved)
         result = _finish(services, pending, qvec)
         # Recorded once this step of the loop (which goes on to send the answer) is over, so the writer
         # thread it wakes does not take the GIL while the answer is built. A follow-up still sees the turn:
@@ -93,6 +94,16 @@ async def ask_async(
             services.conversations.append, result.conversation_id, _turn(pending, result)
         )
         return result
+
+
+def _run(coro: Coroutine[Any, Any, np.ndarray]) -> np.ndarray:
+    """Run ``coro`` to its end from synchronous code (on a fresh thread when this one runs a loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @dataclass

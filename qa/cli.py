@@ -59,7 +59,7 @@ def _services(settings: Settings, *, build: bool = False) -> Any:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from qa.corpus import load_corpus
-    from qa.embedding import Embedder
+    from qa.encoding import Embedder
     from qa.index.build import build_index
     from qa.index.store import index_differences
 
@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         cmd_index(argparse.Namespace(corpus=None, if_stale=True, quiet=False), settings)
     os.environ["QA_SERVE_SETTINGS"] = settings.model_dump_json()
     uvicorn.run(
-        "qa.api.app:app_from_environment",
+        "qa.cli:serve_app",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -147,6 +147,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level.lower(),
     )
     return 0
+
+
+def serve_app() -> Any:
+    """The app factory of `qa serve`, run in each server process: tune the process, then build the app.
+
+    The tuning (FAISS and GIL settings) is process-wide, so it is applied here and not by every Services
+    (a test's, a library user's)."""
+    from qa.api.app import app_from_environment
+    from qa.encoding.tuning import apply_serving_tuning
+
+    app = app_from_environment()
+    apply_serving_tuning(app.state.settings)
+    return app
 
 
 COMMANDS: dict[str, Handler] = {

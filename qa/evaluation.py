@@ -18,7 +18,7 @@ from qa.chunking import Passage
 from qa.errors import QAError
 
 if TYPE_CHECKING:  # FAISS, bm25s and torch load only when an evaluation runs, not for `qa --help`
-    from qa.embedding import Embedder
+    from qa.encoding import Embedder
     from qa.index.dense import DenseIndex
     from qa.index.keyword import KeywordIndex
     from qa.retrieval import Retriever
@@ -290,7 +290,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             services.retriever, load_questions(args.questions), expand=expand
         )
     if args.scifact:
-        from qa.embedding import Embedder
+        from qa.encoding import Embedder
 
         embedder = embedder or Embedder(settings.model, threads=settings.torch_threads)
         report = evaluate_beir(

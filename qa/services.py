@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from qa.answer import QuestionTerms
-from qa.batching import QueryBatcher, query_encoder, serving_threads
 from qa.conversations import ConversationStore
-from qa.embedding import Embedder
+from qa.encoding import Embedder
+from qa.encoding.batcher import QueryBatcher
+from qa.encoding.tuning import serving_threads
+from qa.encoding.worker import query_encoders
 from qa.facts.store import FactStore
 from qa.index.build import build_index
 from qa.index.store import SearchIndex, index_differences
@@ -23,7 +24,6 @@ from qa.retrieval import Retriever
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
-GIL_SWITCH_SECONDS = 0.0005  # 16 clients, 60 s: p95 146-159 ms at 5 ms, 140-146 ms at 0.5 ms
 QUERY_TIMEOUT_SECONDS = 60.0  # a question's vector that takes longer than this is an error, not a hang
 
 
@@ -50,22 +50,17 @@ class Services:
                 log.info("building the index: %s", "; ".join(diffs))
                 build_index(settings, embedder)
         index = SearchIndex.load(settings)
-        # One query at a time needs no OpenMP team: on a machine whose cores the query models keep busy,
-        # FAISS's threads would only wait on each other.
-        faiss.omp_set_num_threads(1)
-        # The batching threads need the GIL for a moment to hand a batch to a model; by default a thread
-        # waits up to 5 ms for the event loop to let go of it, leaving the models idle meanwhile.
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         conversations = ConversationStore(
             Path(settings.index_dir) / "conversations.sqlite3",
             max_conversations=settings.conversation_max,
             ttl_hours=settings.conversation_ttl_hours,
         )
         batcher = QueryBatcher(
-            query_encoder(settings, embedder) if own_model else embedder.encode,
+            query_encoders(settings, embedder) if own_model else embedder.encode,
             max_batch=settings.batch_max,
             wait_ms=settings.batch_wait_ms,
             cache_size=settings.embedding_cache_size,
+            timeout=QUERY_TIMEOUT_SECONDS,
         )
         return cls._assemble(settings, embedder, index, conversations, batcher)
 
@@ -108,14 +103,11 @@ class Services:
         """Mark one request in flight for its whole life (the batcher adapts to how many there are)."""
         return self.batcher.busy() if self.batcher is not None else nullcontext()
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """The question's vector: cached, or embedded together with the questions arriving alongside it."""
+    async def encode_query(self, text: str) -> np.ndarray:
+        """The question's vector: cached, or embedded together with the questions arriving alongside it
+        (TimeoutError past ``QUERY_TIMEOUT_SECONDS``)."""
         if self.batcher is not None:
-            return self.batcher.encode(text, QUERY_TIMEOUT_SECONDS)
-        return self.embedder.encode([text])[0]
-
-    async def encode_query_async(self, text: str) -> np.ndarray:
-        """``encode_query`` for the event loop: the forward pass is awaited, never waited on by a thread."""
-        if self.batcher is not None:
-            return await self.batcher.encode_async(text)
-        return self.embedder.encode([text])[0]
+            return await self.batcher.encode(text)
+        async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
+            vectors = await asyncio.to_thread(self.embedder.encode, [text])
+        return vectors[0]

@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.embedding import Embedder  # noqa: E402
+from qa.encoding import Embedder  # noqa: E402
 from qa.index.build import build_index  # noqa: E402
 from qa.services import Services  # noqa: E402
 from qa.settings import Settings  # noqa: E402

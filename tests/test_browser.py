@@ -12,7 +12,7 @@ from browser_fixtures import browser, live_server, page, serve_html, shot
 from live_server import serve
 
 from qa.api.app import create_app
-from qa.embedding import Embedder
+from qa.encoding import Embedder
 from qa.index.build import build_index
 from qa.services import Services
 from qa.settings import Settings

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED
 
 from qa.cli import main
-from qa.embedding import Embedder
+from qa.encoding import Embedder
 from qa.evaluation import (
     evaluate_beir,
     evaluate_questions,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS
 
-from qa.embedding import Embedder
+from qa.encoding import Embedder
 from qa.facts import FACTS_FILE, FactStore, Vocabulary, answer_trials
 from qa.index.build import build_index
 from qa.settings import Settings

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, DOC_000, ROOT
 
-from qa.embedding import Embedder
+from qa.encoding import Embedder
 from qa.errors import IndexCorrupt, IndexMismatch, IndexMissing
 from qa.index.build import build_index, current_path
 from qa.index.manifest import IndexManifest

@@ -17,7 +17,7 @@ from live_server import serve
 
 import qa.index.build as build_module
 from qa.api.app import create_app
-from qa.embedding import Embedder
+from qa.encoding import Embedder
 from qa.index.build import build_index, current_path
 from qa.services import Services
 from qa.settings import Settings

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from qa.chunking import Passage, chunk_document
 from qa.corpus import Corpus, load_corpus
 from qa.documents import document_to_dict
-from qa.embedding import Embedder
+from qa.encoding import Embedder
 from qa.index.dense import DenseIndex, choose_kind
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature

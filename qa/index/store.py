@@ -12,7 +12,7 @@ import numpy as np
 from qa.chunking import Passage
 from qa.corpus import load_corpus
 from qa.documents import Document, document_from_dict
-from qa.embedding import resolve_model, weights_hash
+from qa.encoding import resolve_model, weights_hash
 from qa.errors import CorpusError, IndexMismatch, IndexMissing, NotFound
 from qa.index.build import current_path
 from qa.index.dense import DenseIndex

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["search"])
 
 
 @router.get("/search", response_model=SearchResponse)
-def search_route(
+async def search_route(
     request: Request,
     services: ServicesDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
@@ -23,5 +23,5 @@ def search_route(
 ) -> SearchResponse:
     """Hybrid (dense + BM25) search over passages."""
     query = clean_question(q)
-    hits = services.retriever.search(query, k=k, query_vector=services.encode_query(query))
+    hits = services.retriever.search(query, k=k, query_vector=await services.encode_query(query))
     return SearchResponse(query=query, passages=hits_out(services.index, hits, str(request.base_url)))

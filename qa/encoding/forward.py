@@ -1,7 +1,7 @@
 """Forward passes of the query model: the bare pass for one question, packed passes for a batch.
 
-A batch padded to its longest question spends about a third of its work on padding (questions here run
-10-34 word pieces, 17 on average). ``packed_encoder`` instead lays the questions of a batch end to end in
+A batch padded to its longest question spends much of its work on padding, since questions vary a lot in
+length. ``packed_encoder`` instead lays the questions of a batch end to end in
 one row, lets each token attend only to its own question (a block-diagonal mask), restarts positions at
 every question and mean-pools each question's own tokens: the same model and the same vectors (checked at
 start against ``SentenceTransformer.encode``), with no padding.
@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from qa.embedding import Embedder
+    from qa.encoding.model import Embedder
 
 log = logging.getLogger(__name__)
 
 Encode = Callable[[list[str]], np.ndarray]
 
 # Tokens laid end to end in one packed pass. Attention grows with the square of a pass's length while the
-# rest of the model grows linearly, so very long rows lose what packing saves: with one torch thread on
-# this machine 256-384 tokens a pass gave the most questions per second (batches of 16 and 32).
+# rest of the model grows linearly, so very long rows lose what packing saves; a few hundred tokens keeps
+# the quadratic part small while a typical batch still fits in one or two passes (bench/throughput.py).
 PACK_TOKENS = 320
 PROBE = [
     "PD-1 blockade in melanoma",
@@ -35,8 +35,8 @@ PROBE = [
 
 
 def direct_encoder(embedder: Embedder) -> Encode:
-    """One forward pass per batch without ``SentenceTransformer.encode``'s per-call bookkeeping (a few ms a
-    batch: sorting, chunking, device moves). Used only if it gives the same vectors as ``Embedder.encode``."""
+    """One forward pass per batch without ``SentenceTransformer.encode``'s per-call bookkeeping (sorting,
+    chunking, device moves), which would cost more than the pass itself for a short question. Used only if it gives the same vectors as ``Embedder.encode``."""
     import torch
 
     model = embedder.model
@@ -55,13 +55,13 @@ def direct_encoder(embedder: Embedder) -> Encode:
     return embedder.encode
 
 
-def packed_encoder(embedder: Embedder, single: Encode | None = None) -> Encode:
-    """Batches without padding (see the module docstring); one question goes through ``single``.
+def packed_encoder(embedder: Embedder) -> Encode:
+    """Batches without padding (see the module docstring); one question goes through ``direct_encoder``.
 
-    Falls back to ``single`` for every batch when the model is not a mean-pooled, normalised transformer
+    Falls back to the direct pass for every batch when the model is not a mean-pooled, normalised transformer
     that takes position ids and a ready-made attention mask, or when packing changes the vectors.
     """
-    single = single or direct_encoder(embedder)
+    single = direct_encoder(embedder)
     try:
         packed = _packed_pass(embedder)
         ok = _same_vectors(packed, embedder)
