@@ -396,11 +396,14 @@ def table_rows(table: Any, inline: _Inline) -> list[str]:
 
 def reference_text(ref: Any, inline: _Inline) -> tuple[str, str | None, str | None]:
     """(text, doi, pmid) of one <ref>: mixed citations as written, element citations assembled."""
-    cit = next((c for c in ref if _local(c) in ("mixed-citation", "element-citation", "citation")), None)
+    kinds = ("mixed-citation", "element-citation", "citation")
+    found = [c for c in ref.iter() if _local(c) in kinds]  # also inside <citation-alternatives>
+    cit = next((c for c in found if _local(c) == "mixed-citation"), found[0] if found else None)
     if cit is None:
         return inline.text(ref), None, None
     ids = {(p.get("pub-id-type") or ""): clean(p.text or "") for p in cit.iter("pub-id")}
-    if _local(cit) == "mixed-citation":
+    structured = not (cit.text or "").strip() and not any((c.tail or "").strip() for c in cit)
+    if _local(cit) == "mixed-citation" and not structured:  # punctuated as printed
         return inline.text(cit), ids.get("doi"), ids.get("pmid")
     names = []
     for person in cit.iter("name"):

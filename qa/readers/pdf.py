@@ -20,7 +20,7 @@ from qa.documents import Reference
 from qa.errors import CorpusError
 from qa.readers.base import ParsedText
 from qa.readers.builder import TextBuilder, clean
-from qa.readers.pdf_meta import front_metadata, licence
+from qa.readers.pdf_meta import front_metadata, glue, licence
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +202,7 @@ def _paragraphs(lines: list[Line], body: tuple[float, str]) -> list[Para]:
 
 
 def _join(lines: list[Line], words: set[str], sep: str = " ") -> tuple[str, list[tuple[int, int]]]:
-    """Paragraph text with line-end hyphenation undone; (offset, page) where each later page starts.
-
-    A hyphen at a line end is kept only when the document spells the word with it elsewhere and never
-    without it ("small-molecule"), else removed ("immu-/notherapies" -> "immunotherapies").
-    """
+    """Paragraph text with line-end hyphenation undone; (offset, page) where each later page starts."""
     out = ""
     marks: list[tuple[int, int]] = []
     page = lines[0].page
@@ -214,20 +210,10 @@ def _join(lines: list[Line], words: set[str], sep: str = " ") -> tuple[str, list
         piece = clean(ln.text)
         if not piece:
             continue
-        if out:
-            m = re.search(r"([A-Za-z][\w-]*)-$", out)
-            n = re.match(r"[a-z]\w*", piece)
-            if m and n:
-                joined = (m.group(1) + n.group(0)).lower()
-                hyphened = (m.group(1) + "-" + n.group(0)).lower()
-                if not (hyphened in words and joined not in words):
-                    out = out[:-1]
-            else:
-                out += sep
+        out = glue(out, piece, words, sep)
         if ln.page != page:
-            marks.append((len(out), ln.page))
+            marks.append((len(out) - len(piece), ln.page))
             page = ln.page
-        out += piece
     return out, marks
 
 
@@ -254,11 +240,11 @@ def _heading_levels(paras: list[Para], body: tuple[float, str]) -> dict[tuple[fl
 
 def _heading_like(p: Para, body: tuple[float, str]) -> bool:
     text = p.text
-    if p.style == body or len(p.lines) > 2 or len(text) > 150 or len(text.split()) > 16:
+    if p.style == body or len(p.lines) > 5 or len(text) > 250 or len(text.split()) > 30:
         return False
     if p.style[0] < body[0] - 1.2 or CAPTION.match(text) or text.endswith((".", ",", ";", ":")):
         return False
-    return text[:1].isupper() or bool(re.match(r"\d+(\.\d+)*\.?\s+[A-Z]", text))
+    return text[:1].isalnum()  # "cGAS-STING pathway" is a heading too
 
 
 class PdfReader:
@@ -270,9 +256,9 @@ class PdfReader:
         chars = sum(len(ln.text.strip()) for lines in pages for ln in lines)
         if not pages or chars < _MIN_CHARS_PER_PAGE * len(pages) / 4:
             raise CorpusError(f"{path}: the PDF has no text layer (scanned images?); OCR it first")
-        meta, skip = front_metadata(path, pages, doc)
-        _drop_furniture(pages, sizes)
         words = _word_set(pages)
+        meta, skip = front_metadata(path, pages, doc, words)
+        _drop_furniture(pages, sizes)
         ordered = [ln for lines, (w, _) in zip(pages, sizes, strict=True) for ln in _reading_order(lines, w)]
         ordered = [ln for ln in ordered if id(ln) not in skip]
         body = Counter(ln.style for ln in ordered for _ in ln.text).most_common(1)[0][0]
@@ -281,10 +267,24 @@ class PdfReader:
         builder = TextBuilder(front_title="Front matter")  # title page lines before the first heading
         page = 0
         in_refs = False
+        ref_paras: list[list[Line]] = []
+
+        def flush_refs(page: int) -> int:
+            for entry in _split_references(ref_paras):
+                ref_text, _ = _join(entry, words)
+                page = self._pages(builder, page, entry[0].page, 0)
+                m = REF_START.match(ref_text)
+                number = int(m.group(1)) if m else None
+                body_text = ref_text[m.end(1) + 1 :].strip() if m else ref_text
+                builder.reference(Reference(number, str(number) if number else "", body_text))
+            ref_paras.clear()
+            return page
+
         for p in paras:
             text = p.text
             heading = p.style in levels and _heading_like(p, body)
             if heading:
+                page = flush_refs(page)
                 title, _ = _join(p.lines, words)
                 in_refs = bool(REFERENCES.match(title))
                 kind = "abstract" if title.lower() == "abstract" else "references" if in_refs else "section"
@@ -294,13 +294,7 @@ class PdfReader:
                 builder.heading(title, level, number=num.group(1) if num else None, kind=kind)
                 continue
             if in_refs:
-                for entry in _split_references(p.lines):
-                    ref_text, _ = _join(entry, words)
-                    page = self._pages(builder, page, entry[0].page, 0)
-                    m = REF_START.match(ref_text)
-                    number = int(m.group(1)) if m else None
-                    body_text = ref_text[m.end(1) + 1 :].strip() if m else ref_text
-                    builder.reference(Reference(number, str(number) if number else "", body_text))
+                ref_paras.append(p.lines)
                 continue
             kind = "caption" if CAPTION.match(text) else "table" if " | " in text else "body"
             joined, marks = _join(p.lines, words, "\n" if kind == "table" else " ")
@@ -311,6 +305,7 @@ class PdfReader:
                     while page < pg:
                         builder.pages.append(span[0] + offset)
                         page += 1
+        page = flush_refs(page)
         text, blocks, sections = builder.build()
         meta["licence"] = licence(text) or meta.get("licence")
         while page < len(pages):
@@ -327,12 +322,19 @@ class PdfReader:
         return current
 
 
-def _split_references(lines: list[Line]) -> list[list[Line]]:
-    """One entry per numbered start ("12." or "[12]") or, unnumbered, per paragraph."""
+def _split_references(paras: list[list[Line]]) -> list[list[Line]]:
+    """One entry per numbered start ("12." or "[12]", the next number in the list); unnumbered lists
+    (author-year) one entry per paragraph. A numbered entry may run on across paragraphs and columns."""
     entries: list[list[Line]] = []
-    for ln in lines:
-        if not entries or REF_START.match(clean(ln.text)):
-            entries.append([ln])
-        else:
-            entries[-1].append(ln)
+    expected: int | None = None
+    for lines in paras:
+        for i, ln in enumerate(lines):
+            m = REF_START.match(clean(ln.text))
+            number = int(m.group(1)) if m else None
+            numbered = number is not None and (expected is None or number == expected)
+            if not entries or numbered or (i == 0 and expected is None):
+                entries.append([ln])
+                expected = number + 1 if number is not None else None
+            else:
+                entries[-1].append(ln)
     return entries

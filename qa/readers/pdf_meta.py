@@ -17,6 +17,30 @@ DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
 _NAME_JUNK = re.compile(r"[\d*†‡§¶#✉✝]+")
 
 
+def glue(out: str, piece: str, words: set[str], sep: str = " ") -> str:
+    """``out`` and the next line ``piece`` joined, line-end hyphenation undone.
+
+    A hyphen at a line end is kept when the next line starts with a capital or a digit ("PD-" "L1"), or when
+    the document spells the word with it elsewhere and never without it ("small-molecule"); otherwise it is
+    removed ("immu-" "notherapies" -> "immunotherapies").
+    """
+    if not out:
+        return piece
+    m = re.search(r"([A-Za-z0-9][\w-]*)-$", out)
+    if not m:
+        return out + sep + piece
+    n = re.match(r"[a-z]\w*", piece)
+    if not n or not out[-2].isalpha():
+        return out + piece
+    head, tail = m.group(1).lower(), n.group(0).lower()
+    if f"{head}{tail}" in words:
+        return out[:-1] + piece
+    # spelled with the hyphen elsewhere, or two words of the document ("immune-" "stimulatory")
+    if f"{head}-{tail}" in words or (head.rsplit("-", 1)[-1] in words and tail in words and len(tail) > 3):
+        return out + piece
+    return out[:-1] + piece
+
+
 def _decode(value: Any) -> str:
     from pdfminer.pdftypes import resolve1
     from pdfminer.psparser import PSLiteral
@@ -122,14 +146,19 @@ def licence(text: str) -> str | None:
     return None
 
 
-def front_metadata(path: Path, pages: list[list[Line]], doc: Any) -> tuple[dict[str, Any], set[int]]:
+def front_metadata(
+    path: Path, pages: list[list[Line]], doc: Any, words: set[str] | None = None
+) -> tuple[dict[str, Any], set[int]]:
     """(metadata, ids of the lines used for title and authors, which stay out of the text)."""
     first = pages[0] if pages else []
     height = max((ln.bottom for ln in first), default=800.0)
     file_meta = file_metadata(doc)
     title_lines = _title_lines(first, height)
     author_lines = _author_lines(first, title_lines) if title_lines else []
-    page_title = clean(" ".join(ln.text for ln in title_lines)) or None
+    page_title = ""
+    for ln in title_lines:
+        page_title = glue(page_title, clean(ln.text), words or set())
+    page_title = page_title or None
     if page_title:  # an article-type label set in the title's type ("Research Article Patient ...")
         page_title = (
             re.sub(r"^(?:Research|Review|Original|Brief)\s+(?:Article|Report)\s+", "", page_title) or None
