@@ -120,6 +120,9 @@ def corpus_hash(root: Path, documents: list[Document]) -> str:
     for doc in sorted(documents, key=lambda d: d.id):
         h.update(json.dumps(doc.meta.to_dict(), sort_keys=True).encode())
         h.update(doc.sha256.encode())
+    from qa.facts.vocab import packaged_vocabulary_bytes
+
+    h.update(packaged_vocabulary_bytes())
     vocab = root / VOCABULARY
     if vocab.exists():
         h.update(vocab.read_bytes())

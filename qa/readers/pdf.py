@@ -23,6 +23,8 @@ from qa.readers.builder import TextBuilder, clean
 from qa.readers.pdf_meta import front_metadata, glue, licence
 
 log = logging.getLogger(__name__)
+# pdfminer warns about every odd colour operator of publishers' PDFs; its real failures raise instead
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
 LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 CAPTION = re.compile(r"^(?:Supplementary\s+)?(?:Figure|Fig\.?|Table)\s*S?\d+[A-Za-z]?(?:\s*[|.:]|\s+[A-Z(])")

@@ -155,14 +155,12 @@ def front_metadata(
     file_meta = file_metadata(doc)
     title_lines = _title_lines(first, height)
     author_lines = _author_lines(first, title_lines) if title_lines else []
-    page_title = ""
+    joined = ""
     for ln in title_lines:
-        page_title = glue(page_title, clean(ln.text), words or set())
-    page_title = page_title or None
-    if page_title:  # an article-type label set in the title's type ("Research Article Patient ...")
-        page_title = (
-            re.sub(r"^(?:Research|Review|Original|Brief)\s+(?:Article|Report)\s+", "", page_title) or None
-        )
+        joined = glue(joined, clean(ln.text), words or set())
+    # an article-type label set in the title's type ("Research Article Patient ...")
+    label = r"^(?:Research|Review|Original|Brief)\s+(?:Article|Report)\s+"
+    page_title: str | None = re.sub(label, "", joined) or None
     first_text = " ".join(ln.text for ln in sorted(first, key=lambda ln: ln.top))
     all_text = " ".join(ln.text for lines in pages for ln in lines)
     agrees = bool(
