@@ -257,7 +257,7 @@ class PdfReader:
         pages, sizes, doc = _lines(path)
         chars = sum(len(ln.text.strip()) for lines in pages for ln in lines)
         if not pages or chars < _MIN_CHARS_PER_PAGE * len(pages) / 4:
-            raise CorpusError(f"{path}: the PDF has no text layer (scanned images?); OCR it first")
+            raise CorpusError(f"{path}: no text layer; OCR it first (a scanned PDF?)")
         words = _word_set(pages)
         meta, skip = front_metadata(path, pages, doc, words)
         _drop_furniture(pages, sizes)
