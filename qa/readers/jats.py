@@ -336,7 +336,8 @@ class _Body:
         elif name == "table-wrap":
             self.b.block(self.caption(el, "Table"), "caption")
             rows = [row for t in el.iter("table") for row in table_rows(t, self.inline)]
-            foot = [self.inline.text(f) for f in el.iter("table-wrap-foot")]
+            # each footnote on its own (their labels and texts otherwise run together: "cancera Inclusion")
+            foot = [self.inline.text(p) for f in el.iter("table-wrap-foot") for p in f.iter("p")]
             self.b.block("\n".join([*rows, *[f for f in foot if f]]), "table")
         elif name == "list":
             for item in el.iter("list-item"):

@@ -30,6 +30,8 @@ LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", 
 CAPTION = re.compile(r"^(?:Supplementary\s+)?(?:Figure|Fig\.?|Table)\s*S?\d+[A-Za-z]?(?:\s*[|.:]|\s+[A-Z(])")
 REFERENCES = re.compile(r"^(references|bibliography|literature cited|references and notes)$", re.I)
 REF_START = re.compile(r"^\[?(\d{1,3})[.\]]\s+\S")
+FRONT_END = re.compile(r"^(abstract|summary|background|introduction|\d\.?\s+introduction)$", re.I)
+BADGE = re.compile(r"^check for updates$", re.I)  # the Crossmark badge publishers stamp on page 1
 MARGIN = 0.09  # share of the page height at top and bottom where running headers and page numbers live
 PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s+of\s+\d{1,4})?$", re.I)
 _MIN_CHARS_PER_PAGE = 40
@@ -100,7 +102,7 @@ def _lines(path: Path) -> tuple[list[list[Line]], list[tuple[float, float]], Any
                             continue  # rotated text (badges, margin notes)
                         text = el.get_text().translate(LIGATURES)
                         text = re.sub(r"\(cid:\d+\)", "•", text).replace("\u00ad", "-")
-                        if not text.strip():
+                        if not text.strip() or BADGE.match(text.strip()):
                             continue
                         size = statistics.median(c.size for c in chars)
                         font = Counter(_font(c.fontname) for c in chars).most_common(1)[0][0]
@@ -230,6 +232,16 @@ def _word_set(pages: list[list[Line]]) -> set[str]:
     return words
 
 
+def _front_matter(paras: list[Para]) -> set[int]:
+    """Page-1 paragraphs before the abstract or the first long paragraph (names, dates, labels): never headings."""
+    out: set[int] = set()
+    for p in paras:
+        if len(p.text) >= 300 or p.lines[0].page > 1 or FRONT_END.match(p.text):
+            break
+        out.add(id(p))
+    return out
+
+
 def _heading_levels(paras: list[Para], body: tuple[float, str]) -> dict[tuple[float, str], int]:
     """Heading styles ranked by size: a style counts only if most of its paragraphs look like headings
     (a list or reference font that happens to have short lines does not)."""
@@ -246,7 +258,8 @@ def _heading_like(p: Para, body: tuple[float, str]) -> bool:
         return False
     if p.style[0] < body[0] - 1.2 or CAPTION.match(text) or text.endswith((".", ",", ";", ":")):
         return False
-    return text[:1].isalnum()  # "cGAS-STING pathway" is a heading too
+    first = re.sub(r"^\d+(?:\.\d+)*\.?\s+", "", text).split(" ", 1)[0]
+    return text[:1].isalnum() and any(c.isupper() for c in first)  # "cGAS-STING pathway", not "the ..."
 
 
 class PdfReader:
@@ -265,7 +278,8 @@ class PdfReader:
         ordered = [ln for ln in ordered if id(ln) not in skip]
         body = Counter(ln.style for ln in ordered for _ in ln.text).most_common(1)[0][0]
         paras = _paragraphs(ordered, body)
-        levels = _heading_levels(paras, body)
+        front = _front_matter(paras)
+        levels = _heading_levels([p for p in paras if id(p) not in front], body)
         builder = TextBuilder(front_title="Front matter")  # title page lines before the first heading
         page = 0
         in_refs = False
@@ -284,7 +298,7 @@ class PdfReader:
 
         for p in paras:
             text = p.text
-            heading = p.style in levels and _heading_like(p, body)
+            heading = p.style in levels and _heading_like(p, body) and id(p) not in front
             if heading:
                 page = flush_refs(page)
                 title, _ = _join(p.lines, words)
