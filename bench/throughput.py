@@ -350,7 +350,9 @@ def main() -> None:
     passages_file = current_path(Path(settings.index_dir)).resolve() / "passages.jsonl"
     model_path = resolve_model(settings.model)
     # Enough unique questions that neither system ever sees one twice (300 a second is well above the bar).
-    questions = unique_questions(passages_file, ROOT / "corpus" / "vocabulary.json", int(args.seconds * 300))
+    questions = unique_questions(
+        passages_file, ROOT / "qa" / "data" / "vocabulary.json", int(args.seconds * 300)
+    )
     load_before = os.getloadavg()
 
     env = {**os.environ, "QA_RATE_LIMIT_PER_MINUTE": "0", "QA_LOG_LEVEL": "WARNING", "QA_WORKERS": "1"}

@@ -26,6 +26,7 @@ class Passage:
     refs: list[int] = field(default_factory=list)
     sentences: list[tuple[int, int]] = field(default_factory=list)  # absolute offsets into the document
     tokens: int = 0
+    page: int | None = None  # 1-based page of ``start`` (paged formats such as PDF), else None
 
     @property
     def embed_text(self) -> str:
@@ -101,7 +102,7 @@ def chunk_document(doc: Document, count: TokenCounter, *, max_tokens: int, overl
     sections = doc.section_index()
     groups: list[tuple[str, str, list[tuple[int, int]]]] = []  # (section_id, kind, units)
     for block in doc.blocks:
-        if block.kind == "heading":
+        if block.kind in ("heading", "reference"):  # reference lists are kept, never retrieved
             continue
         block_units = _units(doc, block.start, block.end, block.kind)
         if (
@@ -155,6 +156,7 @@ def chunk_document(doc: Document, count: TokenCounter, *, max_tokens: int, overl
                     refs=reference_numbers(text),
                     sentences=[(u.start, u.end) for u in chosen],
                     tokens=exact,
+                    page=doc.page_at(start),
                 )
             )
             if j >= len(units):

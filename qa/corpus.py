@@ -77,12 +77,15 @@ def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_byte
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
     rel = path.relative_to(root).as_posix()
-    meta_values = {k: v for k, v in (entry or {}).items() if k in _META_FIELDS}
+    from_file = {k: v for k, v in parsed.meta.items() if k in _META_FIELDS and v not in (None, "", [])}
+    meta_values = from_file | {k: v for k, v in (entry or {}).items() if k in _META_FIELDS}
     meta_values.setdefault("id", path.stem)
     meta_values["file"] = rel
     meta = DocumentMeta(**meta_values)
     digest = hashlib.sha256(parsed.text.encode("utf-8")).hexdigest()
-    return Document(meta, parsed.text, parsed.blocks, parsed.sections, digest)
+    return Document(
+        meta, parsed.text, parsed.blocks, parsed.sections, digest, parsed.pages, parsed.references
+    )
 
 
 def load_corpus(root: Path, *, max_file_mb: float = 20.0) -> Corpus:
@@ -117,6 +120,9 @@ def corpus_hash(root: Path, documents: list[Document]) -> str:
     for doc in sorted(documents, key=lambda d: d.id):
         h.update(json.dumps(doc.meta.to_dict(), sort_keys=True).encode())
         h.update(doc.sha256.encode())
+    from qa.facts.vocab import packaged_vocabulary_bytes
+
+    h.update(packaged_vocabulary_bytes())
     vocab = root / VOCABULARY
     if vocab.exists():
         h.update(vocab.read_bytes())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-BlockKind = Literal["heading", "body", "caption", "table"]
+BlockKind = Literal["heading", "body", "caption", "table", "reference"]  # reference: never retrieved
 
 # In-text citation markers: "(82)", "(2–5)", "(2, 6, 7)", "(65–67)". Not "(22/37)" or "(18.9%)".
 _NUM = r"\d{1,3}(?:\s*[–-]\s*\d{1,3})?"
@@ -31,7 +32,7 @@ class Section:
     start: int
     end: int
     number: str | None = None
-    kind: Literal["section", "abstract", "table"] = "section"
+    kind: Literal["section", "abstract", "table", "references"] = "section"
     children: list[Section] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +60,8 @@ class DocumentMeta:
     url: str | None = None
     licence: str | None = None
     description: str | None = None
+    pmcid: str | None = None
+    pmid: str | None = None
 
     @property
     def display_title(self) -> str:
@@ -69,16 +72,40 @@ class DocumentMeta:
 
 
 @dataclass
+class Reference:
+    """One entry of the paper's reference list; ``number`` is what in-text markers cite."""
+
+    number: int | None
+    label: str
+    text: str
+    start: int | None = None  # offsets of the entry in the document text, when it is there
+    end: int | None = None
+    doi: str | None = None
+    pmid: str | None = None
+
+
+@dataclass
 class Document:
     meta: DocumentMeta
     text: str
     blocks: list[Block]
     sections: list[Section]  # top-level sections; each holds its children
     sha256: str
+    pages: list[int] = field(default_factory=list)  # offset where each page starts (paged formats only)
+    references: list[Reference] = field(default_factory=list)
 
     @property
     def id(self) -> str:
         return self.meta.id
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding ``offset``, or None for documents without pages."""
+        if not self.pages:
+            return None
+        return max(1, bisect.bisect_right(self.pages, offset))
+
+    def reference(self, number: int) -> Reference | None:
+        return next((r for r in self.references if r.number == number), None)
 
     def section_index(self) -> dict[str, Section]:
         out: dict[str, Section] = {}
@@ -139,6 +166,8 @@ def document_to_dict(doc: Document) -> dict[str, Any]:
         "sha256": doc.sha256,
         "sections": [s.to_dict() for s in doc.sections],
         "blocks": [asdict(b) for b in doc.blocks],
+        "pages": doc.pages,
+        "references": [asdict(r) for r in doc.references],
     }
 
 
@@ -149,4 +178,6 @@ def document_from_dict(data: dict[str, Any]) -> Document:
         blocks=[Block(**b) for b in data["blocks"]],
         sections=[section_from_dict(s) for s in data["sections"]],
         sha256=data["sha256"],
+        pages=list(data.get("pages", [])),
+        references=[Reference(**r) for r in data.get("references", [])],
     )

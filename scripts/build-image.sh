@@ -100,7 +100,8 @@ smoke() {
   SMOKE_CONTAINER=$(buildah from "$IMAGE")
   echo "runs as: $(buildah run --isolation chroot "$SMOKE_CONTAINER" -- id -un)"
   # chroot isolation shares the host network, so the server listens on this machine's port
-  buildah run --isolation chroot --env QA_PORT="$PORT" "$SMOKE_CONTAINER" -- qa serve >/tmp/qa-smoke.log 2>&1 &
+  # loopback only: chroot isolation shares the host's network, and the image's default is 0.0.0.0
+  buildah run --isolation chroot --env QA_HOST=127.0.0.1 --env QA_PORT="$PORT" "$SMOKE_CONTAINER" -- qa serve >/tmp/qa-smoke.log 2>&1 &
   SMOKE_PID=$!
   for _ in $(seq "$READY_TIMEOUT"); do
     if curl -fs "http://127.0.0.1:$PORT/readyz"; then
@@ -119,9 +120,17 @@ smoke() {
   echo "ready after $(($(stamp) - started))s"
   curl -fsS -D - -o /dev/null -H "X-Request-ID: smoke-1" "http://127.0.0.1:$PORT/healthz" \
     | grep -i -E "^(x-request-id|server-timing):"
-  curl -fsS -D - -o /dev/null -H "Content-Type: application/json" \
+  local answer
+  answer=$(curl -fsS -D /tmp/qa-smoke.headers -H "Content-Type: application/json" \
     -d '{"question": "Which trials combine TLR9 agonists with pembrolizumab?"}' \
-    "http://127.0.0.1:$PORT/api/ask" | grep -i -E "^(HTTP/|server-timing:)"
+    "http://127.0.0.1:$PORT/api/ask")
+  grep -i -E "^(HTTP/|server-timing:)" /tmp/qa-smoke.headers
+  # the answer itself, not just a 200: the seed corpus names SD-101 with pembrolizumab
+  if ! printf '%s' "$answer" | grep -q '"abstained":false' || ! printf '%s' "$answer" | grep -q 'SD-101'; then
+    echo "unexpected answer to the smoke question: $answer" >&2
+    exit 1
+  fi
+  echo "answer names SD-101 and does not abstain"
   curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E "^qa_(index_passages|model_load_seconds|ready) "
   local check
   check=$(podman image inspect "$IMAGE" --format '{{index .HealthCheck.Test 1}}')

@@ -122,3 +122,10 @@ def test_build_script_is_valid_bash() -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash not installed")
     subprocess.run(["bash", "-n", str(BUILD_SCRIPT)], check=True)
+
+
+def test_smoke_test_binds_loopback_and_checks_the_answer() -> None:
+    script = BUILD_SCRIPT.read_text(encoding="utf-8")
+    serve = next(line for line in script.splitlines() if "-- qa serve" in line)
+    assert "QA_HOST=127.0.0.1" in serve, "the smoke server must not listen on every interface of the host"
+    assert '"abstained":false' in script and "SD-101" in script, "the smoke test checks the answer, not a 200"

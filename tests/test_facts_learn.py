@@ -35,7 +35,7 @@ def learned_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) 
 
 
 def test_the_vocabulary_does_not_know_the_drug() -> None:
-    text = (CORPUS / "vocabulary.json").read_text(encoding="utf-8")
+    text = (CORPUS.parent / "qa" / "data" / "vocabulary.json").read_text(encoding="utf-8")
     assert "XYZ-123" not in text and "QRS-77" not in text
     assert Vocabulary.load().resolve("XYZ-123", "drug") is None
 

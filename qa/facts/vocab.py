@@ -7,11 +7,42 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 VOCABULARY_FILE = "vocabulary.json"
-DEFAULT_VOCABULARY = Path(__file__).resolve().parents[2] / "corpus" / VOCABULARY_FILE
+
+
+def packaged_vocabulary_bytes() -> bytes:
+    """The curated vocabulary shipped inside the package (qa/data/vocabulary.json), installed or not."""
+    return resources.files("qa.data").joinpath(VOCABULARY_FILE).read_bytes()
+
+
+def merge_vocabulary(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` added: new entries appended, list fields of shared entries unioned."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        have = out.get(key)
+        if isinstance(have, dict) and isinstance(value, dict):
+            for name, entry in value.items():
+                old = have.get(name)
+                if isinstance(old, dict) and isinstance(entry, dict):
+                    for field_name, v in entry.items():
+                        if isinstance(old.get(field_name), list) and isinstance(v, list):
+                            old[field_name] += [x for x in v if x not in old[field_name]]
+                        else:
+                            old.setdefault(field_name, v)
+                elif isinstance(old, list) and isinstance(entry, list):
+                    old += [x for x in entry if x not in old]
+                elif old is None:
+                    have[name] = copy.deepcopy(entry)
+        elif isinstance(have, list) and isinstance(value, list):
+            have += [x for x in value if x not in have]
+        elif have is None:
+            out[key] = copy.deepcopy(value)
+    return out
+
 
 DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
 _DASH_CLASS = DASHES + r"\-"
@@ -169,14 +200,18 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Vocabulary:
-        path = Path(path or DEFAULT_VOCABULARY)
-        return cls(json.loads(path.read_text(encoding="utf-8")))
+        """The vocabulary file at ``path``, or the packaged curated one."""
+        data = Path(path).read_bytes() if path else packaged_vocabulary_bytes()
+        return cls(json.loads(data.decode("utf-8")))
 
     @classmethod
     def for_corpus(cls, corpus_root: Path) -> Vocabulary:
-        """The corpus folder's own vocabulary.json, else the packaged one."""
+        """The packaged vocabulary plus whatever the corpus folder's own vocabulary.json adds."""
+        base = json.loads(packaged_vocabulary_bytes().decode("utf-8"))
         own = Path(corpus_root) / VOCABULARY_FILE
-        return cls.load(own if own.exists() else None)
+        if own.exists():
+            base = merge_vocabulary(base, json.loads(own.read_text(encoding="utf-8")))
+        return cls(base)
 
     def copy(self) -> Vocabulary:
         return Vocabulary(copy.deepcopy(self.to_dict()))

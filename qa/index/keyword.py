@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +20,8 @@ TOKENIZER_VERSION = 2
 
 _TOKEN = re.compile(r"[a-z0-9α-ωβγ]+(?:[-+/.][a-z0-9α-ωβγ]+)*\+?")
 _STEMMER = Stemmer.Stemmer("english")
+# bm25s sets its own logger to DEBUG when imported, so "Building index from tokens" reached `qa index --quiet`
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | {"which", "what", "how", "does", "do", "did"}
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from qa.readers.base import ParsedText, Reader, decode_text
+from qa.readers.jats import JatsReader
 from qa.readers.markdown import MarkdownReader
+from qa.readers.pdf import PdfReader
 from qa.readers.text import TextReader
 
-READERS: list[Reader] = [TextReader(), MarkdownReader()]
+READERS: list[Reader] = [TextReader(), MarkdownReader(), JatsReader(), PdfReader()]
 
 
 def reader_for(path: Path) -> Reader | None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from qa.documents import Block, Section
+from qa.documents import Block, Reference, Section
 from qa.errors import CorpusError
 
 
@@ -17,6 +17,9 @@ class ParsedText:
     text: str
     blocks: list[Block]
     sections: list[Section]
+    meta: dict[str, Any] = field(default_factory=dict)  # what the file says of itself; the manifest wins
+    pages: list[int] = field(default_factory=list)  # offsets where pages start (paged formats)
+    references: list[Reference] = field(default_factory=list)
 
 
 class Reader(Protocol):

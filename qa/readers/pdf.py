@@ -1,0 +1,356 @@
+"""PDF reader (pdfminer.six): two-column reading order, running headers dropped, headings from font styles.
+
+Lines come from pdfminer's layout analysis; this module orders them (full-width lines break the page into
+bands, each band read left column then right), drops lines repeated in the page margins and bare page
+numbers, joins lines into paragraphs (hyphenation undone where the document itself spells the word
+unhyphenated), and takes headings from the font styles that differ from the body text's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.documents import Reference
+from qa.errors import CorpusError
+from qa.readers.base import ParsedText
+from qa.readers.builder import TextBuilder, clean
+from qa.readers.pdf_meta import front_metadata, glue, licence
+
+log = logging.getLogger(__name__)
+# pdfminer warns about every odd colour operator of publishers' PDFs; its real failures raise instead
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
+
+LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
+CAPTION = re.compile(r"^(?:Supplementary\s+)?(?:Figure|Fig\.?|Table)\s*S?\d+[A-Za-z]?(?:\s*[|.:]|\s+[A-Z(])")
+REFERENCES = re.compile(r"^(references|bibliography|literature cited|references and notes)$", re.I)
+REF_START = re.compile(r"^\[?(\d{1,3})[.\]]\s+\S")
+FRONT_END = re.compile(r"^(abstract|summary|background|introduction|\d\.?\s+introduction)$", re.I)
+BADGE = re.compile(r"^check for updates$", re.I)  # the Crossmark badge publishers stamp on page 1
+MARGIN = 0.09  # share of the page height at top and bottom where running headers and page numbers live
+PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s+of\s+\d{1,4})?$", re.I)
+_MIN_CHARS_PER_PAGE = 40
+
+
+@dataclass
+class Line:
+    page: int
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    text: str
+    size: float
+    font: str
+    column: str = "span"  # left | right | span
+
+    @property
+    def style(self) -> tuple[float, str]:
+        return (round(self.size, 1), self.font)
+
+
+def _font(name: str) -> str:
+    return name.split("+", 1)[-1]  # subset prefix "ABCDEF+" dropped
+
+
+def _lines(path: Path) -> tuple[list[list[Line]], list[tuple[float, float]], Any]:
+    try:
+        from pdfminer.converter import PDFPageAggregator
+        from pdfminer.layout import LAParams, LTChar, LTTextContainer, LTTextLineHorizontal
+        from pdfminer.pdfdocument import PDFDocument
+        from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+        from pdfminer.pdfpage import PDFPage
+        from pdfminer.pdfparser import PDFParser
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise CorpusError(f"{path}: reading PDF needs pdfminer.six (pip install pdfminer.six)") from exc
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+
+    pages: list[list[Line]] = []
+    sizes: list[tuple[float, float]] = []
+    with open(path, "rb") as fh:
+        if not fh.read(1024).lstrip().startswith(b"%PDF-"):
+            raise CorpusError(f"{path}: not a PDF file (no %PDF- header)")
+        fh.seek(0)
+        try:
+            doc = PDFDocument(PDFParser(fh))
+        except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
+            raise CorpusError(f"{path}: the PDF is encrypted (password-protected); decrypt it first") from exc
+        except Exception as exc:  # pdfminer raises many kinds for damaged files
+            raise CorpusError(f"{path}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+        if getattr(doc, "encryption", None) and not doc.is_extractable:
+            raise CorpusError(f"{path}: the PDF is encrypted and forbids text extraction")
+        rsrc = PDFResourceManager()
+        device = PDFPageAggregator(rsrc, laparams=LAParams(line_margin=0.3, char_margin=1.5))
+        interp = PDFPageInterpreter(rsrc, device)
+        try:
+            for number, page in enumerate(PDFPage.create_pages(doc), 1):
+                interp.process_page(page)
+                layout = device.get_result()
+                sizes.append((layout.width, layout.height))
+                found: list[Line] = []
+                stack = list(layout)
+                while stack:
+                    el = stack.pop()
+                    if isinstance(el, LTTextLineHorizontal):
+                        chars = [c for c in el if isinstance(c, LTChar) and c.upright]
+                        if not chars or len(chars) < 0.5 * sum(isinstance(c, LTChar) for c in el):
+                            continue  # rotated text (badges, margin notes)
+                        text = el.get_text().translate(LIGATURES)
+                        text = re.sub(r"\(cid:\d+\)", "•", text).replace("\u00ad", "-")
+                        if not text.strip() or BADGE.match(text.strip()):
+                            continue
+                        size = statistics.median(c.size for c in chars)
+                        font = Counter(_font(c.fontname) for c in chars).most_common(1)[0][0]
+                        top = layout.height - el.y1
+                        found.append(Line(number, el.x0, el.x1, top, layout.height - el.y0, text, size, font))
+                    elif isinstance(el, LTTextContainer):
+                        stack.extend(el)
+                pages.append(found)
+        except CorpusError:
+            raise
+        except Exception as exc:
+            raise CorpusError(f"{path}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+    return pages, sizes, doc
+
+
+def _drop_furniture(pages: list[list[Line]], sizes: list[tuple[float, float]]) -> None:
+    """Running headers and footers (the same text in the margins of several pages) and page numbers."""
+
+    def key(line: Line) -> str:
+        return re.sub(r"\d+", "#", clean(line.text).lower())
+
+    def in_margin(line: Line, height: float) -> bool:
+        return line.bottom < height * MARGIN * 1.3 or line.top > height * (1 - MARGIN)
+
+    counts: Counter[str] = Counter()
+    for lines, (_, h) in zip(pages, sizes, strict=True):
+        counts.update({key(ln) for ln in lines if in_margin(ln, h)})
+    repeated = {k for k, n in counts.items() if n >= max(2, 0.3 * len(pages))}
+    for i, (lines, (_, h)) in enumerate(zip(pages, sizes, strict=True)):
+        pages[i] = [
+            ln
+            for ln in lines
+            if not (in_margin(ln, h) and (key(ln) in repeated or PAGE_NUMBER.match(clean(ln.text))))
+        ]
+
+
+def _reading_order(lines: list[Line], width: float) -> list[Line]:
+    """Top to bottom in bands cut by full-width lines; within a band the left column, then the right."""
+    mid = width / 2
+    for ln in lines:
+        ln.column = "left" if ln.x1 <= mid + 6 else "right" if ln.x0 >= mid - 6 else "span"
+    lines = sorted(lines, key=lambda ln: (ln.top, ln.x0))
+    out: list[Line] = []
+    band: list[Line] = []
+
+    def flush() -> None:
+        out.extend(sorted((ln for ln in band if ln.column == "left"), key=lambda ln: (ln.top, ln.x0)))
+        out.extend(sorted((ln for ln in band if ln.column == "right"), key=lambda ln: (ln.top, ln.x0)))
+        band.clear()
+
+    for ln in lines:
+        if ln.column == "span":
+            flush()
+            out.append(ln)
+        else:
+            band.append(ln)
+    flush()
+    return out
+
+
+@dataclass
+class Para:
+    lines: list[Line]
+
+    @property
+    def text(self) -> str:
+        return clean(" ".join(ln.text for ln in self.lines))
+
+    @property
+    def style(self) -> tuple[float, str]:
+        return Counter(ln.style for ln in self.lines).most_common(1)[0][0]
+
+
+def _paragraphs(lines: list[Line], body: tuple[float, str]) -> list[Para]:
+    paras: list[Para] = []
+    gaps = [
+        b.top - a.top
+        for a, b in zip(lines, lines[1:], strict=False)
+        if a.page == b.page and a.column == b.column and a.style == body and b.style == body and b.top > a.top
+    ]
+    leading = statistics.median(gaps) if gaps else body[0] * 1.2
+    for ln in lines:
+        prev = paras[-1].lines[-1] if paras else None
+        if prev is None:
+            paras.append(Para([ln]))
+            continue
+        same_flow = (
+            prev.page == ln.page and prev.column == ln.column and 0 < ln.top - prev.top < leading * 1.45
+        )
+        new_column = not (prev.page == ln.page and prev.column == ln.column)
+        style_change = ln.style != prev.style
+        indented = same_flow and ln.x0 > prev.x0 + body[0] * 0.8 and prev.x0 <= paras[-1].lines[0].x0 + 1
+        ends = prev.text.rstrip().endswith((".", ":", "?", "!"))
+        short_prev = prev.x1 < max(x.x1 for x in paras[-1].lines) - body[0] * 3
+        continues = new_column and not ends and not style_change
+        if (same_flow and not style_change and not indented and not (ends and short_prev)) or continues:
+            paras[-1].lines.append(ln)
+        else:
+            paras.append(Para([ln]))
+    return paras
+
+
+def _join(lines: list[Line], words: set[str], sep: str = " ") -> tuple[str, list[tuple[int, int]]]:
+    """Paragraph text with line-end hyphenation undone; (offset, page) where each later page starts."""
+    out = ""
+    marks: list[tuple[int, int]] = []
+    page = lines[0].page
+    for ln in lines:
+        piece = clean(ln.text)
+        if not piece:
+            continue
+        out = glue(out, piece, words, sep)
+        if ln.page != page:
+            marks.append((len(out) - len(piece), ln.page))
+            page = ln.page
+    return out, marks
+
+
+def _word_set(pages: list[list[Line]]) -> set[str]:
+    words: set[str] = set()
+    for lines in pages:
+        for ln in lines:
+            text = ln.text.rstrip()
+            words.update(
+                w.lower() for w in re.findall(r"\w+(?:-\w+)*", text[:-1] if text.endswith("-") else text)
+            )
+    return words
+
+
+def _front_matter(paras: list[Para]) -> set[int]:
+    """Page-1 paragraphs before the abstract or the first long paragraph (names, dates, labels): never headings."""
+    out: set[int] = set()
+    for p in paras:
+        if len(p.text) >= 300 or p.lines[0].page > 1 or FRONT_END.match(p.text):
+            break
+        out.add(id(p))
+    return out
+
+
+def _heading_levels(paras: list[Para], body: tuple[float, str]) -> dict[tuple[float, str], int]:
+    """Heading styles ranked by size: a style counts only if most of its paragraphs look like headings
+    (a list or reference font that happens to have short lines does not)."""
+    seen: Counter[tuple[float, str]] = Counter(p.style for p in paras)
+    like: Counter[tuple[float, str]] = Counter(p.style for p in paras if _heading_like(p, body))
+    styles = {s for s, n in like.items() if n >= 0.7 * seen[s]}
+    ranked = sorted(styles, key=lambda s: (-s[0], "bold" not in s[1].lower()))
+    return {s: min(i + 1, 4) for i, s in enumerate(ranked)}
+
+
+def _heading_like(p: Para, body: tuple[float, str]) -> bool:
+    text = p.text
+    if p.style == body or len(p.lines) > 5 or len(text) > 250 or len(text.split()) > 30:
+        return False
+    if p.style[0] < body[0] - 1.2 or CAPTION.match(text) or text.endswith((".", ",", ";", ":")):
+        return False
+    first = re.sub(r"^\d+(?:\.\d+)*\.?\s+", "", text).split(" ", 1)[0]
+    return text[:1].isalnum() and any(c.isupper() for c in first)  # "cGAS-STING pathway", not "the ..."
+
+
+class PdfReader:
+    name = "pdf"
+    suffixes: tuple[str, ...] = (".pdf",)
+
+    def read(self, path: Path) -> ParsedText:
+        pages, sizes, doc = _lines(path)
+        chars = sum(len(ln.text.strip()) for lines in pages for ln in lines)
+        if not pages or chars < _MIN_CHARS_PER_PAGE * len(pages) / 4:
+            raise CorpusError(f"{path}: no text layer; OCR it first (a scanned PDF?)")
+        words = _word_set(pages)
+        meta, skip = front_metadata(path, pages, doc, words)
+        _drop_furniture(pages, sizes)
+        ordered = [ln for lines, (w, _) in zip(pages, sizes, strict=True) for ln in _reading_order(lines, w)]
+        ordered = [ln for ln in ordered if id(ln) not in skip]
+        body = Counter(ln.style for ln in ordered for _ in ln.text).most_common(1)[0][0]
+        paras = _paragraphs(ordered, body)
+        front = _front_matter(paras)
+        levels = _heading_levels([p for p in paras if id(p) not in front], body)
+        builder = TextBuilder(front_title="Front matter")  # title page lines before the first heading
+        page = 0
+        in_refs = False
+        ref_paras: list[list[Line]] = []
+
+        def flush_refs(page: int) -> int:
+            for entry in _split_references(ref_paras):
+                ref_text, _ = _join(entry, words)
+                page = self._pages(builder, page, entry[0].page, 0)
+                m = REF_START.match(ref_text)
+                number = int(m.group(1)) if m else None
+                body_text = ref_text[m.end(1) + 1 :].strip() if m else ref_text
+                builder.reference(Reference(number, str(number) if number else "", body_text))
+            ref_paras.clear()
+            return page
+
+        for p in paras:
+            text = p.text
+            heading = p.style in levels and _heading_like(p, body) and id(p) not in front
+            if heading:
+                page = flush_refs(page)
+                title, _ = _join(p.lines, words)
+                in_refs = bool(REFERENCES.match(title))
+                kind = "abstract" if title.lower() == "abstract" else "references" if in_refs else "section"
+                num = re.match(r"(\d+(?:\.\d+)*)\.?\s", title)
+                level = len(num.group(1).split(".")) if num else levels[p.style]
+                page = self._pages(builder, page, p.lines[0].page, 0)
+                builder.heading(title, level, number=num.group(1) if num else None, kind=kind)
+                continue
+            if in_refs:
+                ref_paras.append(p.lines)
+                continue
+            kind = "caption" if CAPTION.match(text) else "table" if " | " in text else "body"
+            joined, marks = _join(p.lines, words, "\n" if kind == "table" else " ")
+            page = self._pages(builder, page, p.lines[0].page, 0)
+            span = builder.block(joined, kind)  # type: ignore[arg-type]
+            if span:
+                for offset, pg in marks:
+                    while page < pg:
+                        builder.pages.append(span[0] + offset)
+                        page += 1
+        page = flush_refs(page)
+        text, blocks, sections = builder.build()
+        meta["licence"] = licence(text) or meta.get("licence")
+        while page < len(pages):
+            builder.pages.append(len(text))
+            page += 1
+        return ParsedText(text, blocks, sections, meta, builder.pages, builder.references)
+
+    @staticmethod
+    def _pages(builder: TextBuilder, current: int, page: int, _: int) -> int:
+        """Record page starts up to ``page`` at the next block's offset."""
+        while current < page:
+            builder.new_page()
+            current += 1
+        return current
+
+
+def _split_references(paras: list[list[Line]]) -> list[list[Line]]:
+    """One entry per numbered start ("12." or "[12]", the next number in the list); unnumbered lists
+    (author-year) one entry per paragraph. A numbered entry may run on across paragraphs and columns."""
+    entries: list[list[Line]] = []
+    expected: int | None = None
+    for lines in paras:
+        for i, ln in enumerate(lines):
+            m = REF_START.match(clean(ln.text))
+            number = int(m.group(1)) if m else None
+            numbered = number is not None and (expected is None or number == expected)
+            if not entries or numbered or (i == 0 and expected is None):
+                entries.append([ln])
+                expected = number + 1 if number is not None else None
+            else:
+                entries[-1].append(ln)
+    return entries
