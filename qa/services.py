@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
@@ -35,7 +35,7 @@ class Services:
     retriever: Retriever
     terms: QuestionTerms
     conversations: ConversationStore
-    facts: Any = None  # the fact store of the index (trials, drugs), when the index has one
+    facts: FactStore | None = None  # the fact store of the index (trials, drugs), when the index has one
     batcher: QueryBatcher | None = None  # shares forward passes between concurrent questions
 
     @classmethod
@@ -108,14 +108,13 @@ class Services:
         """Mark one request in flight for its whole life (the batcher adapts to how many there are)."""
         return self.batcher.busy() if self.batcher is not None else nullcontext()
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """The question's vector: cached, or embedded together with the questions arriving alongside it."""
-        if self.batcher is not None:
-            return self.batcher.encode(text, QUERY_TIMEOUT_SECONDS)
-        return self.embedder.encode([text])[0]
+    async def encode_query(self, text: str) -> np.ndarray:
+        """The question's vector: cached, or embedded together with the questions arriving alongside it; the
+        forward pass is awaited, never waited on by a thread."""
+        async with asyncio.timeout(QUERY_TIMEOUT_SECONDS):
+            return await self.encode_query_async(text)
 
     async def encode_query_async(self, text: str) -> np.ndarray:
-        """``encode_query`` for the event loop: the forward pass is awaited, never waited on by a thread."""
         if self.batcher is not None:
             return await self.batcher.encode_async(text)
         return self.embedder.encode([text])[0]

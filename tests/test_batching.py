@@ -153,7 +153,7 @@ def test_cache_of_size_zero_keeps_nothing() -> None:
 def test_services_encode_query_uses_the_batcher(services) -> None:  # type: ignore[no-untyped-def]
     assert services.batcher is not None
     before = services.batcher.stats.encoded + services.batcher.stats.cache_hits
-    vector = services.encode_query("Which checkpoint inhibitors are approved for melanoma?")
+    vector = run_coroutine(services.encode_query("Which checkpoint inhibitors are approved for melanoma?"))
     assert vector.shape == (services.embedder.dim,)
     assert services.batcher.stats.encoded + services.batcher.stats.cache_hits == before + 1
 
