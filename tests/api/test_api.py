@@ -175,3 +175,23 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
         "/api/passages/{passage_id}",
     } <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_documents_the_trials_of_an_answer(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["AskResponse"]["properties"]["trials"]["items"] == {
+        "$ref": "#/components/schemas/TrialOut"
+    }
+    assert schemas["TrialList"]["properties"]["trials"]["items"] == {"$ref": "#/components/schemas/TrialOut"}
+    trial = schemas["TrialOut"]["properties"]
+    assert trial["outcomes"]["items"] == {"$ref": "#/components/schemas/OutcomeOut"}
+    assert trial["evidence"]["items"] == {"$ref": "#/components/schemas/EvidenceOut"}
+
+
+def test_answer_trials_keep_the_record_field_names(client: TestClient, services: Services) -> None:
+    """Notebook users read these names: /api/ask states each trial exactly as its record (Trial.to_dict)."""
+    trials = client.post("/api/ask", json={"question": HEADLINE}).json()["trials"]
+    assert trials
+    assert services.facts is not None
+    for t in trials:
+        assert t == services.facts.trial(t["id"]).to_dict()
