@@ -49,7 +49,8 @@ def _by_first_char(patterns: list[str]) -> str:
     """One alternation of ``patterns`` (order kept within each first character), grouped behind a one-character
     lookahead: at a spot the engine tries only the aliases that can start there, not all of them.
 
-    The same matches as the flat alternation; with ~1,300 aliases a question is scanned in ~20 us, not ~180.
+    The same matches as the flat alternation, but a spot costs one look at its first character rather than a
+    try of every alias, which is what keeps scanning a question cheap as the vocabulary grows.
     """
     groups: dict[str, tuple[str, list[str]]] = {}
     for pattern in patterns:  # each starts with one (possibly escaped) literal character
