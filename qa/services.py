@@ -23,7 +23,9 @@ from qa.retrieval import Retriever
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
-GIL_SWITCH_SECONDS = 0.0005  # a tenth of the default, so batches reach idle models sooner (see Services.start)
+GIL_SWITCH_SECONDS = (
+    0.0005  # a tenth of the default, so batches reach idle models sooner (see Services.start)
+)
 QUERY_TIMEOUT_SECONDS = 60.0  # a question's vector that takes longer than this is an error, not a hang
 
 
