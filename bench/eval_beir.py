@@ -58,7 +58,7 @@ def graded_ndcg_at(ranked: list[str], gains: dict[str, int], k: int = 10) -> flo
 
 
 def evaluate(folder: Path, cache_dir: Path) -> dict[str, Any]:
-    from qa.embedding import Embedder
+    from qa.encoding import Embedder
     from qa.index.dense import DenseIndex
     from qa.index.keyword import KeywordIndex
     from qa.retrieval import Retriever

@@ -32,6 +32,12 @@ class Passage:
     def embed_text(self) -> str:
         return embed_text(self.section[-1] if self.section else "", self.text)
 
+    @property
+    def keyword_text(self) -> str:
+        """What BM25 indexes for a passage (in the product index and the benchmark's alike): its section
+        title, then its text."""
+        return f"{' '.join(self.section[-1:])} {self.text}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -10,13 +10,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from qa.errors import QAError
-from qa.evaluation import add_eval_parser, cmd_eval
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.services import Services
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -51,7 +53,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
-def _services(settings: Settings, *, build: bool = False) -> Any:
+def _services(settings: Settings, *, build: bool = False) -> Services:
     from qa.services import Services
 
     return Services.start(settings, build_if_needed=build)
@@ -111,11 +113,13 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from qa.api.present import ask_response
-    from qa.ask import ask
+    from qa.pipeline import ask
 
     services = _services(settings)
-    result = ask(services, args.question, top_k=args.k)
+    result = asyncio.run(ask(services, args.question, top_k=args.k))
     response = ask_response(services.index, result, f"http://{settings.host}:{settings.port}")
     if args.json:
         print(response.model_dump_json(indent=2))
@@ -127,6 +131,16 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     for i, p in enumerate(response.passages, start=1):
         print(f"[{i}] {p.title} > {' > '.join(p.section)} (chars {p.start}-{p.end})")
         print(f"    {p.url}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.evaluation import format_report, run_evaluation
+
+    result = run_evaluation(
+        settings, questions=args.questions, scifact=args.scifact, split=args.split, limit=args.limit
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 
 
@@ -201,7 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--build-if-needed", action="store_true", help="build the index first when missing or stale"
     )
     add_settings_flags(p)
-    add_eval_parser(sub)
+
+    p = sub.add_parser("eval", help="retrieval metrics on dev questions and/or BEIR SciFact")
+    p.add_argument("--questions", type=Path, help="question file (retrieval_dev.jsonl format)")
+    p.add_argument("--scifact", type=Path, help="BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument(
+        "--split",
+        choices=["test", "train"],
+        default="test",
+        help="SciFact queries: test qrels or train claims",
+    )
+    p.add_argument("--limit", type=int, help="SciFact: only the first N queries (and a small corpus)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_settings_flags(p, ["index_dir", "corpus_dir", "model", "fusion", "fusion_alpha", "rrf_k"])
     return parser
 
 

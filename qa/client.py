@@ -115,16 +115,39 @@ class PassageList(RecordList[Passage]):
     item = Passage
 
 
+# The trial records below mirror the server's OutcomeOut, EvidenceOut and TrialOut (qa/api/models.py) on
+# purpose: this file must work copied next to a notebook, without the server's code. Defaults are lenient so
+# that an older server's answers still parse; a test checks the two stay in step.
+
+
 class Outcome(_Record):
     measure: str
     value: str
     detail: str | None = None
+    n: int | None = None
+    denominator: int | None = None
+    start: int = 0
+    end: int = 0
+    text: str = ""
 
     def __str__(self) -> str:
         return f"{self.measure} {self.value}" + (f" ({self.detail})" if self.detail else "")
 
 
+class Evidence(_Record):
+    passage_id: str
+    doc_id: str
+    quote: str
+    start: int
+    end: int
+    refs: list[int] = Field(default_factory=list)
+    kind: str = "body"
+    role: str = "mention"
+    note: str | None = None
+
+
 class Trial(_Record):
+    # Field order is the table's column order (to_dataframe), as it was before the later fields were typed.
     id: str
     name: str | None = None
     nct_ids: list[str] = Field(default_factory=list)
@@ -140,6 +163,13 @@ class Trial(_Record):
     doc_id: str | None = None
     start: int | None = None
     end: int | None = None
+    label: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    status: str | None = None
+    designations: list[str] = Field(default_factory=list)
+    refs: list[int] = Field(default_factory=list)
+    source_kind: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         data = self.model_dump(exclude={"evidence"})

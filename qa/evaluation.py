@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -16,6 +15,7 @@ import numpy as np
 
 from qa.chunking import Passage
 from qa.errors import QAError
+from qa.jsonl import read_jsonl
 
 if TYPE_CHECKING:  # FAISS, bm25s and torch load only when an evaluation runs, not for `qa --help`
     from qa.encoding import Embedder
@@ -107,23 +107,18 @@ class Beir:
     train: dict[str, set[str]]  # train claims' cited documents (queries.jsonl metadata), for tuning
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def load_beir(folder: Path) -> Beir:
     folder = Path(folder)
     if not (folder / "corpus.jsonl").exists():
         raise QAError(f"{folder} is not a BEIR folder (no corpus.jsonl)")
-    docs = _jsonl(folder / "corpus.jsonl")
+    docs = read_jsonl(folder / "corpus.jsonl")
     test: dict[str, set[str]] = {}
     for line in (folder / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
         qid, did, score = line.split("\t")[:3]
         if int(score) > 0:
             test.setdefault(qid, set()).add(did)
     queries, train = {}, {}
-    for q in _jsonl(folder / "queries.jsonl"):
+    for q in read_jsonl(folder / "queries.jsonl"):
         queries[q["_id"]] = q["text"]
         if q["_id"] not in test and q.get("metadata"):
             train[q["_id"]] = set(q["metadata"])
@@ -169,11 +164,6 @@ def document_passages(doc_ids: list[str], titles: list[str], texts: list[str]) -
         )
         for d, t, x in zip(doc_ids, titles, texts, strict=True)
     ]
-
-
-def keyword_text(p: Passage) -> str:
-    """What BM25 indexes for a passage: its section title, then its text (as the product index does)."""
-    return f"{' '.join(p.section[-1:])} {p.text}"
 
 
 def cached_encode(embedder: Embedder, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, float, bool]:
@@ -237,7 +227,7 @@ def evaluate_beir(
     vectors, embed_seconds, cached = cached_encode(embedder, [p.embed_text for p in passages], cache_dir)
     started = time.perf_counter()
     index = MemoryIndex(
-        passages, DenseIndex.build(vectors), KeywordIndex.build([keyword_text(p) for p in passages]), vectors
+        passages, DenseIndex.build(vectors), KeywordIndex.build([p.keyword_text for p in passages]), vectors
     )
     index_seconds = time.perf_counter() - started
     retriever = Retriever(index, embedder.encode, **(retriever_options or {}))
@@ -258,52 +248,40 @@ def evaluate_beir(
 # --- the `qa eval` command ---------------------------------------------------
 
 
-def add_eval_parser(subparsers: Any) -> None:
-    from qa.cli import add_settings_flags
-
-    p = subparsers.add_parser("eval", help="retrieval metrics on dev questions and/or BEIR SciFact")
-    p.add_argument("--questions", type=Path, help="question file (retrieval_dev.jsonl format)")
-    p.add_argument("--scifact", type=Path, help="BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/)")
-    p.add_argument(
-        "--split",
-        choices=["test", "train"],
-        default="test",
-        help="SciFact queries: test qrels or train claims",
-    )
-    p.add_argument("--limit", type=int, help="SciFact: only the first N queries (and a small corpus)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_settings_flags(p, ["index_dir", "corpus_dir", "model", "fusion", "fusion_alpha", "rrf_k"])
-
-
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.questions and not args.scifact:
+def run_evaluation(
+    settings: Settings,
+    *,
+    questions: Path | None = None,
+    scifact: Path | None = None,
+    split: str = "test",
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """What `qa eval` reports: the dev questions on the served index and/or BEIR SciFact in memory."""
+    if not questions and not scifact:
         raise QAError("give --questions FILE and/or --scifact DIR")
     result: dict[str, Any] = {}
     embedder = None
-    if args.questions:
+    if questions:
         from qa.services import Services
 
         services = Services.start(settings)
         embedder = services.embedder
-        expand = services.facts.expand if services.facts is not None else None
-        result["questions"] = evaluate_questions(
-            services.retriever, load_questions(args.questions), expand=expand
-        )
-    if args.scifact:
+        expand = services.facts.expand_query if services.facts is not None else None
+        result["questions"] = evaluate_questions(services.retriever, load_questions(questions), expand=expand)
+    if scifact:
         from qa.encoding import Embedder
 
         embedder = embedder or Embedder(settings.model, threads=settings.torch_threads)
         report = evaluate_beir(
             embedder,
-            args.scifact,
+            scifact,
             cache_dir=Path(settings.index_dir) / "cache",
-            split=args.split,
-            limit=args.limit,
+            split=split,
+            limit=limit,
             retriever_options=settings.retrieval,
         )
         result["scifact"] = asdict(report)
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
-    return 0
+    return result
 
 
 def format_report(result: dict[str, Any]) -> str:

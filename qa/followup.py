@@ -16,11 +16,18 @@ from typing import Protocol
 
 
 class MentionLike(Protocol):
-    kind: str
-    name: str
-    start: int
-    end: int
-    text: str
+    """Read-only, so that frozen records (qa.facts.vocab.Mention) qualify."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def text(self) -> str: ...
 
 
 class Tagger(Protocol):

@@ -7,7 +7,6 @@ import logging
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -35,7 +34,7 @@ class Services:
     retriever: Retriever
     terms: QuestionTerms
     conversations: ConversationStore
-    facts: Any = None  # the fact store of the index (trials, drugs), when the index has one
+    facts: FactStore | None = None  # the fact store of the index (trials, drugs), when the index has one
     batcher: QueryBatcher | None = None  # shares forward passes between concurrent questions
 
     @classmethod

@@ -10,6 +10,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
+# The ceiling of ``max_question_chars``; a constant as well because the API's OpenAPI schema is fixed when the
+# app is built (its request models state it as ``maxLength``).
+MAX_QUESTION_CHARS = 1000
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,13 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant, used when QA_FUSION=rrf.")
     abstain_threshold: float = Field(
         0.65, description="Below this evidence score the service says the documents do not answer."
+    )
+    max_question_chars: int = Field(
+        MAX_QUESTION_CHARS,
+        ge=1,
+        le=MAX_QUESTION_CHARS,
+        description="Longest question or search query accepted, in characters once white space is folded "
+        "(400 above); the API schema states the ceiling.",
     )
 
     # --- serving ------------------------------------------------------------

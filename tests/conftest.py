@@ -7,18 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa.encoding import Embedder  # noqa: E402
 from qa.index.build import build_index  # noqa: E402
+from qa.pipeline import AskResult, ask  # noqa: E402
 from qa.services import Services  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("QA_SHARED_DIR") or ROOT.parent / "shared")  # eval sets, benchmarks
 DOC_000 = "000_d6059957f8831505"
 DOC_003 = "003_f380dd54a5265a4b"
 
@@ -44,9 +46,7 @@ def services(settings: Settings, embedder: Embedder, built_index: Path) -> Servi
 
 
 @pytest.fixture(scope="session")
-def client(services: Services) -> Iterator[object]:
-    from fastapi.testclient import TestClient
-
+def client(services: Services) -> Iterator[TestClient]:
     from qa.api.app import create_app
 
     with TestClient(create_app(services=services)) as c:
@@ -61,3 +61,12 @@ def run_coroutine(coro: object) -> object:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def ask_blocking(
+    services: Services, question: str, *, conversation_id: str | None = None, top_k: int = 5
+) -> AskResult:
+    """The pipeline's ``ask``, awaited on an event loop of its own (see run_coroutine)."""
+    result = run_coroutine(ask(services, question, conversation_id=conversation_id, top_k=top_k))
+    assert isinstance(result, AskResult)
+    return result

@@ -239,3 +239,13 @@ def test_timeouts_are_wrapped_and_only_gets_are_resent() -> None:
         with pytest.raises(QATimeoutError):
             c.ask("q")  # the server may have recorded the turn, so a POST is not sent twice
     assert len(stub.seen) == 3
+
+
+def test_the_client_trial_mirrors_the_api_trial() -> None:
+    """qa/client.py stands alone (copied next to a notebook), so it repeats the API's trial models; the two
+    must name the same fields."""
+    from qa.api.models import EvidenceOut, OutcomeOut, TrialOut
+    from qa.client import Evidence, Outcome
+
+    for client_model, api_model in ((Trial, TrialOut), (Outcome, OutcomeOut), (Evidence, EvidenceOut)):
+        assert set(client_model.model_fields) == set(api_model.model_fields), client_model.__name__

@@ -10,7 +10,7 @@ import pytest
 from conftest import DOC_000, DOC_003, SHARED
 
 from qa.errors import NotFound
-from qa.facts import FactStore, Trial, answer_trials, expand_query, parse_question
+from qa.facts import FactStore, Trial, expand_query, parse_question
 from qa.facts.phases import normalize_phase, phase_numbers
 from qa.facts.studies import NCT_RE, name_key
 from qa.facts.vocab import MATCH_TEMPLATE, _alias_pattern
@@ -60,7 +60,7 @@ def dev_rows() -> list[dict[str, object]]:
 def test_dev_questions_return_every_expected_study_and_none_of_the_others(
     store: FactStore, row: dict
 ) -> None:
-    found = answer_trials(store, row["question"])
+    found = store.answer_trials(row["question"])
     assert found is not None, "a question about trials must be recognised as one"
     for text in row["expected"]:
         hits = [t for t in found if describes(store, text)(t)]
@@ -71,7 +71,7 @@ def test_dev_questions_return_every_expected_study_and_none_of_the_others(
 
 
 def test_headline_question_returns_exactly_the_four_studies(store: FactStore) -> None:
-    found = answer_trials(store, "Which trials combine TLR9 agonists with pembrolizumab?")
+    found = store.answer_trials("Which trials combine TLR9 agonists with pembrolizumab?")
     assert found is not None and len(found) == 4
     for t in found:
         assert "pembrolizumab" in t.interventions and "TLR9 agonist" in t.drug_classes
@@ -237,7 +237,7 @@ def test_counts_per_document(store: FactStore) -> None:
 def test_held_out_style_questions(
     store: FactStore, question: str, expected: list[str], excluded: list[str]
 ) -> None:
-    found = answer_trials(store, question)
+    found = store.answer_trials(question)
     assert found is not None
     ids = {t.id for t in found}
     for key in expected:
@@ -256,7 +256,7 @@ def test_held_out_style_questions(
     ],
 )
 def test_questions_not_about_trials(store: FactStore, question: str) -> None:
-    assert answer_trials(store, question) is None
+    assert store.answer_trials(question) is None
 
 
 def test_or_and_and_become_groups(store: FactStore) -> None:

@@ -9,7 +9,7 @@ import pytest
 from conftest import CORPUS
 
 from qa.encoding import Embedder
-from qa.facts import FACTS_FILE, FactStore, Vocabulary, answer_trials
+from qa.facts import FACTS_FILE, FactStore, Vocabulary
 from qa.index.build import build_index
 from qa.settings import Settings
 
@@ -49,7 +49,7 @@ def test_the_document_teaches_class_membership(learned_store: FactStore) -> None
 
 
 def test_the_learned_member_answers_class_questions(learned_store: FactStore) -> None:
-    found = answer_trials(learned_store, "Which trials combine TLR9 agonists with pembrolizumab?")
+    found = learned_store.answer_trials("Which trials combine TLR9 agonists with pembrolizumab?")
     assert found is not None and [t.id for t in found] == ["NCT09999999"]
     trial = found[0]
     assert trial.interventions == ["XYZ-123", "pembrolizumab"]

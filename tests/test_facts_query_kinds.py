@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from qa.facts import FactStore, Trial, answer_trials, parse_question
+from qa.facts import FactStore, Trial, parse_question
 from qa.facts.biomarkers import biomarker_satisfies
-from qa.facts.query import describe_query, nearest_trials
+from qa.facts.query import describe_query
 from qa.services import Services
 
 KINDS = Path(__file__).parent / "data" / "trial_query_kinds.jsonl"
@@ -45,7 +45,7 @@ def _keys(t: Trial) -> set[str]:
 
 @pytest.mark.parametrize("row", _rows())
 def test_kind_questions_return_the_expected_trials_and_nothing_else(store: FactStore, row: dict) -> None:
-    found = answer_trials(store, row["question"])
+    found = store.answer_trials(row["question"])
     assert found is not None, "a question about trials is recognised as one"
     names = [t.label for t in found]
     for label in row["expected"]:
@@ -76,27 +76,27 @@ def test_biomarkers_are_stated_per_trial_and_compared_by_meaning(store: FactStor
 
 def test_direction_is_respected(store: FactStore) -> None:
     # a vaccine against PD-L1 is no PD-L1 inhibitor; an agonist is not an antagonist
-    inhibitors = answer_trials(store, "Which trials use PD-L1 inhibitors with nivolumab?") or []
+    inhibitors = store.answer_trials("Which trials use PD-L1 inhibitors with nivolumab?") or []
     assert not [t for t in inhibitors if "IO102-IO103" in t.interventions]
-    assert answer_trials(store, "Which trials test TLR9 antagonists?") == []
+    assert store.answer_trials("Which trials test TLR9 antagonists?") == []
 
 
 def test_value_questions_do_not_filter_by_the_measure_asked_for(store: FactStore) -> None:
     query = parse_question(
-        store.vocab, "What ORR did the trial of sitravatinib with nivolumab report?", store
+        store.vocab, "What ORR did the trial of sitravatinib with nivolumab report?", store.catalog
     )
     assert query is not None and not query.outcomes
 
 
 def test_unmatched_filters_give_an_empty_list_a_phrase_and_near_misses(store: FactStore) -> None:
     question = "Which trials use LAG-3 inhibitors with pembrolizumab in phase 1?"
-    assert answer_trials(store, question) == []
-    query = parse_question(store.vocab, question, store)
+    assert store.answer_trials(question) == []
+    query = parse_question(store.vocab, question, store.catalog)
     assert query is not None
     assert describe_query(query, store.vocab) == "LAG-3 inhibitors with pembrolizumab, phase 1"
-    near = nearest_trials(store, query)
+    near = store.nearest_trials(query)
     assert near and {"TACTI-002", "TACTI-003"} & {t.name for t in near}
-    gbm = parse_question(store.vocab, "Which trials test pembrolizumab in glioblastoma?", store)
+    gbm = parse_question(store.vocab, "Which trials test pembrolizumab in glioblastoma?", store.catalog)
     assert gbm is not None and describe_query(gbm, store.vocab) == "pembrolizumab in GBM"
 
 

@@ -47,8 +47,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     install_limits(app, settings)  # inside observability, so refusals are logged and counted
     install_observability(app)
     install_security(app, settings)  # outermost: headers on every response
-    # Routes are tried in order: the question route first (it is the one under load; each route tried
-    # before it costs a request ~10 us), then the others.
+    # Routes are tried in order: the question route first, because it is the one under load and every route
+    # tried before it is matched against each of its requests; then the others.
     app.include_router(ask.router)
     install_docs(app)
     document_errors(app)

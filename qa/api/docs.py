@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from qa.api.limits import CONTROL_CHARS
+from qa.text_rules import CONTROL_CHARS
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -12,18 +11,16 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.errors import error_response
 from qa.settings import Settings
+from qa.text_rules import has_control_chars
 
 # Probes and scrapes are never limited: a busy client must not make the service look dead.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 MAX_TRACKED_CLIENTS = 10_000
-# Characters no string of a request may hold (C0 controls but tab, newline and carriage return; DEL; C1).
-# The OpenAPI schema states the same rule as a ``pattern`` on every string parameter and body field.
-CONTROL_CHARS = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
-_CONTROL = re.compile(f"[{CONTROL_CHARS}]")
 
 
 class TokenBucket:
@@ -70,10 +67,6 @@ def _is_json(content_type: bytes | None) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-def has_control_chars(text: str) -> bool:
-    return _CONTROL.search(text) is not None
-
-
 def url_problem(scope: Scope) -> str | None:
     """Why the path or query string is refused (control characters, not UTF-8), or None."""
     if has_control_chars(str(scope.get("path", ""))):
@@ -101,7 +94,7 @@ def json_problem(body: bytes) -> tuple[str, str] | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         return "bad_encoding", f"the JSON body is not UTF-8 (byte {exc.start})"
-    if "\\u" not in text and not _CONTROL.search(text):
+    if "\\u" not in text and not has_control_chars(text):
         return None  # nothing to find: skip parsing (raw controls are invalid JSON anyway)
     try:
         value = json.loads(text)
@@ -122,11 +115,19 @@ def _any_control(value: Any) -> bool:
     return False
 
 
+class _Refused(Exception):
+    """A request the edge answers itself, with ``response`` (the one error shape)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
 class LimitsMiddleware:
     """Pure ASGI: refuses over-limit clients and oversized or mis-encoded bodies with the one error shape.
 
-    Bodies are small here (``max_body_bytes``), so the body is read in full at the edge while its bytes are
-    counted, refused as soon as it passes the limit, and handed on to the app in one piece.
+    Checks run in order: the client's rate, the URL, the declared length, then the body. Bodies are small here
+    (``max_body_bytes``), so the body is read once, in full, while its bytes are counted (refused as soon as
+    it passes the limit), checked, and handed on to the app in one piece.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, rate_limit_per_minute: int) -> None:
@@ -138,77 +139,99 @@ class LimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.bucket is not None and scope.get("path") not in UNLIMITED_PATHS:
-            client = scope.get("client")
-            wait = self.bucket.take(str(client[0]) if client else "unknown")
-            if wait > 0:
-                retry = max(1, math.ceil(wait))
-                response = error_response(
+        try:
+            self._check_rate(scope)
+            self._check_url(scope)
+            if not self._has_body(scope):
+                await self.app(scope, receive, send)
+                return
+            body = await self._read_body(receive)
+            if body is None:
+                return  # the client went away before sending all of it
+            self._check_encoding(scope, body)
+        except _Refused as refused:
+            await refused.response(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _check_rate(self, scope: Scope) -> None:
+        if self.bucket is None or scope.get("path") in UNLIMITED_PATHS:
+            return
+        client = scope.get("client")
+        wait = self.bucket.take(str(client[0]) if client else "unknown")
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise _Refused(
+                error_response(
                     429,
                     "rate_limited",
                     f"too many requests from this address; retry in {retry} s",
                     {"limit_per_minute": round(self.bucket.rate * 60)},
                     headers={"Retry-After": str(retry)},
                 )
-                await response(scope, receive, send)
-                return
+            )
 
+    @staticmethod
+    def _check_url(scope: Scope) -> None:
         problem = url_problem(scope)
         if problem:
-            await error_response(400, "bad_request", problem)(scope, receive, send)
-            return
+            raise _Refused(error_response(400, "bad_request", problem))
 
+    def _has_body(self, scope: Scope) -> bool:
+        """Whether a body follows; refuses a declared length that is not a number or too large (413 before a
+        byte of it is read)."""
         declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not declared.strip().isdigit():
-                await error_response(400, "bad_request", "Content-Length is not a number")(
-                    scope, receive, send
-                )
-                return
-            if int(declared) > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-                return
-        elif _header(scope, b"transfer-encoding") is None:
-            await self.app(scope, receive, send)  # no body at all
-            return
+        if declared is None:
+            return _header(scope, b"transfer-encoding") is not None
+        if not declared.strip().isdigit():
+            raise _Refused(error_response(400, "bad_request", "Content-Length is not a number"))
+        if int(declared) > self.max_body_bytes:
+            raise _Refused(self._too_large())
+        return True
 
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client disconnects; 413 as soon as it passes the limit."""
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             body.extend(message.get("body", b""))
             if len(body) > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-                return
+                raise _Refused(self._too_large())
             if not message.get("more_body", False):
-                break
+                return bytes(body)
+
+    @staticmethod
+    def _check_encoding(scope: Scope, body: bytes) -> None:
         if body and _is_json(_header(scope, b"content-type")):
-            refused = json_problem(bytes(body))
+            refused = json_problem(body)
             if refused:
-                await error_response(400, refused[0], refused[1])(scope, receive, send)
-                return
+                raise _Refused(error_response(400, refused[0], refused[1]))
 
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as the server would
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
+    def _too_large(self) -> Response:
+        return error_response(
             413,
             "too_large",
             f"request body larger than {self.max_body_bytes} bytes",
             {"max_body_bytes": self.max_body_bytes},
             headers={"Connection": "close"},
         )
-        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then waits for the disconnect as the server
+    would."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def install_limits(app: FastAPI, settings: Settings) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from qa.settings import MAX_QUESTION_CHARS
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(..., min_length=1, max_length=1000, description="The question, in plain English.")
+    question: str = Field(
+        ..., min_length=1, max_length=MAX_QUESTION_CHARS, description="The question, in plain English."
+    )
     conversation_id: str | None = Field(
         None,
         min_length=1,
@@ -51,6 +53,55 @@ class AnswerSentence(BaseModel):
     score: float
 
 
+class EvidenceOut(BaseModel):
+    passage_id: str
+    doc_id: str
+    quote: str
+    start: int
+    end: int
+    refs: list[int] = []
+    kind: str = Field(description="body, caption or table (OCR'd table text)")
+    role: str = Field(description="mention, continuation, context or ocr-corrected")
+    note: str | None = None
+
+
+class OutcomeOut(BaseModel):
+    measure: str
+    value: str
+    detail: str | None = None
+    n: int | None = None
+    denominator: int | None = None
+    start: int
+    end: int
+    text: str
+
+
+class TrialOut(BaseModel):
+    id: str
+    label: str
+    name: str | None
+    nct_ids: list[str]
+    aliases: list[str]
+    phase: str | None
+    interventions: list[str]
+    drug_classes: list[str]
+    targets: list[str]
+    conditions: list[str]
+    setting: list[str]
+    outcomes: list[OutcomeOut]
+    status: str | None
+    designations: list[str]
+    biomarkers: list[str] = Field(default=[], description="Biomarker selections stated: 'PD-L1 ≥ 50%'.")
+    quote: str = Field(description="The primary evidence sentence.")
+    passage_id: str
+    doc_id: str
+    start: int = Field(description="Offset of the quote in the document text.")
+    end: int
+    refs: list[int]
+    source_kind: str
+    evidence: list[EvidenceOut]
+
+
 class AskResponse(BaseModel):
     conversation_id: str
     question: str
@@ -59,7 +110,7 @@ class AskResponse(BaseModel):
     abstained: bool = Field(description="True when the documents do not answer; `passages` are then related.")
     sentences: list[AnswerSentence]
     passages: list[PassageOut]
-    trials: list[dict[str, Any]] = Field(
+    trials: list[TrialOut] = Field(
         description="Matching trials with their quotes (empty if not about trials)."
     )
     evidence: float = Field(

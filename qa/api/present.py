@@ -10,11 +10,13 @@ from qa.api.models import (
     PassageOut,
     SectionOut,
     Span,
+    TrialOut,
 )
-from qa.ask import AskResult
 from qa.chunking import Passage
 from qa.documents import Document
+from qa.facts.model import Trial
 from qa.index.store import SearchIndex
+from qa.pipeline import AskResult
 from qa.retrieval import Hit
 
 
@@ -74,9 +76,14 @@ def ask_response(index: SearchIndex, result: AskResult, base_url: str) -> AskRes
         abstained=result.abstained,
         sentences=sentences,
         passages=passages,
-        trials=result.trials,
+        trials=[trial_out(t) for t in result.trials],
         evidence=round(result.answer.evidence, 4),
     )
+
+
+def trial_out(trial: Trial) -> TrialOut:
+    """A trial as the API states it: its record (``Trial.to_dict``, the stable field names), typed."""
+    return TrialOut.model_validate(trial.to_dict())
 
 
 def document_summary(index: SearchIndex, doc: Document) -> DocumentSummary:

@@ -12,6 +12,7 @@ from qa.facts.model import Evidence, Trial
 from qa.facts.studies import STUDY_CUE, Clause, clauses, segment
 from qa.facts.vocab import Mention, Vocabulary
 from qa.sentences import split_sentences
+from qa.text_rules import slug
 
 _NOT_CLINICAL = re.compile(
     r"(?:preclinical|mouse|mice|animal|murine|follow-up|in vitro)\s+(?:[\w-]+\s+)?$", re.IGNORECASE
@@ -240,10 +241,6 @@ def evidence_for(
     )
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def merge_drafts(vocab: Vocabulary, drafts: list[Draft], finder: PassageFinder) -> list[Trial]:
     """Union drafts that share an NCT id or a name; unnamed studies stay one record each."""
     parent = list(range(len(drafts)))
@@ -256,7 +253,7 @@ def merge_drafts(vocab: Vocabulary, drafts: list[Draft], finder: PassageFinder) 
 
     owner: dict[str, int] = {}
     for i, d in enumerate(drafts):
-        keys = [f"nct:{n}" for n in d.ncts] + [f"name:{_slug(n)}" for n in [*d.names, *d.alts]]
+        keys = [f"nct:{n}" for n in d.ncts] + [f"name:{slug(n)}" for n in [*d.names, *d.alts]]
         if not keys:
             keys = [f"doc:{d.sentence.doc.id}:{d.sentence.start}"]
         for k in keys:
@@ -276,7 +273,7 @@ def _trial(vocab: Vocabulary, members: list[Draft], finder: PassageFinder) -> Tr
     ncts = list(dict.fromkeys(n for d in members for n in d.ncts))
     alts = list(dict.fromkeys(a for d in members for a in d.alts if a not in names))
     first = members[0].sentence
-    trial = Trial(id=ncts[0] if ncts else _slug(names[0]) if names else f"{first.doc.id}:{first.start}")
+    trial = Trial(id=ncts[0] if ncts else slug(names[0]) if names else f"{first.doc.id}:{first.start}")
     trial.name, trial.nct_ids, trial.aliases = (names[0] if names else None), ncts, names[1:] + alts
     merged = Facts()
     for d in members:

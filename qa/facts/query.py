@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from qa.facts.biomarkers import biomarker_satisfies, find_biomarkers
 from qa.facts.entities import _context, resistance_label
@@ -16,9 +15,6 @@ from qa.facts.model import Trial
 from qa.facts.phases import find_phases, phase_numbers
 from qa.facts.studies import NCT_RE, name_key
 from qa.facts.vocab import Mention, Vocabulary, action_word
-
-if TYPE_CHECKING:
-    from qa.facts.store import FactStore
 
 _TRIAL_WORDS = re.compile(
     r"\b(?:trials?|stud(?:y|ies)|NCT\d+|phases?|tested|testing|evaluat\w*|investigat\w*|combin\w*|regimens?|enrol\w*|cohorts?)\b",
@@ -112,12 +108,38 @@ def _groups(question: str, items: list[Mention]) -> list[list[tuple[str, str]]]:
     return groups
 
 
-def parse_question(vocab: Vocabulary, question: str, store: FactStore | None = None) -> TrialQuery | None:
-    """The filter a question asks for, or None when it is not a question about trials."""
+class TrialCatalog:
+    """One store's trials with what matching them needs, worked out once (trials do not change once loaded):
+    trial ids by the key of each name and alias, and each trial's conditions with their ancestors."""
+
+    def __init__(self, vocab: Vocabulary, trials: list[Trial]) -> None:
+        self.vocab = vocab
+        self.trials = trials
+        self.by_name_key: dict[str, list[str]] = {}
+        for t in trials:
+            for key in dict.fromkeys(name_key(n) for n in [t.name, *t.aliases] if n):
+                self.by_name_key.setdefault(key, []).append(t.id)
+        self.closures = [_condition_closure(vocab, t) for t in trials]
+
+    def named_trials(self, question: str) -> list[str]:
+        """Ids of the trials a question names, by NCT id or by name."""
+        ids = [t.id for n in NCT_RE.findall(question) for t in self.trials if n in t.nct_ids]
+        for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\s\d+)?", question):
+            key = name_key(token)
+            if len(key) >= 4:
+                ids.extend(self.by_name_key.get(key, ()))
+        return list(dict.fromkeys(ids))
+
+
+def parse_question(
+    vocab: Vocabulary, question: str, catalog: TrialCatalog | None = None
+) -> TrialQuery | None:
+    """The filter a question asks for, or None when it is not a question about trials; with ``catalog`` the
+    trials it names are part of the filter."""
     mentions = vocab.find(question)
     query = TrialQuery()
-    if store is not None:
-        query.trials = _named_trials(store, question)
+    if catalog is not None:
+        query.trials = catalog.named_trials(question)
     interventions: list[Mention] = []
     prev: tuple[Mention, str | None] | None = None
     for m in mentions:
@@ -177,28 +199,6 @@ def _cells(vocab: Vocabulary, group: list[tuple[str, str]]) -> list[tuple[str, s
         else:
             out.append((kind, name))
     return list(dict.fromkeys(out))
-
-
-def _named_trials(store: FactStore, question: str) -> list[str]:
-    ids = [t.id for n in NCT_RE.findall(question) for t in store.trials if n in t.nct_ids]
-    by_name = _trials_by_name_key(store)
-    for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\s\d+)?", question):
-        key = name_key(token)
-        if len(key) >= 4:
-            ids.extend(by_name.get(key, ()))
-    return list(dict.fromkeys(ids))
-
-
-def _trials_by_name_key(store: FactStore) -> dict[str, list[str]]:
-    """Trial ids by the key of each name and alias, built once per store (trials do not change once loaded)."""
-    cached: dict[str, list[str]] | None = store.__dict__.get("_by_name_key")
-    if cached is None:
-        cached = {}
-        for t in store.trials:
-            for key in dict.fromkeys(name_key(n) for n in [t.name, *t.aliases] if n):
-                cached.setdefault(key, []).append(t.id)
-        store.__dict__["_by_name_key"] = cached
-    return cached
 
 
 # --- matching -----------------------------------------------------------------
@@ -305,22 +305,17 @@ def _condition_closure(vocab: Vocabulary, trial: Trial) -> frozenset[str]:
     return frozenset(a for c in trial.conditions for a in vocab.condition_ancestors(c))
 
 
-def filter_trials(store: FactStore, query: TrialQuery) -> list[Trial]:
-    # Each trial's conditions with their ancestors, worked out once per store (trials do not change once loaded).
-    closures: list[frozenset[str]] | None = store.__dict__.get("_condition_closures")
-    if closures is None or len(closures) != len(store.trials):
-        closures = store.__dict__["_condition_closures"] = [
-            _condition_closure(store.vocab, t) for t in store.trials
-        ]
-    return [t for t, c in zip(store.trials, closures, strict=True) if matches(store.vocab, t, query, c)]
+def filter_trials(catalog: TrialCatalog, query: TrialQuery) -> list[Trial]:
+    vocab = catalog.vocab
+    return [t for t, c in zip(catalog.trials, catalog.closures, strict=True) if matches(vocab, t, query, c)]
 
 
-def answer_trials(store: FactStore, question: str) -> list[Trial] | None:
+def answer_trials(catalog: TrialCatalog, question: str) -> list[Trial] | None:
     """The trials a question asks about, in document order; None when the question is not about trials."""
-    query = parse_question(store.vocab, question, store)
+    query = parse_question(catalog.vocab, question, catalog)
     if query is None:
         return None
-    return filter_trials(store, query)
+    return filter_trials(catalog, query)
 
 
 def expand_query(vocab: Vocabulary, question: str, present: set[str] | None = None) -> list[str]:
@@ -427,14 +422,14 @@ def _constraints(query: TrialQuery) -> list[TrialQuery]:
     return parts
 
 
-def nearest_trials(store: FactStore, query: TrialQuery, k: int = 3) -> list[Trial]:
+def nearest_trials(catalog: TrialCatalog, query: TrialQuery, k: int = 3) -> list[Trial]:
     """The ``k`` trials meeting most of the query's constraints (at least one, not all), best first."""
     parts = _constraints(query)
     if len(parts) < 2:
         return []
     scored = []
-    for i, t in enumerate(store.trials):
-        met = sum(matches(store.vocab, t, part) for part in parts)
+    for i, t in enumerate(catalog.trials):
+        met = sum(matches(catalog.vocab, t, part) for part in parts)
         if 0 < met < len(parts):
             scored.append((-met, i, t))
     return [t for _m, _i, t in sorted(scored)[:k]]

@@ -17,6 +17,14 @@ from qa.facts.extract import PassageFinder, Sentence, document_drafts, evidence_
 from qa.facts.learn import LearnedFact, learn
 from qa.facts.model import DrugRecord, Trial
 from qa.facts.ocr import OcrNote, reconcile_tables
+from qa.facts.query import (
+    TrialCatalog,
+    TrialQuery,
+    answer_trials,
+    expand_query,
+    filter_trials,
+    nearest_trials,
+)
 from qa.facts.studies import clauses, name_key
 from qa.facts.vocab import Vocabulary, norm_key
 
@@ -40,6 +48,8 @@ class FactStore:
         self.drugs = drugs
         self.learned = learned or []
         self.ocr = ocr or []
+        self.catalog = TrialCatalog(vocab, trials)  # what matching questions against the trials needs
+        self.drug_names = set(drugs)
         self._by_key: dict[str, Trial] = {}
         for t in trials:
             for key in [t.id, *t.nct_ids, *(name_key(n) for n in [t.name, *t.aliases] if n)]:
@@ -71,28 +81,18 @@ class FactStore:
 
     def expand_query(self, question: str) -> list[str]:
         """Retrieval terms for ``question``, limited to drugs these documents mention."""
-        from qa.facts.query import expand_query
+        return expand_query(self.vocab, question, present=self.drug_names)
 
-        return expand_query(self.vocab, question, present=set(self.drugs))
+    def answer_trials(self, question: str) -> list[Trial] | None:
+        """The trials a question asks about, in document order; None when the question is not about trials."""
+        return answer_trials(self.catalog, question)
 
-    def expand(self, question: str) -> list[str]:
-        return self.expand_query(question)
+    def filter_trials(self, query: TrialQuery) -> list[Trial]:
+        return filter_trials(self.catalog, query)
 
-    def trials_for_question(self, question: str) -> list[dict[str, Any]] | None:
-        """The matching trials as dicts (for /api/ask); None when the question is not about trials."""
-        from qa.facts.query import answer_trials
-
-        found = answer_trials(self, question)
-        if found is None:
-            return None
-        memo = self.__dict__.setdefault("_trial_dicts", {})  # trials do not change once loaded
-        out = []
-        for t in found:
-            data = memo.get(t.id)
-            if data is None:
-                data = memo[t.id] = t.to_dict()
-            out.append(dict(data))  # a copy of the top level: callers may add to it
-        return out
+    def nearest_trials(self, query: TrialQuery, k: int = 3) -> list[Trial]:
+        """The trials meeting most of ``query``'s constraints, but not all (for an honest negative)."""
+        return nearest_trials(self.catalog, query, k)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per document: trials (by primary evidence), drugs mentioned and outcomes extracted."""

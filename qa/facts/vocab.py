@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from qa.settings import MAX_QUESTION_CHARS
+
 VOCABULARY_FILE = "vocabulary.json"
 
 
@@ -78,7 +80,8 @@ def _by_first_char(patterns: list[str]) -> str:
     """One alternation of ``patterns`` (order kept within each first character), grouped behind a one-character
     lookahead: at a spot the engine tries only the aliases that can start there, not all of them.
 
-    The same matches as the flat alternation; with ~1,300 aliases a question is scanned in ~20 us, not ~180.
+    The same matches as the flat alternation, but a spot costs one look at its first character rather than a
+    try of every alias, which is what keeps scanning a question cheap as the vocabulary grows.
     """
     groups: dict[str, tuple[str, list[str]]] = {}
     for pattern in patterns:  # each starts with one (possibly escaped) literal character
@@ -88,7 +91,7 @@ def _by_first_char(patterns: list[str]) -> str:
 
 
 MATCH_TEMPLATE = "(?<![A-Za-z0-9α-ωΑ-Ω])(?:{})(?![A-Za-z0-9α-ωΑ-Ω+])"  # an alias, as a whole word
-_MEMO_TEXT_CHARS = 1000  # question-sized texts are memoized; document text is scanned once anyway
+_MEMO_TEXT_CHARS = MAX_QUESTION_CHARS  # questions are memoized; document text is scanned once anyway
 _MEMO_ENTRIES = 4096
 
 
@@ -197,6 +200,7 @@ class Vocabulary:
             kind: {n: _entry(n, raw) for n, raw in data.get(group, {}).items()}
             for kind, group in _GROUPS.items()
         }
+        self._memo_: _VocabularyMemo | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> Vocabulary:
@@ -274,13 +278,17 @@ class Vocabulary:
         """Every name the matcher looks for, longest first (so the longest alias wins at a spot)."""
         return sorted({s for s in self._surfaces() if s.strip()}, key=lambda s: (-len(s), s))
 
-    @cached_property
+    @property
+    def _memo(self) -> _VocabularyMemo:
+        """What this vocabulary's names imply (the matcher, relation memos), worked out on first use and
+        dropped whenever a name is added."""
+        if self._memo_ is None:
+            self._memo_ = _VocabularyMemo(self)
+        return self._memo_
+
+    @property
     def _matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
-        forms = self.surface_forms()
-        # key -> original spelling, for case-sensitive common words
-        originals = {norm_key(s): s for s in self._surfaces() if s in self.common_words}
-        body = _by_first_char([_alias_pattern(s) for s in self.matched_surfaces()])
-        return re.compile(MATCH_TEMPLATE.format(body), re.IGNORECASE), forms, originals
+        return self._memo.matcher
 
     def lookup(self, surface: str) -> list[tuple[str, str]]:
         """(kind, canonical) pairs a surface form names, best first; plural endings tolerated."""
@@ -300,7 +308,7 @@ class Vocabulary:
         if start or end is not None or len(text) > _MEMO_TEXT_CHARS:
             return self._find(text, start, end, kinds)
         key = (text, frozenset(kinds) if kinds is not None else None)
-        memo = self.__dict__.setdefault("_find_memo", {})
+        memo = self._memo.found
         found = memo.get(key)
         if found is None:  # one question is scanned by resolution, expansion and the trial filter alike
             if len(memo) >= _MEMO_ENTRIES:
@@ -351,7 +359,7 @@ class Vocabulary:
         return out
 
     def class_descendants(self, name: str) -> set[str]:
-        memo = self.__dict__.setdefault("_descendants_memo", {})  # the class tree is fixed once loaded
+        memo = self._memo.descendants
         found = memo.get(name)
         if found is None:
             found = memo[name] = frozenset(
@@ -420,7 +428,7 @@ class Vocabulary:
         entry = self.targets.get(target)
         if entry is None or not entry.axis:
             return {target}
-        memo = self.__dict__.setdefault("_axis_memo", {})  # targets are fixed once loaded
+        memo = self._memo.axes
         found = memo.get(entry.axis)
         if found is None:
             found = memo[entry.axis] = frozenset(t for t, e in self.targets.items() if e.axis == entry.axis)
@@ -470,7 +478,25 @@ class Vocabulary:
         return True
 
     def _reset(self) -> None:
-        self.__dict__.pop("_find_memo", None)
-        self.__dict__.pop("_descendants_memo", None)
-        self.__dict__.pop("_axis_memo", None)
-        self.__dict__.pop("_matcher", None)
+        self._memo_ = None
+
+
+class _VocabularyMemo:
+    """Everything derived from one state of a vocabulary: the compiled matcher, and memos of questions scanned
+    (one question is scanned by resolution, expansion and the trial filter alike), class descendants and
+    target axes. Owned by the vocabulary, which drops it when it learns a name."""
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        self.vocab = vocab
+        self.found: dict[tuple[str, frozenset[str] | None], tuple[Mention, ...]] = {}
+        self.descendants: dict[str, frozenset[str]] = {}
+        self.axes: dict[str, frozenset[str]] = {}
+
+    @cached_property
+    def matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
+        vocab = self.vocab
+        forms = vocab.surface_forms()
+        # key -> original spelling, for case-sensitive common words
+        originals = {norm_key(s): s for s in vocab._surfaces() if s in vocab.common_words}
+        body = _by_first_char([_alias_pattern(s) for s in vocab.matched_surfaces()])
+        return re.compile(MATCH_TEMPLATE.format(body), re.IGNORECASE), forms, originals

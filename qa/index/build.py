@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from qa.jsonl import write_jsonl
 from qa.chunking import Passage, chunk_document
 from qa.corpus import Corpus, load_corpus
 from qa.documents import document_to_dict
@@ -125,10 +126,10 @@ def build_index(
         )
         kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
         DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
-        KeywordIndex.build([f"{' '.join(p.section[-1:])} {p.text}" for p in passages]).save(work / "bm25")
+        KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
         np.save(work / "sentences.npy", s_vecs)
-        _write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
-        _write_jsonl(work / "sentences.jsonl", sentences)
+        write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
+        write_jsonl(work / "sentences.jsonl", sentences)
         (work / "documents.json").write_text(
             json.dumps([document_to_dict(d) for d in corpus.documents]), encoding="utf-8"
         )
@@ -161,12 +162,6 @@ def build_index(
         _swap_current(index_dir, final)
         _prune(builds, keep={final.name})
         return final
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from qa.chunking import Passage
@@ -18,6 +16,7 @@ from qa.index.build import current_path
 from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import MANIFEST_NAME, IndexManifest
+from qa.jsonl import read_jsonl
 from qa.settings import Settings
 
 REBUILD_HINT = "rebuild it with `qa index` (or `make run`, which rebuilds a stale index)"
@@ -31,11 +30,6 @@ class Sentence:
     end: int
     passage_id: str
     kind: str
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def index_differences(settings: Settings, *, check_corpus: bool = True) -> list[str]:
@@ -62,16 +56,11 @@ class SearchIndex:
     def __init__(self, path: Path, manifest: IndexManifest) -> None:
         self.path = path
         self.manifest = manifest
-        self.passages: list[Passage] = [Passage.from_dict(d) for d in _read_jsonl(path / "passages.jsonl")]
+        self.passages: list[Passage] = [Passage.from_dict(d) for d in read_jsonl(path / "passages.jsonl")]
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
-        self.sentences = [Sentence(row=i, **d) for i, d in enumerate(_read_jsonl(path / "sentences.jsonl"))]
+        self.sentences = [Sentence(row=i, **d) for i, d in enumerate(read_jsonl(path / "sentences.jsonl"))]
         self.sentence_vectors: np.ndarray = np.load(path / "sentences.npy")
-        self.passage_sentences: dict[str, list[int]] = {}
-        for s in self.sentences:
-            self.passage_sentences.setdefault(s.passage_id, [])
         self.sentence_row = {(s.doc_id, s.start, s.end): s.row for s in self.sentences}
-        for p in self.passages:
-            self.passage_sentences[p.id] = self.sentence_rows(p)
         docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
         self.documents: dict[str, Document] = {d["meta"]["id"]: document_from_dict(d) for d in docs}
         self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]

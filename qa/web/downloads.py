@@ -8,6 +8,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from qa.api.models import TrialOut
+
 COLUMNS = ["id", "name", "nct_ids", "phase", "interventions", "drug_classes", "conditions", "setting"]
 
 
@@ -29,10 +31,11 @@ def trials_csv(trials: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def trial_downloads(trials: list[dict[str, Any]]) -> dict[str, str]:
+def trial_downloads(shown: list[TrialOut]) -> dict[str, str]:
     """``csv`` and ``json`` data: URLs; empty when there are no trials."""
-    if not trials:
+    if not shown:
         return {}
+    trials = [t.model_dump() for t in shown]
     return {
         "csv": "data:text/csv;charset=utf-8," + quote(trials_csv(trials)),
         "json": "data:application/json;charset=utf-8," + quote(json.dumps(trials, ensure_ascii=False)),

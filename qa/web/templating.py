@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
+from qa.api.models import TrialOut
 from qa.errors import QAError
 
 
@@ -68,10 +69,8 @@ def cite(text: str, prefix: str) -> Markup:
     return Markup("").join(out)
 
 
-def trial_label(trial: dict[str, Any]) -> str:
-    return str(
-        trial.get("label") or trial.get("name") or ", ".join(trial.get("nct_ids") or []) or trial["id"]
-    )
+def trial_label(trial: TrialOut) -> str:
+    return trial.label or trial.name or ", ".join(trial.nct_ids) or trial.id
 
 
 templates.env.globals.update(doc_link=doc_link, page_url=page_url, trial_label=trial_label)

@@ -11,63 +11,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from qa.api.deps import ServicesDep, TrialFiltersDep
+from qa.api.models import EvidenceOut, TrialOut
+from qa.api.present import trial_out
 from qa.errors import BadInput, IndexMissing
 from qa.facts.biomarkers import find_biomarkers
 from qa.facts.phases import phase_numbers
-from qa.facts.query import TrialQuery, filter_trials, parse_question
+from qa.facts.query import TrialQuery, parse_question
 from qa.facts.store import FactStore
+from qa.services import Services
 
 router = APIRouter(prefix="/api", tags=["facts"])
 Key = Annotated[str, Path(min_length=1, max_length=200)]
-
-
-class EvidenceOut(BaseModel):
-    passage_id: str
-    doc_id: str
-    quote: str
-    start: int
-    end: int
-    refs: list[int] = []
-    kind: str = Field(description="body, caption or table (OCR'd table text)")
-    role: str = Field(description="mention, continuation, context or ocr-corrected")
-    note: str | None = None
-
-
-class OutcomeOut(BaseModel):
-    measure: str
-    value: str
-    detail: str | None = None
-    n: int | None = None
-    denominator: int | None = None
-    start: int
-    end: int
-    text: str
-
-
-class TrialOut(BaseModel):
-    id: str
-    label: str
-    name: str | None
-    nct_ids: list[str]
-    aliases: list[str]
-    phase: str | None
-    interventions: list[str]
-    drug_classes: list[str]
-    targets: list[str]
-    conditions: list[str]
-    setting: list[str]
-    outcomes: list[OutcomeOut]
-    status: str | None
-    designations: list[str]
-    biomarkers: list[str] = Field(default=[], description="Biomarker selections stated: 'PD-L1 ≥ 50%'.")
-    quote: str = Field(description="The primary evidence sentence.")
-    passage_id: str
-    doc_id: str
-    start: int = Field(description="Offset of the quote in the document text.")
-    end: int
-    refs: list[int]
-    source_kind: str
-    evidence: list[EvidenceOut]
 
 
 class TrialList(BaseModel):
@@ -97,8 +51,8 @@ class DrugSummary(BaseModel):
     mentions: int
 
 
-def _store(services: Any) -> FactStore:
-    store = getattr(services, "facts", None)
+def _store(services: Services) -> FactStore:
+    store = services.facts
     if store is None:
         raise IndexMissing("the index has no fact store; rebuild it with `qa index`")
     return store
@@ -127,7 +81,7 @@ def build_query(
     biomarker: str | None = None,
     status: str | None = None,
 ) -> TrialQuery:
-    query = (parse_question(store.vocab, q, store) or TrialQuery()) if q else TrialQuery()
+    query = (parse_question(store.vocab, q, store.catalog) or TrialQuery()) if q else TrialQuery()
     for kind, value in (("drug", drug), ("class", drug_class), ("target", target)):
         name = _resolve(store, kind, value)
         if name:
@@ -206,7 +160,7 @@ def list_trials(
 ) -> Any:
     """Trials and studies the documents describe; every filter given must hold."""
     store = _store(services)
-    trials = [t.to_dict() for t in filter_trials(store, build_query(store, *filters.args()))]
+    trials = [t.to_dict() for t in store.filter_trials(build_query(store, *filters.args()))]
     if format == "csv":
         return Response(
             _csv(trials),
@@ -219,7 +173,7 @@ def list_trials(
 @router.get("/trials/{trial_id}", response_model=TrialOut)
 def get_trial(trial_id: Key, services: ServicesDep) -> TrialOut:
     """One trial by id, NCT id or name (e.g. NCT02983045 or PIVOT-02)."""
-    return TrialOut.model_validate(_store(services).trial(trial_id).to_dict())
+    return trial_out(_store(services).trial(trial_id))
 
 
 @router.get("/drugs", response_model=list[DrugSummary])

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 from qa.api.deps import ServicesDep
 from qa.api.models import SearchResponse
 from qa.api.present import hits_out
-from qa.ask import clean_question
+from qa.pipeline import clean_question
+from qa.settings import MAX_QUESTION_CHARS
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -18,10 +19,10 @@ router = APIRouter(prefix="/api", tags=["search"])
 async def search_route(
     request: Request,
     services: ServicesDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="The query.")],
     k: Annotated[int, Query(ge=1, le=50, description="How many passages.")] = 10,
 ) -> SearchResponse:
     """Hybrid (dense + BM25) search over passages."""
-    query = clean_question(q)
+    query = clean_question(q, services.settings.max_question_chars)
     hits = services.retriever.search(query, k=k, query_vector=await services.encode_query(query))
     return SearchResponse(query=query, passages=hits_out(services.index, hits, str(request.base_url)))

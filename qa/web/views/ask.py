@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 from qa.api.deps import ServicesDep
 from qa.api.models import AskResponse
 from qa.api.present import ask_response, document_summary
-from qa.ask import ask
 from qa.errors import BadInput, NotFound
+from qa.pipeline import ask
 from qa.services import Services
+from qa.settings import MAX_QUESTION_CHARS
 from qa.web.downloads import trial_downloads
 from qa.web.segments import passage_segments
 from qa.web.templating import page_url, render
@@ -24,11 +25,11 @@ EXAMPLES = [
     "How do nanoparticles help overcome resistance to immunotherapy?",
     "What is the response rate of SD-101 with pembrolizumab in melanoma?",
 ]
-Question = Annotated[str | None, Query(max_length=1000)]
+Question = Annotated[str | None, Query(max_length=MAX_QUESTION_CHARS)]
 ConversationId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
 
 
-def answer_question(
+async def answer_question(
     services: Services, request: Request, q: str, cid: str | None
 ) -> tuple[AskResponse, list[str], str | None]:
     """The answer, the questions asked before it in the conversation, and a notice for the reader."""
@@ -39,16 +40,18 @@ def answer_question(
             earlier = [t.question for t in services.conversations.history(cid)]
         except NotFound:
             cid, notice = None, "That conversation has expired, so this question starts a new one."
-    result = ask(services, q, conversation_id=cid or None)
+    result = await ask(services, q, conversation_id=cid or None)
     return ask_response(services.index, result, str(request.base_url)), earlier, notice
 
 
-def answer_context(services: Services, request: Request, q: str | None, cid: str | None) -> dict[str, object]:
+async def answer_context(
+    services: Services, request: Request, q: str | None, cid: str | None
+) -> dict[str, object]:
     """What the ask page and the widget render: the answer (or the error), cards and downloads."""
     if not q:
         return {"answer": None, "question": ""}
     try:
-        answer, earlier, notice = answer_question(services, request, q, cid)
+        answer, earlier, notice = await answer_question(services, request, q, cid)
     except BadInput as exc:
         return {"answer": None, "question": q, "error": exc.message}
     return {
@@ -63,7 +66,7 @@ def answer_context(services: Services, request: Request, q: str | None, cid: str
 
 
 @router.get("/", response_model=None)
-def ask_page(
+async def ask_page(
     request: Request,
     services: ServicesDep,
     q: Question = None,
@@ -71,7 +74,7 @@ def ask_page(
     format: Literal["html", "json"] = "html",
 ) -> Response:
     """The ask page; ``format=json`` returns the same AskResponse as POST /api/ask."""
-    context = answer_context(services, request, q, cid)
+    context = await answer_context(services, request, q, cid)
     answer = context["answer"]
     if format == "json":
         if isinstance(answer, AskResponse):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from qa.api.deps import ServicesDep, TrialFiltersDep
-from qa.api.routes.facts import TrialOut, build_query
+from qa.api.models import TrialOut
+from qa.api.present import trial_out
+from qa.api.routes.facts import build_query
 from qa.errors import QAError
-from qa.facts.query import filter_trials
 from qa.web.templating import page_url, render
 
 router = APIRouter(include_in_schema=False)
@@ -18,14 +17,14 @@ router = APIRouter(include_in_schema=False)
 @router.get("/trials")
 def trials_page(request: Request, services: ServicesDep, trial_filters: TrialFiltersDep) -> Response:
     filters = trial_filters.values
-    trials: list[dict[str, Any]] = []
+    trials: list[TrialOut] = []
     error = None
     store = services.facts
     try:
         if store is None:
             raise QAError("the index has no fact store; rebuild it with `qa index`")
         query = build_query(store, *trial_filters.args())
-        trials = [TrialOut.model_validate(t.to_dict()).model_dump() for t in filter_trials(store, query)]
+        trials = [trial_out(t) for t in store.filter_trials(query)]
     except QAError as exc:
         error = exc.message
     return render(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
 from conftest import DOC_000, DOC_003
+from fastapi.testclient import TestClient
+
+from qa.services import Services
 
 HEADLINE = "Which trials combine TLR9 agonists with pembrolizumab?"
 
 
-def _error(response) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _error(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}
     assert set(body["error"]) == {"status", "code", "message", "detail"}
@@ -16,7 +22,7 @@ def _error(response) -> dict:  # type: ignore[no-untyped-def,type-arg]
     return body["error"]  # type: ignore[no-any-return]
 
 
-def test_ask_returns_cited_sentences_with_offsets(client, services) -> None:  # type: ignore[no-untyped-def]
+def test_ask_returns_cited_sentences_with_offsets(client: TestClient, services: Services) -> None:
     r = client.post("/api/ask", json={"question": HEADLINE})
     assert r.status_code == 200
     body = r.json()
@@ -38,21 +44,21 @@ def test_ask_returns_cited_sentences_with_offsets(client, services) -> None:  # 
     assert "Server-Timing" in r.headers and "retrieval;dur=" in r.headers["Server-Timing"]
 
 
-def test_ask_abstains_on_questions_outside_the_corpus(client) -> None:  # type: ignore[no-untyped-def]
+def test_ask_abstains_on_questions_outside_the_corpus(client: TestClient) -> None:
     body = client.post("/api/ask", json={"question": "What is the half-life of warfarin?"}).json()
     assert body["abstained"] is True
     assert "do not answer" in body["answer"]
     assert body["passages"] and body["sentences"] == []  # related passages, nothing cited as an answer
 
 
-def test_top_k_controls_passage_count(client) -> None:  # type: ignore[no-untyped-def]
+def test_top_k_controls_passage_count(client: TestClient) -> None:
     body = client.post(
         "/api/ask", json={"question": "How do M2 macrophages promote tumor progression?", "top_k": 2}
     ).json()
     assert len(body["passages"]) >= 1 and len([p for p in body["passages"] if p["score"] > 0]) <= 2
 
 
-def test_search_documents_and_passages(client) -> None:  # type: ignore[no-untyped-def]
+def test_search_documents_and_passages(client: TestClient) -> None:
     r = client.get("/api/search", params={"q": "TLR9 agonist pembrolizumab", "k": 3})
     assert r.status_code == 200 and len(r.json()["passages"]) == 3
     first = r.json()["passages"][0]
@@ -69,13 +75,13 @@ def test_search_documents_and_passages(client) -> None:  # type: ignore[no-untyp
     assert doc["text"][doc["sections"][1]["start"] :].startswith("Introduction")
 
 
-def test_health_and_readiness(client) -> None:  # type: ignore[no-untyped-def]
+def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["passages"] > 100
 
 
-def test_readyz_is_503_before_the_index_loads(settings) -> None:  # type: ignore[no-untyped-def]
+def test_readyz_is_503_before_the_index_loads(settings) -> None:
     from fastapi.testclient import TestClient
 
     from qa.api.app import create_app
@@ -112,13 +118,13 @@ def test_readyz_is_503_before_the_index_loads(settings) -> None:  # type: ignore
         ("delete", "/api/ask", None, 405),
     ],
 )
-def test_bad_requests_get_one_error_shape(client, method, url, payload, status) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_get_one_error_shape(client: TestClient, method, url, payload: object, status) -> None:
     r = getattr(client, method)(url, json=payload) if payload is not None else getattr(client, method)(url)
     assert r.status_code == status
     _error(r)
 
 
-def test_malformed_json_is_a_4xx(client) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_json_is_a_4xx(client: TestClient) -> None:
     r = client.post("/api/ask", content=b'{"question": ', headers={"content-type": "application/json"})
     assert r.status_code == 422
     _error(r)
@@ -141,22 +147,25 @@ def test_malformed_json_is_a_4xx(client) -> None:  # type: ignore[no-untyped-def
         "question",
     ],
 )
-def test_ask_short_path_answers_as_fastapi_does(client, payload) -> None:  # type: ignore[no-untyped-def]
-    """A JSON question is validated straight from its bytes (qa/api/routes/ask.py); any other JSON media
-    type goes through FastAPI's own handler. Both must give the same status and body."""
+def test_every_json_body_gets_an_answer_or_the_error_shape(client: TestClient, payload: object) -> None:
+    """/api/ask is a plain FastAPI route: whatever JSON arrives, under any JSON media type, it answers or
+    refuses in the app's one error shape, the same way for both."""
     import json
 
     raw = json.dumps(payload).encode()
-    short = client.post("/api/ask", content=raw, headers={"content-type": "application/json"})
-    generic = client.post("/api/ask", content=raw, headers={"content-type": "application/problem+json"})
-    assert short.status_code == generic.status_code
-    a, b = short.json(), generic.json()
-    if short.status_code == 200:
+    plain = client.post("/api/ask", content=raw, headers={"content-type": "application/json"})
+    other = client.post("/api/ask", content=raw, headers={"content-type": "application/problem+json"})
+    assert plain.status_code == other.status_code
+    a, b = plain.json(), other.json()
+    if plain.status_code == 200:
         a.pop("conversation_id"), b.pop("conversation_id")
+    else:
+        assert 400 <= plain.status_code < 500
+        _error(plain)
     assert a == b
 
 
-def test_openapi_documents_the_api(client) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_documents_the_api(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert {
         "/api/ask",
@@ -166,3 +175,23 @@ def test_openapi_documents_the_api(client) -> None:  # type: ignore[no-untyped-d
         "/api/passages/{passage_id}",
     } <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_documents_the_trials_of_an_answer(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["AskResponse"]["properties"]["trials"]["items"] == {
+        "$ref": "#/components/schemas/TrialOut"
+    }
+    assert schemas["TrialList"]["properties"]["trials"]["items"] == {"$ref": "#/components/schemas/TrialOut"}
+    trial = schemas["TrialOut"]["properties"]
+    assert trial["outcomes"]["items"] == {"$ref": "#/components/schemas/OutcomeOut"}
+    assert trial["evidence"]["items"] == {"$ref": "#/components/schemas/EvidenceOut"}
+
+
+def test_answer_trials_keep_the_record_field_names(client: TestClient, services: Services) -> None:
+    """Notebook users read these names: /api/ask states each trial exactly as its record (Trial.to_dict)."""
+    trials = client.post("/api/ask", json={"question": HEADLINE}).json()["trials"]
+    assert trials
+    assert services.facts is not None
+    for t in trials:
+        assert t == services.facts.trial(t["id"]).to_dict()

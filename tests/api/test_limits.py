@@ -17,6 +17,7 @@ from live_server import serve
 
 from qa.api.app import create_app
 from qa.api.limits import LimitsMiddleware, TokenBucket
+from qa.services import Services
 
 QUESTION = "Which trials combine TLR9 agonists with pembrolizumab?"
 
@@ -32,14 +33,14 @@ def _error(response: httpx.Response, status: int, code: str | None = None) -> di
 
 
 @pytest.fixture(scope="module")
-def client(services) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(services: Services) -> Iterator[TestClient]:
     settings = services.settings.model_copy(update={"rate_limit_per_minute": 0, "max_body_bytes": 4096})
     with TestClient(create_app(settings, services=services)) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def live(services) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def live(services: Services) -> Iterator[str]:
     settings = services.settings.model_copy(update={"rate_limit_per_minute": 0, "max_body_bytes": 4096})
     with serve(create_app(settings, services=services)) as url:
         yield url
@@ -159,7 +160,7 @@ def test_middleware_never_reads_a_body_whose_declared_length_is_too_big() -> Non
     assert reads == 0 and sent[0]["status"] == 413
 
 
-def test_rate_limit_answers_429_with_retry_after(services) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_answers_429_with_retry_after(services: Services) -> None:
     settings = services.settings.model_copy(update={"rate_limit_per_minute": 60})  # a burst of 10
     with TestClient(create_app(settings, services=services)) as c:
         responses = [c.get("/api/documents") for _ in range(14)]
