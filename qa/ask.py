@@ -15,7 +15,7 @@ import numpy as np
 from qa.answer import Answer, extract_answer
 from qa.conversations import Turn
 from qa.errors import BadInput
-from qa.followup import Resolution, resolve
+from qa.followup import Resolution, read_turn, state_of, trials_for, turn_for
 from qa.retrieval import Hit
 from qa.services import QUERY_TIMEOUT_SECONDS
 
@@ -125,9 +125,7 @@ def _start(services: Services, question: str, *, conversation_id: str | None, to
     facts = services.facts
 
     with _timed(timings, "resolve"):
-        resolution = resolve(
-            question, previous.resolved if previous else None, facts.vocab if facts else None
-        )
+        resolution = read_turn(question, state_of(previous, facts) if previous else None, facts)
     resolved = resolution.resolved
 
     with _timed(timings, "retrieval"):
@@ -135,9 +133,7 @@ def _start(services: Services, question: str, *, conversation_id: str | None, to
         keyword_scores = services.retriever.keyword_scores(resolved, expansions)
 
     with _timed(timings, "facts"):
-        trials = facts.trials_for_question(resolved) if facts else None
-        if trials is not None and resolution.kind == "reference" and previous and previous.trial_ids:
-            trials = [t for t in trials if t["id"] in set(previous.trial_ids)]
+        trials = trials_for(facts, resolution)
 
     return _Pending(
         question,
@@ -183,13 +179,8 @@ def _finish(services: Services, pending: _Pending, qvec: np.ndarray) -> AskResul
 
 def _turn(pending: _Pending, result: AskResult) -> Turn:
     """The conversation turn a follow-up is read against."""
-    return Turn(
-        question=pending.question,
-        resolved=pending.resolution.resolved,
-        entities=pending.resolution.entities,
-        trial_ids=[t["id"] for t in result.trials],
-        about_trials=pending.trials is not None,
-    )
+    trial_ids = [t["id"] for t in result.trials]
+    return turn_for(pending.question, pending.resolution, trial_ids, [h.passage.id for h in result.hits])
 
 
 def _cite_trials(services: Services, trials: list[dict[str, Any]], hits: list[Hit], answer: Answer) -> None:
