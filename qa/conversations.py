@@ -39,7 +39,9 @@ class Turn:
     entities: dict[str, list[str]] = field(default_factory=dict)  # type -> canonical names
     trial_ids: list[str] = field(default_factory=list)
     about_trials: bool = False
-    state: dict[str, Any] | None = None  # qa.followup.ConversationState as JSON; absent in turns stored before
+    state: dict[str, Any] | None = (
+        None  # qa.followup.ConversationState as JSON; absent in turns stored before
+    )
 
     @classmethod
     def from_json(cls, text: str) -> Turn:
