@@ -167,6 +167,7 @@ class Trial(_Record):
     aliases: list[str] = Field(default_factory=list)
     status: str | None = None
     designations: list[str] = Field(default_factory=list)
+    biomarkers: list[str] = Field(default_factory=list)
     refs: list[int] = Field(default_factory=list)
     source_kind: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
@@ -191,6 +192,15 @@ class AnswerSentence(_Record):
     score: float = 0.0
 
 
+class Reading(_Record):
+    """How the server read a question: the follow-up move, the trial filter applied, its scope, the topic."""
+
+    move: str = "new"
+    filters: dict[str, Any] | None = None
+    scope: list[str] | None = None
+    topic: str | None = None
+
+
 class Answer(_Record):
     conversation_id: str
     question: str
@@ -201,6 +211,8 @@ class Answer(_Record):
     passages: PassageList = Field(default_factory=PassageList)
     trials: TrialList = Field(default_factory=TrialList)
     evidence: float = 0.0
+    nearest_trials: TrialList = Field(default_factory=TrialList)  # no trial matched: the closest records
+    reading: Reading = Field(default_factory=Reading)
     _client: Client | None = PrivateAttr(None)
 
     def citation(self, sentence: AnswerSentence) -> Passage:

@@ -39,6 +39,15 @@ class Turn:
     entities: dict[str, list[str]] = field(default_factory=dict)  # type -> canonical names
     trial_ids: list[str] = field(default_factory=list)
     about_trials: bool = False
+    state: dict[str, Any] | None = (
+        None  # qa.followup.ConversationState as JSON; absent in turns stored before
+    )
+
+    @classmethod
+    def from_json(cls, text: str) -> Turn:
+        """A stored turn; keys this version does not know are ignored, missing ones take their defaults."""
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 class ConversationStore:
@@ -97,7 +106,7 @@ class ConversationStore:
             raise NotFound(
                 f"conversation '{conversation_id}' is unknown or expired; omit conversation_id to start a new one"
             )
-        return [Turn(**json.loads(r[0])) for r in rows] + pending
+        return [Turn.from_json(r[0]) for r in rows] + pending
 
     def append(self, conversation_id: str, turn: Turn) -> None:
         """Add ``turn`` to the conversation (created when new); written to disk shortly after."""

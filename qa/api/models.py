@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from qa.settings import MAX_QUESTION_CHARS
@@ -41,6 +43,9 @@ class PassageOut(BaseModel):
     url: str = Field(description="The passage highlighted in the document view.")
     highlights: list[Span] = Field(default_factory=list, description="Answer sentences inside this passage.")
     refs: list[int] = Field(default_factory=list, description="The paper's own reference numbers cited here.")
+    page: int | None = Field(
+        None, description="1-based page of the passage's start (PDF documents), else null."
+    )
 
 
 class AnswerSentence(BaseModel):
@@ -102,6 +107,19 @@ class TrialOut(BaseModel):
     evidence: list[EvidenceOut]
 
 
+class ReadingOut(BaseModel):
+    move: str = Field(
+        description="new, fresh, replace, narrow, widen, results, item or topic (how a follow-up edits the "
+        "previous turn)."
+    )
+    filters: dict[str, Any] | None = Field(
+        description="The trial filter applied (drugs/classes/targets, conditions, phases, settings, "
+        "outcomes, designations, biomarkers, statuses); null when the question is not about trials."
+    )
+    scope: list[str] | None = Field(description="Trial ids the filter ran within (a narrowed follow-up).")
+    topic: str | None = Field(description="What the conversation is about, for pronouns in the next turn.")
+
+
 class AskResponse(BaseModel):
     conversation_id: str
     question: str
@@ -116,6 +134,12 @@ class AskResponse(BaseModel):
     evidence: float = Field(
         description="Strength of the best evidence; below the abstain threshold it abstains."
     )
+    nearest_trials: list[TrialOut] = Field(
+        default_factory=list,
+        description="When the question asks for trials and none matches: the records meeting most of its "
+        "filter (never mixed into `trials`).",
+    )
+    reading: ReadingOut = Field(description="How the question was read: the follow-up move, filters, topic.")
 
 
 class SearchResponse(BaseModel):

@@ -8,6 +8,7 @@ from qa.api.models import (
     DocumentOut,
     DocumentSummary,
     PassageOut,
+    ReadingOut,
     SectionOut,
     Span,
     TrialOut,
@@ -41,6 +42,7 @@ def passage_out(
         url=passage_url(base_url, passage),
         highlights=highlights or [],
         refs=passage.refs,
+        page=passage.page,
     )
 
 
@@ -78,6 +80,8 @@ def ask_response(index: SearchIndex, result: AskResult, base_url: str) -> AskRes
         passages=passages,
         trials=[trial_out(t) for t in result.trials],
         evidence=round(result.answer.evidence, 4),
+        nearest_trials=[trial_out(t) for t in result.nearest],
+        reading=ReadingOut.model_validate(result.resolution.to_dict()),
     )
 
 

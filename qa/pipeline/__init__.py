@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from qa.pipeline.compose import trial_label
 from qa.pipeline.context import AskContext, AskResult
 from qa.pipeline.question import clean_question
 from qa.pipeline.runner import STAGES, Stage, ask
-from qa.pipeline.stages import trial_label
 
 __all__ = ["STAGES", "AskContext", "AskResult", "Stage", "ask", "clean_question", "trial_label"]

@@ -10,7 +10,7 @@ import numpy as np
 from qa.answer import Answer
 from qa.conversations import Turn
 from qa.facts.model import Trial
-from qa.followup import Resolution
+from qa.followup import Resolution, turn_for
 from qa.retrieval import Hit
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class AskContext:
     resolution_: Resolution | None = None  # resolve
     keyword_scores_: np.ndarray | None = None  # keyword side: BM25 over the question and its expansions
     trials: list[Trial] | None = None  # facts: None when the question is not about trials
+    nearest: list[Trial] = field(default_factory=list)  # facts: closest records when no trial matches
     query_vector_: np.ndarray | None = None  # dense side
     hits: list[Hit] = field(default_factory=list)  # dense side (fused); answer appends cited trials' passages
     answer_: Answer | None = None  # answer
@@ -66,16 +67,16 @@ class AskContext:
             self.hits,
             self.trials or [],
             self.timings,
+            self.nearest,
         )
 
     def turn(self) -> Turn:
-        """The conversation turn a follow-up is read against."""
-        return Turn(
-            question=self.question,
-            resolved=self.resolution.resolved,
-            entities=self.resolution.entities,
-            trial_ids=[t.id for t in self.trials or []],
-            about_trials=self.trials is not None,
+        """The conversation turn a follow-up is read against: the question and its parsed state."""
+        return turn_for(
+            self.question,
+            self.resolution,
+            [t.id for t in self.trials or []],
+            [h.passage.id for h in self.hits],
         )
 
 
@@ -94,6 +95,7 @@ class AskResult:
     hits: list[Hit]  # passages cited or listed, in marker order ([1] is hits[0])
     trials: list[Trial] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds by stage
+    nearest: list[Trial] = field(default_factory=list)  # no trial matched: the records meeting most of it
 
     @property
     def abstained(self) -> bool:

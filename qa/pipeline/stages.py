@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import asyncio
 
-from qa.answer import Answer, extract_answer
-from qa.facts.model import Trial
-from qa.followup import resolve
+from qa.answer import extract_answer
+from qa.followup import read_turn, state_of, trials_for
+from qa.pipeline.compose import asked_query, lead_with_trials, say_no_trial
 from qa.pipeline.context import AskContext
 from qa.retrieval import Hit
 
 
 def resolve_stage(ctx: AskContext) -> None:
-    """Read the question against the conversation's previous turn ("what about nivolumab?")."""
+    """Read the question as an edit of the previous turn's state ("what about nivolumab?", "which of them
+    are phase 3?", "why have they been hard to develop?")."""
     facts = ctx.services.facts
-    previous = ctx.previous.resolved if ctx.previous else None
-    ctx.resolution_ = resolve(ctx.question, previous, facts.vocab if facts else None)
+    previous = state_of(ctx.previous, facts) if ctx.previous else None
+    ctx.resolution_ = read_turn(ctx.question, previous, facts)
 
 
 def keyword_stage(ctx: AskContext) -> None:
@@ -29,15 +30,13 @@ def keyword_stage(ctx: AskContext) -> None:
 
 
 def facts_stage(ctx: AskContext) -> None:
-    """The trials the question asks about; a reference follow-up ("which of them ...") keeps the previous
-    turn's trials only."""
+    """The trials the resolved state asks for (within the previous turn's trials when it narrows them);
+    when none matches, the records that meet most of the filter, kept apart from ``trials``."""
     facts = ctx.services.facts
-    trials = facts.answer_trials(ctx.resolution.resolved) if facts else None
-    previous = ctx.previous
-    if trials is not None and ctx.resolution.kind == "reference" and previous and previous.trial_ids:
-        kept = set(previous.trial_ids)
-        trials = [t for t in trials if t.id in kept]
-    ctx.trials = trials
+    ctx.trials = trials_for(facts, ctx.resolution)
+    query = asked_query(ctx.resolution)
+    if facts is not None and query is not None and ctx.trials == []:
+        ctx.nearest = facts.nearest_trials(query)
 
 
 async def dense_stage(ctx: AskContext) -> None:
@@ -51,9 +50,10 @@ async def dense_stage(ctx: AskContext) -> None:
 
 
 def answer_stage(ctx: AskContext) -> None:
-    """The cited sentences (or the abstention), led by the matching trials when there are any."""
+    """The cited sentences (or the abstention), led by the matching trials when there are any, or by a
+    plain "no trial ..." when the question asks for trials and none matches."""
     services = ctx.services
-    ctx.answer_ = extract_answer(
+    answer = ctx.answer_ = extract_answer(
         services.index,
         services.terms,
         ctx.resolution.resolved,
@@ -62,7 +62,11 @@ def answer_stage(ctx: AskContext) -> None:
         threshold=services.settings.abstain_threshold,
     )
     if ctx.trials:
-        _cite_trials(ctx, ctx.trials, ctx.answer_)
+        lead_with_trials(answer, ctx.trials, lambda t: _marker_for(ctx, t.primary.passage_id))
+    elif ctx.trials == []:
+        query = asked_query(ctx.resolution)
+        if query is not None:
+            say_no_trial(answer, query, ctx.services.facts, ctx.question)
 
 
 def record_stage(ctx: AskContext) -> None:
@@ -71,33 +75,6 @@ def record_stage(ctx: AskContext) -> None:
     sees the turn: it can only arrive after the answer, and its first step is queued after this callback."""
     conversations = ctx.services.conversations
     asyncio.get_running_loop().call_soon(conversations.append, ctx.conversation_id, ctx.turn())
-
-
-def _cite_trials(ctx: AskContext, trials: list[Trial], answer: Answer) -> None:
-    """Lead the answer with the matching trials, each cited to the passage its quote comes from."""
-    parts = []
-    for trial in trials:
-        marker = _marker_for(ctx, trial.primary.passage_id)
-        label = trial_label(trial)
-        details = [d for d in (trial.phase, " + ".join(trial.interventions)) if d]
-        outcomes = ", ".join(f"{o.measure} {o.value}" for o in trial.outcomes[:2])
-        if outcomes:
-            details.append(outcomes)
-        parts.append(f"{label} ({'; '.join(details)}) [{marker}]" if details else f"{label} [{marker}]")
-    noun = "study matches" if len(trials) == 1 else "studies match"
-    summary = f"{len(trials)} {noun}: " + "; ".join(parts) + "."
-    answer.text = summary if answer.abstained else f"{summary} {answer.text}"
-    answer.abstained = False
-
-
-def trial_label(trial: Trial) -> str:
-    """A trial's name, else its NCT ids, else what it tested in whom ("a trial of SD-101 + ... in melanoma")."""
-    if trial.name:
-        return trial.name
-    if trial.nct_ids:
-        return ", ".join(trial.nct_ids)
-    what = " + ".join(trial.interventions) or "an intervention"
-    return f"a trial of {what}" + (f" in {trial.conditions[0]}" if trial.conditions else "")
 
 
 def _marker_for(ctx: AskContext, passage_id: str) -> int:

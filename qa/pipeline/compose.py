@@ -1,0 +1,86 @@
+"""One readable answer: a lead sentence about the trials, then each cited sentence once; or a plain "no".
+
+The lead names the matching studies, each cited to the passage its record comes from; the sentences that
+follow are the records' own quotes and the extracted answer sentences, each said once (a quote the answer
+already holds is not repeated), followed by the marker of its passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from qa.answer import Answer
+from qa.facts.model import Trial
+from qa.facts.query import TrialQuery, describe_query
+from qa.followup import Resolution, query_from_dict
+
+if TYPE_CHECKING:
+    from qa.facts.store import FactStore
+
+MAX_QUOTES = 4  # the records' own sentences quoted after the lead; the rest are in ``trials``
+# A question that asks for a list of studies ("Which trials ...", "List the studies ..."), as opposed to a
+# yes/no question ("Has any ... reached phase III?"), whose answer may be a sentence saying no.
+_LIST_QUESTION = re.compile(r"^\s*(?:which|what|list|name|show|give|find|tell me)\b", re.IGNORECASE)
+
+
+def asked_query(resolution: Resolution) -> TrialQuery | None:
+    """The trial filter the resolved question asks for, or None when it is not about trials."""
+    state = resolution.state
+    if state is None or state.filters is None:
+        return None
+    return query_from_dict(state.filters)
+
+
+def trial_label(trial: Trial) -> str:
+    """A trial's name, else its NCT ids, else what it tested in whom ("a trial of SD-101 + ... in melanoma")."""
+    if trial.name:
+        return trial.name
+    if trial.nct_ids:
+        return ", ".join(trial.nct_ids)
+    what = " + ".join(trial.interventions) or "an intervention"
+    return f"a trial of {what}" + (f" in {trial.conditions[0]}" if trial.conditions else "")
+
+
+def _details(trial: Trial) -> str:
+    details = [d for d in (trial.phase, " + ".join(trial.interventions)) if d]
+    outcomes = ", ".join(f"{o.measure} {o.value}" for o in trial.outcomes[:2])
+    if outcomes:
+        details.append(outcomes)
+    return "; ".join(details)
+
+
+def lead_with_trials(answer: Answer, trials: list[Trial], marker: Callable[[Trial], int]) -> None:
+    """Lead ``answer`` with the matching trials, then each cited sentence once."""
+    parts = []
+    for trial in trials:
+        details = _details(trial)
+        label = trial_label(trial)
+        parts.append(f"{label} ({details}) [{marker(trial)}]" if details else f"{label} [{marker(trial)}]")
+    noun = "study matches" if len(trials) == 1 else "studies match"
+    lead = f"{len(trials)} {noun}: " + "; ".join(parts) + "."
+    said = {s.text.strip() for s in answer.sentences} if not answer.abstained else set()
+    quotes: list[str] = []
+    for trial in trials:
+        quote = trial.primary.quote.strip()
+        if len(quotes) >= MAX_QUOTES or quote in said:
+            continue
+        said.add(quote)
+        quotes.append(f"{quote} [{marker(trial)}]")
+    body = [] if answer.abstained else [answer.text]
+    answer.text = " ".join([lead, *quotes, *body])
+    answer.abstained = False
+
+
+def say_no_trial(answer: Answer, query: TrialQuery, facts: FactStore | None, question: str) -> None:
+    """The question asks for trials and none matches: say so plainly and abstain, unless a yes/no
+    question is answered by the sentences themselves ("No CAR-NK cell therapy has entered phase III")."""
+    phrase = describe_query(query, facts.vocab if facts else None)
+    message = f"No trial in the indexed documents matches {phrase}."
+    if not answer.abstained and not _LIST_QUESTION.match(question):
+        answer.text = f"{message} {answer.text}"
+        return
+    answer.text = message
+    answer.abstained = True
+    answer.sentences = []
