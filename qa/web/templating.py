@@ -73,7 +73,24 @@ def trial_label(trial: TrialOut) -> str:
     return trial.label or trial.name or ", ".join(trial.nct_ids) or trial.id
 
 
-templates.env.globals.update(doc_link=doc_link, page_url=page_url, trial_label=trial_label)
+def filter_summary(filters: dict[str, Any]) -> str:
+    """A trial filter (ReadingOut.filters) as 'kind: values; ...' for the page."""
+    parts = []
+    for key, value in filters.items():
+        if not value or key == "axis":
+            continue
+        if key == "groups":
+            items = [" or ".join(str(item[1]).split("|")[0] for item in group) for group in value]
+            parts.append("interventions: " + " and ".join(items))
+        else:
+            shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            parts.append(f"{key}: {shown}")
+    return "; ".join(parts) or "any trial"
+
+
+templates.env.globals.update(
+    doc_link=doc_link, page_url=page_url, trial_label=trial_label, filter_summary=filter_summary
+)
 templates.env.filters["cite"] = cite
 
 
