@@ -101,7 +101,8 @@ class QueryBatcher:
         self.stats = BatchStats()
         self._waiting: deque[_Pending] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None  # uvloop's timer handles have no when(): keep the time
+        self._timer_at = 0.0
         self._bind_lock = threading.Lock()
         self._requests = 0  # requests anywhere in the pipeline (see ``busy``), not only encoding here
         self._requests_lock = threading.Lock()
@@ -250,11 +251,12 @@ class QueryBatcher:
 
     def _arm(self, deadline: float) -> None:
         if self._timer is not None:
-            if self._timer.when() <= deadline:
+            if self._timer_at <= deadline:
                 return
             self._timer.cancel()
         assert self._loop is not None
         self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer_at = deadline
 
     def _on_timer(self) -> None:
         self._timer = None

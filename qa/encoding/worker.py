@@ -70,6 +70,15 @@ def model_worker_main(fd: int, model: str, threads: int) -> None:
             return
 
 
+def _blocking(conn: Connection) -> None:
+    """Put the socket back in blocking mode: an event loop's reader (uvloop's) makes it non-blocking, and
+    ``Connection`` reads and writes whole messages only on a blocking socket (a reply arriving in pieces
+    would otherwise raise BlockingIOError, and look like a dead model)."""
+    fd = conn.fileno()
+    if not os.get_blocking(fd):
+        os.set_blocking(fd, True)
+
+
 def _vectors(reply: tuple[str, Any]) -> np.ndarray:
     """The vectors in a model process's reply (rows, float32 bytes), or its error raised."""
     kind, payload = reply
@@ -197,12 +206,14 @@ class ProcessEncoder:
     def send(self, texts: list[str], threads: int) -> None:
         if self._conn is None or self._closed:
             raise OSError("the query model process is not running")
+        _blocking(self._conn)
         self._conn.send((texts, threads))
 
     def receive(self) -> np.ndarray:
         """The reply to the last ``send`` (its vectors, or the model's error raised as RuntimeError)."""
         if self._conn is None:
             raise OSError("the query model process is not running")
+        _blocking(self._conn)
         reply: tuple[str, Any] = self._conn.recv()
         return _vectors(reply)
 

@@ -95,6 +95,29 @@ def test_concurrent_questions_share_forward_passes_and_get_their_own_vectors(
     assert 1 < process_batcher.stats.largest_batch <= process_batcher.max_batch
 
 
+def test_batches_on_uvloop_arrive_whole_and_no_model_is_taken_for_dead(
+    process_batcher: QueryBatcher, embedder: Embedder
+) -> None:
+    """``qa serve`` runs on uvloop, whose readers make the model sockets non-blocking and whose timer
+    handles have no ``when()``: many questions at once (replies of tens of kilobytes, batching windows
+    re-armed) must still get their own vectors, with no model process restarted."""
+    import uvloop
+
+    questions = [f"{q} (variant {i})" for i in range(8) for q in QUESTIONS]
+    restarts = [p.restarts for p in processes(process_batcher)]
+
+    async def main() -> list[np.ndarray]:
+        return list(await asyncio.gather(*(one(process_batcher, q) for q in questions)))
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        vectors = pool.submit(uvloop.run, main()).result()
+    assert close_to(np.stack(vectors), embedder.encode(questions))
+    assert [p.restarts for p in processes(process_batcher)] == restarts
+    assert process_batcher.stats.largest_batch > 1
+
+
 def test_a_caller_who_gives_up_leaves_no_reply_for_the_next(
     process_batcher: QueryBatcher, embedder: Embedder
 ) -> None:
