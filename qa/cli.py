@@ -138,9 +138,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa.evaluation import format_report, run_evaluation
 
     result = run_evaluation(
-        settings, questions=args.questions, scifact=args.scifact, split=args.split, limit=args.limit
+        settings,
+        questions=args.questions,
+        scifact=args.scifact,
+        nfcorpus=args.nfcorpus,
+        round2=args.round2,
+        url=args.url,
+        split=args.split,
+        limit=args.limit,
     )
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    print(json.dumps(result, indent=2) if args.json else format_report(result, failures=args.failures))
     return 0
 
 
@@ -216,16 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_settings_flags(p)
 
-    p = sub.add_parser("eval", help="retrieval metrics on dev questions and/or BEIR SciFact")
+    p = sub.add_parser(
+        "eval", help="retrieval metrics (dev questions, BEIR SciFact / NFCorpus) and round-2 figures by kind"
+    )
     p.add_argument("--questions", type=Path, help="question file (retrieval_dev.jsonl format)")
     p.add_argument("--scifact", type=Path, help="BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--nfcorpus", type=Path, help="BEIR NFCorpus folder (graded qrels: graded nDCG@10)")
     p.add_argument(
         "--split",
         choices=["test", "train"],
         default="test",
-        help="SciFact queries: test qrels or train claims",
+        help="BEIR queries: test qrels or train claims (SciFact only)",
     )
-    p.add_argument("--limit", type=int, help="SciFact: only the first N queries (and a small corpus)")
+    p.add_argument("--limit", type=int, help="BEIR: only the first N queries (and a small corpus)")
+    p.add_argument(
+        "--round2", type=Path, help="round-2 question folder, asked through POST /api/ask, figures by kind"
+    )
+    p.add_argument("--url", help="--round2: score the server at URL instead of the app in this process")
+    p.add_argument("--failures", action="store_true", help="--round2: list failing questions")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_settings_flags(p, ["index_dir", "corpus_dir", "model", "fusion", "fusion_alpha", "rrf_k"])
     return parser

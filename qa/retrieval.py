@@ -81,7 +81,7 @@ class Retriever:
         depth: int = 100,
     ) -> None:
         """``fusion``, ``alpha`` and ``depth`` were chosen on SciFact train claims and the dev questions
-        (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation.py."""
+        (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation/beir.py."""
         self.index = index
         self.encode = encode
         self.rrf_k = rrf_k

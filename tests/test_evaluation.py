@@ -1,4 +1,5 @@
-"""Retrieval evaluation: the metrics, the dev-question bars on the real index, SciFact end to end, `qa eval`."""
+"""Evaluation: the metrics, the dev-question bars on the real index, SciFact end to end, NFCorpus's graded
+judgments, the round-2 scorer in process, `qa eval`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED
+from fastapi.testclient import TestClient
 
 from qa.cli import main
 from qa.encoding import Embedder
+from qa.errors import QAError
 from qa.evaluation import (
     evaluate_beir,
     evaluate_questions,
+    evaluate_round2,
     first_hit_rank,
     load_beir,
     load_questions,
@@ -25,6 +29,8 @@ from qa.settings import Settings
 
 DEV = SHARED / "eval" / "retrieval_dev.jsonl"
 SCIFACT = SHARED / "benchmarks" / "scifact"
+NFCORPUS = SHARED / "benchmarks" / "nfcorpus"
+ROUND2 = SHARED / "eval" / "round2"
 
 
 def test_rank_metrics_and_evidence_matching() -> None:
@@ -38,6 +44,28 @@ def test_ndcg_and_recall() -> None:
     assert ndcg_at(["x", "a"], {"a"}) == pytest.approx(1 / 1.5849625)
     assert ndcg_at(["x"], {"a"}) == 0.0
     assert recall_at(["a", "x", "b"], {"a", "b", "c", "d"}, 2) == 0.25
+
+
+def test_graded_ndcg_uses_the_grades_as_gains() -> None:
+    gains = {"a": 2, "b": 1}
+    # DCG 1/log2(2) + 2/log2(3); ideal DCG from the grades sorted: 2/log2(2) + 1/log2(3)
+    expected = (1 + 2 / 1.5849625) / (2 + 1 / 1.5849625)
+    assert ndcg_at(["b", "a", "x"], {"a", "b"}, gains=gains) == pytest.approx(expected)
+    assert ndcg_at(["a", "b"], {"a", "b"}, gains=gains) == 1.0
+    assert ndcg_at(["b", "a", "x"], {"a", "b"}, gains={"a": 1, "b": 1}) == ndcg_at(
+        ["b", "a", "x"], {"a", "b"}
+    )
+    assert ndcg_at(["a"], {"a", "b"}, 1, gains=gains) == 1.0  # the cut applies to the ideal ranking too
+
+
+def test_nfcorpus_is_graded_and_refuses_a_train_split(embedder: Embedder, tmp_path: Path) -> None:
+    data = load_beir(NFCORPUS)
+    assert data.graded and len(data.test) == 323
+    assert {q: set(g) for q, g in data.gains.items()} == data.test
+    assert not data.train  # its queries.jsonl metadata is {"url": ...}: no cited documents
+    with pytest.raises(QAError, match="no train split"):
+        evaluate_beir(embedder, NFCORPUS, cache_dir=tmp_path, split="train")
+    assert not load_beir(SCIFACT).graded
 
 
 def test_dev_questions_meet_the_bars(services: Services) -> None:
@@ -67,6 +95,24 @@ def test_scifact_subset_runs_end_to_end_and_caches_embeddings(embedder: Embedder
     assert again.metrics == first.metrics
 
 
+def test_round2_scorer_runs_in_process_on_a_few_questions(client: TestClient, tmp_path: Path) -> None:
+    for name in ("retrieval_000.jsonl", "trials_000.jsonl", "abstain.jsonl"):
+        first = (ROUND2 / name).read_text(encoding="utf-8").splitlines()[0]
+        (tmp_path / name).write_text(first + "\n", encoding="utf-8")
+    abstain_kind = json.loads((tmp_path / "abstain.jsonl").read_text())["kind"]
+    result = evaluate_round2(client, tmp_path)
+    assert [i["set"] for i in result["items"]] == ["retrieval", "trials", "abstain"]
+    figures = {(f["kind"], f["figure"]): f for f in result["figures"]}
+    for kind in ("retrieval (all)", "trial lists", f"unanswerable {abstain_kind}"):
+        assert any(k == kind for k, _ in figures), (kind, sorted(figures))
+    for f in result["figures"]:
+        assert 0.0 <= f["value"] <= 1.0 and f["n"] >= 1, f
+    assert figures[("retrieval (all)", "hit@1")]["n"] == 1
+    # the same scorer over a plain callable (no drugs: trial entries then match by ids and names only)
+    again = evaluate_round2(lambda body: client.post("/api/ask", json=body).json(), tmp_path)
+    assert [f["kind"] for f in again["figures"]] == [f["kind"] for f in result["figures"]]
+
+
 def test_qa_eval_command_prints_json(
     settings: Settings, built_index: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,3 +128,5 @@ def test_qa_eval_command_prints_json(
 def test_qa_eval_without_inputs_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval"]) == 1
     assert "--questions" in capsys.readouterr().err
+    assert main(["eval", "--url", "http://127.0.0.1:9"]) == 1
+    assert "--round2" in capsys.readouterr().err
