@@ -314,6 +314,12 @@ def _heading_like(p: Para, body: tuple[float, str]) -> bool:
     return text[:1].isalnum() and any(c.isupper() for c in first)  # "cGAS-STING pathway", not "the ..."
 
 
+def _runs_on(p: Para, nxt: Para | None) -> bool:
+    """``p`` is the first line of a sentence that goes on in lower case in the next paragraph right under it
+    (Nature's run-in "Supplementary information The online version contains" / "supplementary ...")."""
+    return nxt is not None and nxt.text[:1].islower() and _just_above(p.lines[-1], nxt.lines[0])
+
+
 def _named_heading(p: Para, body: tuple[float, str]) -> bool:
     """A one-line paragraph out of the body style whose text is a standard section name."""
     return len(p.lines) == 1 and p.style != body and bool(NAMED_HEADING.match(p.text.rstrip(":")))
@@ -371,9 +377,10 @@ class PdfReader:
 
         headings = {
             id(p)
-            for p in paras
+            for p, nxt in zip(paras, [*paras[1:], None], strict=True)
             if id(p) not in front
             and ((p.style in levels and _heading_like(p, body)) or _named_heading(p, body))
+            and not _runs_on(p, nxt)
         }
         abstract_style: tuple[float, str] | None = None  # set while in an abstract this reader opened
         for p in paras:
