@@ -41,7 +41,7 @@ NAMED_HEADING = re.compile(
     r"consent for publication)$",
     re.I,
 )
-REF_START = re.compile(r"^\[?(\d{1,3})[.\]]\s+\S")
+REF_START = re.compile(r"^\[?(\d{1,3})[.\]](?:\s+\S|\s*$)")  # "12. Author", "[12] Author", a bare "12."
 FRONT_END = re.compile(r"^(abstract|summary|background|introduction|\d\.?\s+introduction)$", re.I)
 BADGE = re.compile(r"^check for updates$", re.I)  # the Crossmark badge publishers stamp on page 1
 MARGIN = 0.09  # share of the page height at top and bottom where running headers and page numbers live

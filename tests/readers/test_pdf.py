@@ -228,3 +228,16 @@ def test_every_passage_carries_its_page(pdfs: dict[str, Document], name: str) ->
     assert passages and all(p.page and 1 <= p.page <= len(doc.pages) for p in passages)
     refs = next(s for s in doc.sections if s.kind == "references")
     assert all(p.end <= refs.start or p.start >= refs.end for p in passages)
+
+
+def test_bare_reference_label_keeps_the_numbering_going(tmp_path: Path) -> None:
+    # reference 32 of this paper has no text: its twin prints a bare "32." line, which must not end the list
+    pytest.importorskip("reportlab")
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pdf_twins
+
+    row = pdf_twins.compare(PAPERS / "jtm2007-imiquimod-tlr7-actinic-keratosis.xml", tmp_path)
+    assert row["references"] == [102, 102], row["references"]
+    back = PdfReader().read(tmp_path / "jtm2007-imiquimod-tlr7-actinic-keratosis.pdf")
+    assert [r.number for r in back.references] == list(range(1, 103))
+    assert back.references[32].text.startswith("Zeeberg BR")
