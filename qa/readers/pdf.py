@@ -19,7 +19,7 @@ from typing import Any
 from qa.documents import Reference
 from qa.errors import CorpusError
 from qa.readers.base import ParsedText
-from qa.readers.builder import TextBuilder, clean
+from qa.readers.builder import ABSTRACT, TextBuilder, clean
 from qa.readers.pdf_meta import front_metadata, glue, licence
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,19 @@ logging.getLogger("pdfminer").setLevel(logging.ERROR)
 LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 CAPTION = re.compile(r"^(?:Supplementary\s+)?(?:Figure|Fig\.?|Table)\s*S?\d+[A-Za-z]?(?:\s*[|.:]|\s+[A-Z(])")
 REFERENCES = re.compile(r"^(references|bibliography|literature cited|references and notes)$", re.I)
-REF_START = re.compile(r"^\[?(\d{1,3})[.\]]\s+\S")
+# the standard section names of research articles: a heading even when set smaller than the body text
+# (BMC's back matter: "References", "Competing interests" in 7.5 pt beside 9.8 pt body text)
+NAMED_HEADING = re.compile(
+    r"^(?:\d{1,2}\.?\s+)?(?:abstract|summary|background|introduction|(?:materials and |patients and )?methods|"
+    r"methodology|results(?: and discussion)?|discussion|conclusions?|references|bibliography|literature cited|"
+    r"acknowledge?ments?|competing interests?|conflicts? of interests?|declarations?(?: of interests?)?|"
+    r"authors?[’'`]?s?[’'`]? contributions?|author details|author information|funding|abbreviations|"
+    r"additional files?|supplementary (?:information|material|data)|data availability(?: statement)?|"
+    r"availability of data and materials|ethics (?:approval|statement)(?: and consent to participate)?|"
+    r"consent for publication)$",
+    re.I,
+)
+REF_START = re.compile(r"^\[?(\d{1,3})[.\]](?:\s+\S|\s*$)")  # "12. Author", "[12] Author", a bare "12."
 FRONT_END = re.compile(r"^(abstract|summary|background|introduction|\d\.?\s+introduction)$", re.I)
 BADGE = re.compile(r"^check for updates$", re.I)  # the Crossmark badge publishers stamp on page 1
 MARGIN = 0.09  # share of the page height at top and bottom where running headers and page numbers live
@@ -48,6 +60,7 @@ class Line:
     size: float
     font: str
     column: str = "span"  # left | right | span
+    chars: int = 1
 
     @property
     def style(self) -> tuple[float, str]:
@@ -107,15 +120,45 @@ def _lines(path: Path) -> tuple[list[list[Line]], list[tuple[float, float]], Any
                         size = statistics.median(c.size for c in chars)
                         font = Counter(_font(c.fontname) for c in chars).most_common(1)[0][0]
                         top = layout.height - el.y1
-                        found.append(Line(number, el.x0, el.x1, top, layout.height - el.y0, text, size, font))
+                        bottom = layout.height - el.y0
+                        found.append(
+                            Line(number, el.x0, el.x1, top, bottom, text, size, font, chars=len(chars))
+                        )
                     elif isinstance(el, LTTextContainer):
                         stack.extend(el)
-                pages.append(found)
+                pages.append(_merge_fragments(found, layout.width))
         except CorpusError:
             raise
         except Exception as exc:
             raise CorpusError(f"{path}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
     return pages, sizes, doc
+
+
+def _merge_fragments(lines: list[Line], width: float) -> list[Line]:
+    """Pieces of one printed line that pdfminer split (a reference label "12." and its text, an author name
+    and its affiliation marks, words spread by justification) joined left to right into one line.
+
+    Two pieces join when they share most of their height and the gap between them is under two body
+    characters; nothing joins across the page's centre gutter."""
+    mid = width / 2
+    out: list[Line] = []
+    for ln in sorted(lines, key=lambda ln: (ln.x0, ln.top)):
+        for other in out:
+            overlap = min(other.bottom, ln.bottom) - max(other.top, ln.top)
+            low = min(other.bottom - other.top, ln.bottom - ln.top)
+            gap = ln.x0 - other.x1
+            crosses = other.x1 <= mid + 6 < ln.x0 and ln.x0 >= mid - 6 and gap > 6
+            if low > 0 and overlap >= 0.6 * low and -1 <= gap < 2 * max(other.size, ln.size) and not crosses:
+                main = other if other.chars >= ln.chars else ln
+                other.text = other.text.rstrip("\n") + " " + ln.text.lstrip()
+                other.x1 = ln.x1
+                other.top, other.bottom = min(other.top, ln.top), max(other.bottom, ln.bottom)
+                other.size, other.font = main.size, main.font
+                other.chars += ln.chars
+                break
+        else:
+            out.append(ln)
+    return out
 
 
 def _drop_furniture(pages: list[list[Line]], sizes: list[tuple[float, float]]) -> None:
@@ -222,14 +265,23 @@ def _join(lines: list[Line], words: set[str], sep: str = " ") -> tuple[str, list
 
 
 def _word_set(pages: list[list[Line]]) -> set[str]:
+    """The document's words, for undoing hyphenation. A line's first word is left out when it is the tail of
+    a word broken at the line just above ("Assess-" over "ment"): it is no word of its own."""
     words: set[str] = set()
     for lines in pages:
+        broken = [ln for ln in lines if ln.text.rstrip().endswith("-")]
         for ln in lines:
             text = ln.text.rstrip()
-            words.update(
-                w.lower() for w in re.findall(r"\w+(?:-\w+)*", text[:-1] if text.endswith("-") else text)
-            )
+            found = re.findall(r"\w+(?:-\w+)*", text[:-1] if text.endswith("-") else text)
+            if found and found[0][:1].islower() and any(_just_above(b, ln) for b in broken):
+                found = found[1:]
+            words.update(w.lower() for w in found)
     return words
+
+
+def _just_above(upper: Line, lower: Line) -> bool:
+    gap = lower.top - upper.bottom
+    return -0.5 * lower.size < gap < lower.size and upper.x0 < lower.x1 and lower.x0 < upper.x1
 
 
 def _front_matter(paras: list[Para]) -> set[int]:
@@ -260,6 +312,33 @@ def _heading_like(p: Para, body: tuple[float, str]) -> bool:
         return False
     first = re.sub(r"^\d+(?:\.\d+)*\.?\s+", "", text).split(" ", 1)[0]
     return text[:1].isalnum() and any(c.isupper() for c in first)  # "cGAS-STING pathway", not "the ..."
+
+
+def _runs_on(p: Para, nxt: Para | None) -> bool:
+    """``p`` is the first line of a sentence that goes on in lower case in the next paragraph right under it
+    (Nature's run-in "Supplementary information The online version contains" / "supplementary ...")."""
+    return nxt is not None and nxt.text[:1].islower() and _just_above(p.lines[-1], nxt.lines[0])
+
+
+def _named_heading(p: Para, body: tuple[float, str]) -> bool:
+    """A one-line paragraph out of the body style whose text is a standard section name."""
+    return len(p.lines) == 1 and p.style != body and bool(NAMED_HEADING.match(p.text.rstrip(":")))
+
+
+def _opening_section(
+    builder: TextBuilder, p: Para, body: tuple[float, str], abstract_style: tuple[float, str] | None
+) -> str | None:
+    """The section an unheaded article opening needs before ``p``: "Abstract" for the first long page-1
+    paragraph when no heading came yet (Hindawi's "Objectives. ..." block), "Introduction" for the first
+    body-style paragraph after an abstract set in its own type (Nature's unheaded introduction)."""
+    section = builder.section
+    if abstract_style is not None:
+        if section is not None and section.kind == "abstract" and p.style == body != abstract_style:
+            return "Introduction"
+        return None
+    if (section is None or section.title == "Front matter") and p.lines[0].page == 1 and len(p.text) >= 300:
+        return ABSTRACT
+    return None
 
 
 class PdfReader:
@@ -296,16 +375,31 @@ class PdfReader:
             ref_paras.clear()
             return page
 
+        headings = {
+            id(p)
+            for p, nxt in zip(paras, [*paras[1:], None], strict=True)
+            if id(p) not in front
+            and ((p.style in levels and _heading_like(p, body)) or _named_heading(p, body))
+            and not _runs_on(p, nxt)
+        }
+        abstract_style: tuple[float, str] | None = None  # set while in an abstract this reader opened
         for p in paras:
             text = p.text
-            heading = p.style in levels and _heading_like(p, body) and id(p) not in front
+            heading = id(p) in headings
+            if not heading and not in_refs and headings:
+                opening = _opening_section(builder, p, body, abstract_style)
+                if opening:
+                    page = self._pages(builder, page, p.lines[0].page, 0)
+                    builder.heading(opening, 1, kind="abstract" if opening == ABSTRACT else "section")
+                    abstract_style = p.style if opening == ABSTRACT else None
             if heading:
+                abstract_style = None
                 page = flush_refs(page)
                 title, _ = _join(p.lines, words)
                 in_refs = bool(REFERENCES.match(title))
                 kind = "abstract" if title.lower() == "abstract" else "references" if in_refs else "section"
                 num = re.match(r"(\d+(?:\.\d+)*)\.?\s", title)
-                level = len(num.group(1).split(".")) if num else levels[p.style]
+                level = len(num.group(1).split(".")) if num else levels.get(p.style, 1)
                 page = self._pages(builder, page, p.lines[0].page, 0)
                 builder.heading(title, level, number=num.group(1) if num else None, kind=kind)
                 continue
@@ -340,17 +434,25 @@ class PdfReader:
 
 def _split_references(paras: list[list[Line]]) -> list[list[Line]]:
     """One entry per numbered start ("12." or "[12]", the next number in the list); unnumbered lists
-    (author-year) one entry per paragraph. A numbered entry may run on across paragraphs and columns."""
+    (author-year) one entry per paragraph. A numbered entry may run on across paragraphs and columns, but a
+    paragraph in another type size than the list's (a "Cite this article" box, a publisher's notice after the
+    list) is an entry of its own, not the tail of the last reference."""
     entries: list[list[Line]] = []
     expected: int | None = None
+    list_size: float | None = None  # the entries' type size (their fonts vary: italic journal names)
     for lines in paras:
+        size = Counter(ln.style[0] for ln in lines).most_common(1)[0][0]
         for i, ln in enumerate(lines):
             m = REF_START.match(clean(ln.text))
             number = int(m.group(1)) if m else None
             numbered = number is not None and (expected is None or number == expected)
-            if not entries or numbered or (i == 0 and expected is None):
+            foreign = i == 0 and expected is not None and not numbered and list_size not in (None, size)
+            if not entries or numbered or (i == 0 and expected is None) or foreign:
                 entries.append([ln])
-                expected = number + 1 if number is not None else None
+                if numbered:
+                    expected, list_size = (number or 0) + 1, size
+                elif foreign:
+                    expected = None
             else:
                 entries[-1].append(ln)
     return entries

@@ -103,11 +103,16 @@ def _title_lines(first: list[Line], height: float) -> list[Line]:
 
 
 def _author_lines(first: list[Line], title: list[Line]) -> list[Line]:
+    """The byline under the title: lines in the first line's type that share its horizontal extent, so a
+    sidebar beside it (Nature's "Received: ..." dates) neither joins nor ends it."""
     after = sorted((ln for ln in first if ln.top > title[-1].top + 1), key=lambda ln: ln.top)
     if not after:
         return []
     run = [after[0]]
     for ln in after[1:]:
+        beside = ln.x1 < run[0].x0 - 2 or ln.x0 > max(r.x1 for r in run) + 2
+        if beside and ln.style != run[0].style:
+            continue
         if ln.style != run[0].style or ln.top - run[-1].bottom > ln.size * 1.0:
             break
         run.append(ln)
@@ -117,10 +122,31 @@ def _author_lines(first: list[Line], title: list[Line]) -> list[Line]:
 
 
 def split_authors(text: str) -> list[str]:
-    parts = re.split(r",\s*|;\s*|\s+(?:and|&)\s+", _NAME_JUNK.sub("", text))
+    parts = re.split(r",?\s+(?:and|&)\s+|,\s*|;\s*", _NAME_JUNK.sub("", text))
     names = [clean(p) for p in parts if clean(p)]
     good = [n for n in names if 1 <= len(n.split()) <= 6 and all(w[:1].isupper() for w in n.split())]
     return good if len(good) >= max(1, len(names) * 0.8) else []
+
+
+def journal_name(first: list[Line], file_meta: dict[str, str]) -> str | None:
+    """The journal as page 1 prints it: the file's Subject when the page shows it too (Hindawi, Springer
+    Nature put the journal there), else a citation line ("BMC Health Services Research 2014, 14:1",
+    "Nature Communications | (2023) 14:5049") or the line above "Volume 2010, Article ID ..."."""
+    lines = [clean(ln.text) for ln in sorted(first, key=lambda ln: (ln.top, ln.x0))]
+    page = " ".join(lines).lower()
+    subject = re.split(r",?\s*doi:", file_meta.get("subject", ""), maxsplit=1, flags=re.I)[0].strip(" ,;")
+    if 3 < len(subject) < 120 and subject.lower() in page:
+        return subject
+    cite = re.compile(
+        r"^(?:.*?\bet al\.?,?\s+)?(?P<j>[A-Z][\w&.’' -]+?)\s*[|,]?\s*\(?(?:19|20)\d{2}\)?[,;]?\s+\d+\s*[:(]"
+    )
+    for i, line in enumerate(lines):
+        m = cite.match(line)
+        if m and len(m.group("j").split()) <= 10:
+            return m.group("j").strip(" |,")
+        if i and re.match(r"^Vol(?:ume|\.)\s*\d+", line, re.I) and 3 < len(lines[i - 1]) < 120:
+            return lines[i - 1]
+    return None
 
 
 def _year(text: str) -> int | None:
@@ -172,15 +198,19 @@ def front_metadata(
     if author_lines:
         meta["authors"] = split_authors(clean(" ".join(ln.text for ln in author_lines)))
     m = DOI.search(first_text)
-    cite = re.search(r"Cite this article[^\n]{0,400}?(10\.\d{4,9}/\S+)", all_text)
+    # the "Cite this article" box of the last page, its DOI after it (Nature) or just before it (BMC)
+    cite = re.search(r"Cite this article[^\n]{0,400}?(10\.\d{4,9}/\S+)", all_text) or re.search(
+        r"(10\.\d{4,9}/\S+)\s{0,20}Cite this article", all_text
+    )
     if m:
         meta["doi"] = m.group(1).rstrip(".,;)")
     elif cite:
         meta["doi"] = cite.group(1).rstrip(".,;)")
     elif file_meta.get("doi") and (agrees or not page_title):
         meta["doi"] = file_meta["doi"]
-    if agrees or not page_title:
-        meta["journal"] = file_meta.get("journal")
+    # the file's journal only when its title agrees with the page; its Subject only where page 1 shows it
+    trusted = file_meta.get("journal") if agrees or not page_title else None
+    meta["journal"] = trusted or journal_name(first, file_meta)
     meta["year"] = _year(first_text)
     meta["licence"] = licence(all_text)
     if meta.get("doi"):

@@ -90,3 +90,154 @@ def test_rendered_twin_of_an_xml_paper_agrees_with_it(tmp_path: Path) -> None:
     assert row["title_read_back"] and row["authors_read_back"]
     back = PdfReader().read(tmp_path / "cii2015-killer-t-dc-lung-phase3.pdf")
     assert len(back.pages) == row["pages"] and "Page 2 of" not in back.text
+
+
+# Each PDF's metadata as its first page prints it (BMC's DOI only in the "Cite this article" box at the end;
+# its embedded XMP names another article): title start, authors, journal, year, DOI.
+FIRST_PAGE = {
+    BMC: (
+        "Understanding the barriers to setting up a healthcare quality improvement process",
+        [
+            "Josephine Nana Afrakoma Agyeman-Duah",
+            "Antje Theurer",
+            "Charles Munthali",
+            "Noor Alide",
+            "Florian Neuhann",
+        ],
+        "BMC Health Services Research",
+        2014,
+        "10.1186/1472-6963-14-1",
+    ),
+    HINDAWI: (
+        "Patient Experiences of Structured Heart Failure Programmes",
+        ["Nuala E. Tully", "Karen M. Morgan", "Helen M. Burke", "Hannah M. McGee"],
+        "Rehabilitation Research and Practice",
+        2010,
+        "10.1155/2010/157939",
+    ),
+    NCOMMS: (
+        "Metabolic glycan labeling immobilizes dendritic cell membrane",
+        ["Joonsu Han", "Rimsha Bhatta", "Yusheng Liu", "Yang Bo", "Alberto Elosegui-Artola", "Hua Wang"],
+        "Nature Communications",
+        2023,
+        "10.1038/s41467-023-40886-7",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def pdfs(papers: Path) -> dict[str, Document]:
+    return {name: load_document(papers / name, papers, None, 20_000_000) for name in FIRST_PAGE}
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_PAGE))
+def test_metadata_is_what_the_first_page_prints(pdfs: dict[str, Document], name: str) -> None:
+    title, authors, journal, year, doi = FIRST_PAGE[name]
+    m = pdfs[name].meta
+    assert m.title and m.title.startswith(title)
+    assert (m.authors, m.journal, m.year, m.doi) == (authors, journal, year, doi)
+    assert m.url == f"https://doi.org/{doi}"
+
+
+def test_ncomms_byline_beside_the_dates_sidebar_is_read_whole(pdfs: dict[str, Document]) -> None:
+    # the byline's first name is split from its affiliation marks, and the "Received:" sidebar sits beside it
+    authors = pdfs[NCOMMS].meta.authors
+    assert authors[0] == "Joonsu Han" and authors[-1] == "Hua Wang" and len(authors) == 6
+
+
+def test_bmc_small_references_heading_keeps_the_list_out_of_passages(pdfs: dict[str, Document]) -> None:
+    doc = pdfs[BMC]
+    refs = [s for s in doc.sections if s.kind == "references"]
+    assert [s.title for s in refs] == ["References"]
+    titles = [s.title for s in doc.sections]
+    assert {"Competing interests", "Authors’ contributions", "Acknowledgments", "Author details"} <= set(
+        titles
+    )
+    passages = chunk_document(doc, word_count, max_tokens=200, overlap=1)
+    for ref in doc.references:
+        probe = ref.text[:40]
+        assert not any(probe in p.text for p in passages), probe
+    assert not any("Int J Health Care Qual Assur" in p.text for p in passages)
+
+
+@pytest.mark.parametrize(("name", "count"), [(BMC, 31), (HINDAWI, 17), (NCOMMS, 52)])
+def test_reference_list_split_into_its_numbered_entries(
+    pdfs: dict[str, Document], name: str, count: int
+) -> None:
+    doc = pdfs[name]
+    numbered = [r for r in doc.references if r.number is not None]
+    assert [r.number for r in numbered] == list(range(1, count + 1))
+    for ref in numbered:
+        assert ref.start is not None and ref.end is not None
+        entry = doc.text[ref.start : ref.end]
+        assert entry.startswith(f"{ref.number}. ") and entry.endswith(ref.text)
+        # no entry swallows the next one's label
+        assert f" {ref.number + 1}. " not in ref.text and f"[{ref.number + 1}]" not in ref.text
+        assert doc.page_at(ref.start) is not None
+    by_number = {r.number: r.text for r in numbered}
+    if (
+        name == BMC
+    ):  # label "10." printed 1.5 pt below its text line; the list ends before "Cite this article"
+        assert by_number[10].startswith("Palmer D: Tackling Malawi’s human resources crisis.")
+        assert "Cite this article" not in by_number[31]
+    if name == NCOMMS:  # labels set apart from the text ("1." ... "Mellman, I.")
+        assert by_number[1] == "Mellman, I., Coukos, G. & Dranoff, G. Cancer immunotherapy comes of age. " + (
+            "Nature 480, 480–489 (2011)."
+        )
+    if name == HINDAWI:  # hyphenated across lines, the tail word "ment" is no word of the paper
+        assert "Practical Assessment, Research & Evaluation" in by_number[9]
+
+
+def test_hindawi_unheaded_abstract_is_an_abstract_section(pdfs: dict[str, Document], papers: Path) -> None:
+    doc = pdfs[HINDAWI]
+    abstract = next(s for s in doc.sections if s.kind == "abstract")
+    following = doc.sections[doc.sections.index(abstract) + 1]
+    assert following.title == "1. Introduction"
+    body = doc.text[abstract.end - 200 : abstract.end]
+    assert body.endswith("sustain patients’ confidence in disease self-management.")
+    # the same abstract as CERMINE's reference text of this PDF (which uses ASCII apostrophes)
+    cermine = (papers / HINDAWI.replace(".pdf", ".cermine-fulltext.txt")).read_text()
+    expected = " ".join(cermine.split("Objectives. ", 1)[1].split("\n1. Introduction", 1)[0].split())
+    got = " ".join(doc.text[abstract.start : abstract.end].split()).replace("’", "'")
+    assert got == "Abstract Objectives. " + expected
+
+
+def test_ncomms_unheaded_introduction_is_not_the_abstract(pdfs: dict[str, Document]) -> None:
+    doc = pdfs[NCOMMS]
+    titles = [s.title for s in doc.sections]
+    assert titles[:4] == ["Front matter", "Abstract", "Introduction", "Results"]
+    abstract = doc.sections[1]
+    assert (
+        doc.text[abstract.start : abstract.end]
+        .rstrip()
+        .endswith("minimal interference upon the clinical manufacturing process.")
+    )
+    assert "Sipuleucel-T" in doc.text[doc.sections[2].start : doc.sections[2].end]
+    # run-in lead words of the back matter are not headings
+    assert not any(t.startswith("Supplementary information The online") for t in _all_titles(doc))
+
+
+def _all_titles(doc: Document) -> list[str]:
+    return [s.title for s in doc.section_index().values()]
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_PAGE))
+def test_every_passage_carries_its_page(pdfs: dict[str, Document], name: str) -> None:
+    doc = pdfs[name]
+    passages = chunk_document(doc, word_count, max_tokens=200, overlap=1)
+    assert passages and all(p.page and 1 <= p.page <= len(doc.pages) for p in passages)
+    refs = next(s for s in doc.sections if s.kind == "references")
+    assert all(p.end <= refs.start or p.start >= refs.end for p in passages)
+
+
+def test_bare_reference_label_keeps_the_numbering_going(tmp_path: Path) -> None:
+    # reference 32 of this paper has no text: its twin prints a bare "32." line, which must not end the list
+    pytest.importorskip("reportlab")
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pdf_twins
+
+    row = pdf_twins.compare(PAPERS / "jtm2007-imiquimod-tlr7-actinic-keratosis.xml", tmp_path)
+    assert row["references"] == [102, 102], row["references"]
+    back = PdfReader().read(tmp_path / "jtm2007-imiquimod-tlr7-actinic-keratosis.pdf")
+    assert [r.number for r in back.references] == list(range(1, 103))
+    assert back.references[32].text.startswith("Zeeberg BR")
