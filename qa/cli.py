@@ -94,7 +94,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
-    hits = services.retriever.search(args.query, k=args.k, mode=args.mode)
+    documents = services.index.check_documents(args.documents)
+    hits = services.retriever.search(args.query, k=args.k, mode=args.mode, documents=documents)
     if args.json:
         print(
             json.dumps(
@@ -119,7 +120,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from qa.pipeline import ask
 
     services = _services(settings)
-    result = asyncio.run(ask(services, args.question, top_k=args.k))
+    result = asyncio.run(ask(services, args.question, top_k=args.k, documents=args.documents))
     response = ask_response(services.index, result, f"http://{settings.host}:{settings.port}")
     if args.json:
         print(response.model_dump_json(indent=2))
@@ -143,6 +144,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         scifact=args.scifact,
         nfcorpus=args.nfcorpus,
         round2=args.round2,
+        papers=args.papers,
         url=args.url,
         split=args.split,
         limit=args.limit,
@@ -192,6 +194,16 @@ COMMANDS: dict[str, Handler] = {
 }
 
 
+def _document_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--document",
+        dest="documents",
+        action="append",
+        metavar="ID",
+        help="only this document (its id: the file name without extension); repeat for several",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Cited answers from cancer-immunotherapy papers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,12 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    _document_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     add_settings_flags(p, ["index_dir", "corpus_dir", "model"])
 
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    _document_flag(p)
     p.add_argument("--json", action="store_true", help="print the API's JSON")
     add_settings_flags(p, ["index_dir", "corpus_dir", "model", "abstain_threshold"])
 
@@ -238,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="BEIR: only the first N queries (and a small corpus)")
     p.add_argument(
         "--round2", type=Path, help="round-2 question folder, asked through POST /api/ask, figures by kind"
+    )
+    p.add_argument(
+        "--papers",
+        type=Path,
+        help="questions about single documents ({document, question, evidence} per line), each searched "
+        "within its document: hit@1/hit@5/MRR@10",
     )
     p.add_argument("--url", help="--round2: score the server at URL instead of the app in this process")
     p.add_argument("--failures", action="store_true", help="--round2: list failing questions")

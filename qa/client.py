@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -199,6 +199,7 @@ class Reading(_Record):
     filters: dict[str, Any] | None = None
     scope: list[str] | None = None
     topic: str | None = None
+    documents: list[str] | None = None  # the document filter applied; None: every document
 
 
 class Answer(_Record):
@@ -219,13 +220,16 @@ class Answer(_Record):
         """The passage an answer sentence cites (its [n] marker)."""
         return self.passages[sentence.marker - 1]
 
-    def follow_up(self, question: str, *, top_k: int = 5) -> Answer:
-        """Ask the next question in this conversation (it may refer back: "what about nivolumab?")."""
+    def follow_up(self, question: str, *, top_k: int = 5, documents: Sequence[str] | None = None) -> Answer:
+        """Ask the next question in this conversation (it may refer back: "what about nivolumab?"); it keeps
+        this answer's document filter unless ``documents`` is given (an empty list lifts it)."""
         if self._client is None:
             raise QAClientError(
                 "this answer is not attached to a client; use client.ask(..., conversation_id=)"
             )
-        return self._client.ask(question, conversation_id=self.conversation_id, top_k=top_k)
+        return self._client.ask(
+            question, conversation_id=self.conversation_id, top_k=top_k, documents=documents
+        )
 
     def __str__(self) -> str:
         return self.answer
@@ -356,20 +360,33 @@ class Client:
 
     # -- endpoints -------------------------------------------------------------------------------
 
-    def ask(self, question: str, conversation_id: str | None = None, top_k: int = 5) -> Answer:
-        """A cited answer; pass ``conversation_id`` (or use ``Answer.follow_up``) to continue a conversation."""
+    def ask(
+        self,
+        question: str,
+        conversation_id: str | None = None,
+        top_k: int = 5,
+        documents: Sequence[str] | None = None,
+    ) -> Answer:
+        """A cited answer; pass ``conversation_id`` (or use ``Answer.follow_up``) to continue a conversation.
+
+        ``documents`` (ids, see :meth:`documents`) answers from those documents only; a follow-up without
+        it keeps the previous turn's filter, and an empty list lifts it."""
         body: dict[str, Any] = {"question": question, "top_k": top_k}
         if conversation_id is not None:
             body["conversation_id"] = conversation_id
+        if documents is not None:
+            body["documents"] = _ids(documents)
         answer = Answer.model_validate(self._request("POST", "/api/ask", json=body))
         answer._client = self
         return answer
 
-    def search(self, q: str, k: int = 10) -> PassageList:
-        """Passages ranked by hybrid (dense + keyword) search, without answer extraction."""
-        return SearchResult.model_validate(
-            self._request("GET", "/api/search", params={"q": q, "k": k})
-        ).passages
+    def search(self, q: str, k: int = 10, documents: Sequence[str] | None = None) -> PassageList:
+        """Passages ranked by hybrid (dense + keyword) search, without answer extraction; with
+        ``documents`` (ids), the best passages of those documents."""
+        params: dict[str, Any] = {"q": q, "k": k}
+        if documents:
+            params["documents"] = _ids(documents)
+        return SearchResult.model_validate(self._request("GET", "/api/search", params=params)).passages
 
     def trials(
         self,
@@ -385,15 +402,20 @@ class Client:
         setting: str | None = None,
         biomarker: str | None = None,
         status: str | None = None,
+        documents: Sequence[str] | None = None,
         **filters: str,
     ) -> TrialList:
         """Trials described in the documents, filtered (e.g. ``drug="pembrolizumab", condition="melanoma"``,
         ``outcome="ORR"``, ``designation="Fast Track"``, ``setting="first-line"``, ``biomarker="PD-L1 >= 50%"``,
-        ``status="ongoing"``)."""
+        ``status="ongoing"``); ``documents`` (ids) keeps the trials those documents describe."""
         named = {"drug": drug, "drug_class": drug_class, "target": target, "condition": condition}
         named |= {"outcome": outcome, "designation": designation, "setting": setting}
         named |= {"biomarker": biomarker, "status": status}
-        params = {k: v for k, v in {**named, "phase": phase, "q": q, **filters}.items() if v is not None}
+        params: dict[str, Any] = {
+            k: v for k, v in {**named, "phase": phase, "q": q, **filters}.items() if v is not None
+        }
+        if documents:
+            params["documents"] = _ids(documents)
         data = self._request("GET", "/api/trials", params=params)
         return TrialList(Trial.model_validate(t) for t in _items(data, "trials"))
 
@@ -450,6 +472,13 @@ class Client:
         if after is None:
             return self.backoff * 2**attempt
         return after if after <= self.max_retry_wait else None
+
+
+def _ids(documents: Sequence[str]) -> list[str]:
+    """Document ids as a list (sent as a JSON list, or as one repeated query parameter)."""
+    if isinstance(documents, str):  # one id given bare: not its characters
+        return [documents]
+    return list(documents)
 
 
 def _quote(segment: str) -> str:

@@ -25,6 +25,12 @@ class NotFound(QAError):
     status = 404
 
 
+class UnknownDocument(NotFound):
+    """A document filter names a document id the index does not hold; ``detail`` lists the unknown ids."""
+
+    code = "unknown_document"
+
+
 class CorpusError(QAError):
     """A document or corpus folder that cannot be read; names the file."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal, Protocol
 
 import numpy as np
@@ -98,22 +99,29 @@ class Retriever:
         query_vector: np.ndarray | None = None,
         expansions: list[str] | None = None,
         keyword_scores: np.ndarray | None = None,
+        documents: Collection[str] | None = None,
     ) -> list[Hit]:
         """Top ``k`` passages for ``query``; ``expansions`` are extra terms for the keyword side.
 
         ``keyword_scores`` (from :meth:`keyword_scores`) lets a caller score the keyword side while the
-        question's vector is still being computed.
+        question's vector is still being computed. With ``documents`` (ids) both sides search only those
+        documents' passages, so the hits are their best passages (not what is left of a global top k).
         """
         n = len(self.index.passages)
-        if n == 0 or not query.strip():
+        allowed = self.document_rows(documents) if documents else None
+        candidates = n if allowed is None else len(allowed)
+        if candidates == 0 or not query.strip():
             return []
-        depth = min(n, max(self.depth, 5 * k))
+        depth = min(candidates, max(self.depth, 5 * k))
         bm25_all = keyword_scores if keyword_scores is not None else self.keyword_scores(query, expansions)
         qvec = query_vector if query_vector is not None else self.encode([query])[0]
-        found_scores, found_rows = self.index.dense.search(qvec[None, :], depth)
+        found_scores, found_rows = self.index.dense.search(qvec[None, :], depth, rows=allowed)
         dense_rows = found_rows[0][found_rows[0] >= 0].astype(np.int64)
         dense = found_scores[0][: len(dense_rows)].astype(np.float64)
-        bm25_rows = np.argsort(-bm25_all, kind="stable")[:depth]
+        if allowed is None:
+            bm25_rows = np.argsort(-bm25_all, kind="stable")[:depth]
+        else:
+            bm25_rows = allowed[np.argsort(-bm25_all[allowed], kind="stable")[:depth]]
         bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]
 
         if mode == "dense":
@@ -137,6 +145,18 @@ class Retriever:
         dense_score = dict(zip(dense_rows.tolist(), dense.tolist(), strict=True))
         order = np.argsort(-fused, kind="stable")  # ties keep the candidates' order
         return self._hits(rows[order].tolist(), fused[order].tolist(), dense_score, bm25_all, qvec, k)
+
+    @cached_property
+    def _rows_by_document(self) -> dict[str, np.ndarray]:
+        by_doc: dict[str, list[int]] = {}
+        for row, p in enumerate(self.index.passages):
+            by_doc.setdefault(p.doc_id, []).append(row)
+        return {doc_id: np.array(rows, dtype=np.int64) for doc_id, rows in by_doc.items()}
+
+    def document_rows(self, documents: Collection[str]) -> np.ndarray:
+        """The passage rows of ``documents``, ascending (ids without passages add none)."""
+        parts = [self._rows_by_document[d] for d in dict.fromkeys(documents) if d in self._rows_by_document]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def keyword_scores(self, query: str, expansions: list[str] | None = None) -> np.ndarray:
         """BM25 score of every passage (row order) for ``query`` plus its ``expansions``."""

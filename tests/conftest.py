@@ -64,9 +64,16 @@ def run_coroutine(coro: object) -> object:
 
 
 def ask_blocking(
-    services: Services, question: str, *, conversation_id: str | None = None, top_k: int = 5
+    services: Services,
+    question: str,
+    *,
+    conversation_id: str | None = None,
+    top_k: int = 5,
+    documents: list[str] | None = None,
 ) -> AskResult:
     """The pipeline's ``ask``, awaited on an event loop of its own (see run_coroutine)."""
-    result = run_coroutine(ask(services, question, conversation_id=conversation_id, top_k=top_k))
+    result = run_coroutine(
+        ask(services, question, conversation_id=conversation_id, top_k=top_k, documents=documents)
+    )
     assert isinstance(result, AskResult)
     return result

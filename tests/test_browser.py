@@ -136,6 +136,24 @@ def frame_height(page: Any) -> float:
     return float(page.evaluate("document.querySelector('iframe.qa-embed').getBoundingClientRect().height"))
 
 
+def test_document_filter_in_the_page(page: Any, live_server: str, services: Services) -> None:
+    doc_id = "003_f380dd54a5265a4b"
+    title = services.index.document(doc_id).meta.display_title
+    page.goto(live_server + "/")
+    page.click("details.doc-filter summary")
+    page.check(f'form.ask input[name=documents][value="{doc_id}"]')
+    answer = ask_in_page(page, HEADLINE)
+    cards = answer.locator(".card h4 a.doc-link").all_inner_texts()
+    assert cards and set(cards) == {title}, cards
+    assert title in answer.locator(".doc-scope").inner_text()
+    assert f"documents={doc_id}" in page.url  # the permalink keeps the filter
+    follow = ask_in_page(page, "What about nivolumab?", nth=2)  # still ticked: the follow-up keeps it
+    assert set(follow.locator(".card h4 a.doc-link").all_inner_texts()) == {title}
+    page.goto(page.url)  # the permalink, rendered on the server, with the box ticked
+    assert page.is_checked(f'form.ask input[name=documents][value="{doc_id}"]')
+    assert set(page.locator(".answer .card h4 a.doc-link").all_inner_texts()) == {title}
+
+
 def test_widget_embedded_in_another_origin(page: Any, live_server: str) -> None:
     with serve_html(WIKI.format(server=live_server)) as wiki:
         assert wiki.split(":")[-1] != live_server.split(":")[-1]

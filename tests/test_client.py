@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import DOC_003
+from conftest import DOC_000, DOC_003
 
 from qa.client import (
     Answer,
@@ -93,6 +93,23 @@ def test_search_documents_and_trials(qa: Client) -> None:
     pembro = qa.drug("Keytruda")
     assert pembro.name == "pembrolizumab" and "PD-1" in pembro.targets
     assert any(d.name == "pembrolizumab" for d in qa.drugs())
+
+
+def test_document_filter_round_trip(qa: Client) -> None:
+    answer = qa.ask(HEADLINE, top_k=6, documents=[DOC_003])
+    assert len(answer.passages) == 6 and {p.doc_id for p in answer.passages} == {DOC_003}
+    assert answer.reading.documents == [DOC_003]
+    follow = answer.follow_up("What about nivolumab?")
+    assert follow.reading.documents == [DOC_003] and {p.doc_id for p in follow.passages} == {DOC_003}
+    assert follow.follow_up("And in melanoma?", documents=[]).reading.documents is None
+    passages = qa.search("macrophages", k=4, documents=[DOC_000])
+    assert len(passages) == 4 and {p.doc_id for p in passages} == {DOC_000}
+    trials = qa.trials(documents=DOC_000)  # one id given bare
+    assert trials and all(t.doc_id == DOC_000 for t in trials)
+    with pytest.raises(APIError) as err:
+        qa.ask(HEADLINE, documents=["missing-paper"])
+    assert err.value.status == 404 and err.value.code == "unknown_document"
+    assert err.value.detail == {"unknown": ["missing-paper"]}
 
 
 def test_errors_carry_the_api_code_and_message(qa: Client) -> None:

@@ -130,3 +130,46 @@ def test_qa_eval_without_inputs_is_an_error(capsys: pytest.CaptureFixture[str]) 
     assert "--questions" in capsys.readouterr().err
     assert main(["eval", "--url", "http://127.0.0.1:9"]) == 1
     assert "--round2" in capsys.readouterr().err
+
+
+PAPER_QUESTIONS = Path(__file__).parent / "data" / "paper_questions.jsonl"
+PAPERS = SHARED / "papers"
+
+
+def test_qa_eval_papers_searches_each_question_within_its_document(
+    settings: Settings, services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the dev questions, each given the document that holds its evidence
+    rows = []
+    for q in load_questions(DEV):
+        holder = next(d.id for d in services.index.documents.values() if q.evidence[0] in d.text)
+        rows.append({"document": holder, "question": q.question, "evidence": q.evidence})
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    where = ["--index-dir", str(settings.index_dir), "--corpus-dir", str(settings.corpus_dir)]
+    assert main(["eval", "--papers", str(papers), "--json", *where]) == 0
+    out = json.loads(capsys.readouterr().out)["papers"]
+    assert set(out) == {"hybrid", "dense", "bm25", "hybrid+vocab", "hybrid, all documents"}
+    assert len(out["hybrid"]["ranks"]) == len(rows)
+    assert out["hybrid"]["hit@5"] >= out["hybrid, all documents"]["hit@5"] >= 0.9
+    papers.write_text(json.dumps({**rows[0], "document": "not-indexed"}) + "\n", encoding="utf-8")
+    assert main(["eval", "--papers", str(papers), *where]) == 1
+    assert "unknown document id 'not-indexed'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_paper_questions_quote_the_papers_as_the_readers_give_them() -> None:
+    """Every evidence string of tests/data/paper_questions.jsonl is in its paper's text as read."""
+    from qa.corpus import load_document
+
+    questions = load_questions(PAPER_QUESTIONS)
+    by_doc: dict[str, list[str]] = {}
+    for q in questions:
+        assert q.document and q.evidence, q
+        by_doc.setdefault(q.document, []).extend(q.evidence)
+    assert len(by_doc) == 9 and all(3 <= sum(q.document == d for q in questions) <= 5 for d in by_doc)
+    files = {p.stem: p for p in PAPERS.iterdir() if p.suffix in (".xml", ".pdf")}
+    for doc_id, evidence in by_doc.items():
+        text = load_document(files[doc_id], PAPERS, None, 50_000_000).text
+        missing = [e for e in evidence if e not in text]
+        assert not missing, (doc_id, missing)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from qa.api.models import MAX_DOCUMENT_FILTER
 from qa.errors import IndexMissing
 from qa.services import Services
 
@@ -90,3 +91,21 @@ class TrialFilters:
 
 
 TrialFiltersDep = Annotated[TrialFilters, Depends()]
+
+
+async def document_filter(
+    services: ServicesDep,
+    documents: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_DOCUMENT_FILTER,
+            description="Only these documents (ids from GET /api/documents): repeat the parameter and/or "
+            "separate ids with commas. Unknown ids get a 404 naming them.",
+        ),
+    ] = None,
+) -> tuple[str, ...] | None:
+    """The checked document filter of a GET endpoint; None (or empty) when it names no document."""
+    return services.index.check_documents(documents) or None
+
+
+DocumentsDep = Annotated[tuple[str, ...] | None, Depends(document_filter)]

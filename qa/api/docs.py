@@ -93,7 +93,9 @@ _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/
 def _no_control_chars(schema: dict[str, Any]) -> None:
     """Give a string schema (or each string branch of anyOf) the pattern the limits middleware enforces."""
     for branch in schema.get("anyOf", [schema]):
-        if branch.get("type") == "string" and "pattern" not in branch and "enum" not in branch:
+        if branch.get("type") == "array" and isinstance(branch.get("items"), dict):
+            _no_control_chars(branch["items"])  # a list of strings: each item
+        elif branch.get("type") == "string" and "pattern" not in branch and "enum" not in branch:
             branch["pattern"] = NO_CONTROL_PATTERN
 
 

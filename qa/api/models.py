@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from qa.settings import MAX_QUESTION_CHARS
+
+MAX_DOCUMENT_FILTER = 100  # document ids in one filter
+DocumentIdStr = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class AskRequest(BaseModel):
@@ -23,6 +26,13 @@ class AskRequest(BaseModel):
         description="Continue this conversation.",
     )
     top_k: int = Field(5, ge=1, le=20, description="How many passages to return.")
+    documents: list[DocumentIdStr] | None = Field(
+        None,
+        max_length=MAX_DOCUMENT_FILTER,
+        description="Answer from these documents only (ids from GET /api/documents: the file name without "
+        "its extension); passages and trials come from them. Unknown ids get a 404 naming them. A follow-up "
+        "without it keeps the previous turn's filter; an empty list lifts it.",
+    )
 
 
 class Span(BaseModel):
@@ -118,6 +128,9 @@ class ReadingOut(BaseModel):
     )
     scope: list[str] | None = Field(description="Trial ids the filter ran within (a narrowed follow-up).")
     topic: str | None = Field(description="What the conversation is about, for pronouns in the next turn.")
+    documents: list[str] | None = Field(
+        None, description="The document ids passages and trials were restricted to; null: every document."
+    )
 
 
 class AskResponse(BaseModel):

@@ -25,21 +25,24 @@ def run_evaluation(
     scifact: Path | None = None,
     nfcorpus: Path | None = None,
     round2: Path | None = None,
+    papers: Path | None = None,
     url: str | None = None,
     split: str = "test",
     limit: int | None = None,
 ) -> dict[str, Any]:
     """What `qa eval` reports: the dev questions on the served index, BEIR SciFact and/or NFCorpus in memory,
-    and the round-2 questions through POST /api/ask (the app on the served index under TestClient, or the
-    server at ``url``)."""
-    if not (questions or scifact or nfcorpus or round2):
-        raise QAError("give --questions FILE, --scifact DIR, --nfcorpus DIR and/or --round2 DIR")
+    the paper questions each searched within its document, and the round-2 questions through POST /api/ask
+    (the app on the served index under TestClient, or the server at ``url``)."""
+    if not (questions or scifact or nfcorpus or round2 or papers):
+        raise QAError(
+            "give --questions FILE, --papers FILE, --scifact DIR, --nfcorpus DIR and/or --round2 DIR"
+        )
     if url and not round2:
         raise QAError("--url scores the round-2 questions: give --round2 DIR too")
     result: dict[str, Any] = {}
     services: Services | None = None
     try:
-        if questions or (round2 and not url):
+        if questions or papers or (round2 and not url):
             from qa.services import Services
 
             services = Services.start(settings)
@@ -48,6 +51,8 @@ def run_evaluation(
             result["questions"] = evaluate_questions(
                 services.retriever, load_questions(questions), expand=expand
             )
+        if papers and services is not None:
+            result["papers"] = _papers(services, papers)
         embedder: Embedder | None = services.embedder if services is not None else None
         for name, folder in (("scifact", scifact), ("nfcorpus", nfcorpus)):
             if folder:
@@ -72,6 +77,20 @@ def run_evaluation(
     return result
 
 
+def _papers(services: Services, path: Path) -> dict[str, Any]:
+    """The paper questions, each within its document (every one must name an indexed document)."""
+    asked = load_questions(path)
+    missing = [q.id for q in asked if not q.document]
+    if missing:
+        raise QAError(f"{path}: questions without a document: {', '.join(missing[:5])}")
+    try:
+        services.index.check_documents(q.document for q in asked if q.document)
+    except QAError as exc:
+        raise QAError(f"{path}: {exc.message} (index the papers first: qa index --corpus DIR)") from exc
+    expand = services.facts.expand_query if services.facts is not None else None
+    return evaluate_questions(services.retriever, asked, expand=expand, unfiltered=True)
+
+
 def _round2(data: Path, url: str | None, services: Services | None) -> dict[str, Any]:
     import httpx
 
@@ -88,16 +107,9 @@ def _round2(data: Path, url: str | None, services: Services | None) -> dict[str,
 
 def format_report(result: dict[str, Any], *, failures: bool = False) -> str:
     blocks: list[list[str]] = []
-    if "questions" in result:
-        q = result["questions"]
-        lines = [f"dev questions ({len(q['hybrid']['ranks'])})", f"{'mode':<12} hit@1  hit@5  MRR@10"]
-        lines += [f"{m:<12} {q[m]['hit@1']:.3f}  {q[m]['hit@5']:.3f}  {q[m]['mrr@10']:.3f}" for m in q]
-        missed = [i for i, r in q["hybrid"]["ranks"].items() if r != 1]
-        if missed:
-            lines.append(
-                "hybrid not at rank 1: " + ", ".join(f"{i} ({q['hybrid']['ranks'][i]})" for i in missed)
-            )
-        blocks.append(lines)
+    for key, title in (("questions", "dev questions"), ("papers", "paper questions, within their document")):
+        if key in result:
+            blocks.append(_rank_lines(title, result[key]))
     for name, title in (("scifact", "SciFact"), ("nfcorpus", "NFCorpus")):
         if name in result:
             blocks.append(_beir_lines(title, result[name]))
@@ -109,6 +121,16 @@ def format_report(result: dict[str, Any], *, failures: bool = False) -> str:
             lines += failure_lines(r["items"])
         blocks.append(lines)
     return "\n\n".join("\n".join(b) for b in blocks)
+
+
+def _rank_lines(title: str, q: dict[str, Any]) -> list[str]:
+    width = max(len(m) for m in q) + 1
+    lines = [f"{title} ({len(q['hybrid']['ranks'])})", f"{'mode':<{width}} hit@1  hit@5  MRR@10"]
+    lines += [f"{m:<{width}} {q[m]['hit@1']:.3f}  {q[m]['hit@5']:.3f}  {q[m]['mrr@10']:.3f}" for m in q]
+    missed = [i for i, r in q["hybrid"]["ranks"].items() if r != 1]
+    if missed:
+        lines.append("hybrid not at rank 1: " + ", ".join(f"{i} ({q['hybrid']['ranks'][i]})" for i in missed))
+    return lines
 
 
 def _beir_lines(title: str, s: dict[str, Any]) -> list[str]:

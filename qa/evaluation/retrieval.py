@@ -1,4 +1,7 @@
-"""Dev questions: hit@1, hit@5 and MRR@10 of the served index's retrieval, per mode."""
+"""Dev questions: hit@1, hit@5 and MRR@10 of the served index's retrieval, per mode.
+
+A question that names a ``document`` is searched within it (the document filter of POST /api/ask); the
+paper questions (tests/data/paper_questions.jsonl, ``qa eval --papers``) are all of that kind."""
 
 from __future__ import annotations
 
@@ -21,13 +24,21 @@ class DevQuestion:
     id: str
     question: str
     evidence: list[str]
+    document: str | None = None  # searched within this document only
 
 
 def load_questions(path: Path) -> list[DevQuestion]:
-    """Questions in the retrieval_dev.jsonl format: one {id, question, evidence: [...]} per line."""
+    """Questions in the retrieval_dev.jsonl format: one {id, question, evidence: [...], document?} per line
+    (a question without an id is named after its document and line)."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return [DevQuestion(**json.loads(line)) for line in lines if line.strip()]
+        questions = []
+        for n, line in enumerate(lines, start=1):
+            if line.strip():
+                data = json.loads(line)
+                data.setdefault("id", f"{data.get('document') or 'q'}:{n}")
+                questions.append(DevQuestion(**data))
+        return questions
     except (OSError, ValueError, TypeError) as exc:
         raise QAError(f"cannot read questions from {path}: {exc}") from exc
 
@@ -62,19 +73,27 @@ def evaluate_questions(
     modes: Iterable[str] = MODES,
     *,
     expand: Callable[[str], list[str]] | None = None,
+    unfiltered: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Per mode: the metrics and each question's first-hit rank within the top 10.
 
-    With ``expand`` (the facts vocabulary's query expansion) a row "hybrid+vocab" measures what it adds.
+    With ``expand`` (the facts vocabulary's query expansion) a row "hybrid+vocab" measures what it adds;
+    with ``unfiltered`` a row "hybrid, all documents" shows what the questions' document filters add.
     """
     out: dict[str, dict[str, Any]] = {}
     vectors = retriever.encode([q.question for q in questions])
-    runs = [(mode, mode, None) for mode in modes] + ([("hybrid+vocab", "hybrid", expand)] if expand else [])
-    for name, mode, expander in runs:
+    runs: list[tuple[str, str, Callable[[str], list[str]] | None, bool]]
+    runs = [(mode, mode, None, True) for mode in modes]
+    runs += [("hybrid+vocab", "hybrid", expand, True)] if expand else []
+    runs += [("hybrid, all documents", "hybrid", None, False)] if unfiltered else []
+    for name, mode, expander, filtered in runs:
         ranks = {}
         for q, v in zip(questions, vectors, strict=True):
             extra = expander(q.question) if expander else None
-            hits = retriever.search(q.question, 10, mode=mode, query_vector=v, expansions=extra)
+            documents = [q.document] if filtered and q.document else None
+            hits = retriever.search(
+                q.question, 10, mode=mode, query_vector=v, expansions=extra, documents=documents
+            )
             ranks[q.id] = first_hit_rank((h.passage.text for h in hits), q.evidence)
         out[name] = {**rank_metrics(list(ranks.values())), "ranks": ranks}
     return out

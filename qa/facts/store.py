@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +89,19 @@ class FactStore:
         """The trials a question asks about, in document order; None when the question is not about trials."""
         return answer_trials(self.catalog, question)
 
-    def filter_trials(self, query: TrialQuery) -> list[Trial]:
-        return filter_trials(self.catalog, query)
+    def filter_trials(self, query: TrialQuery, *, documents: Collection[str] | None = None) -> list[Trial]:
+        """The trials meeting ``query``, in document order; with ``documents``, those the documents describe
+        (see :func:`within_documents`)."""
+        found = filter_trials(self.catalog, query)
+        return within_documents(found, documents) if documents else found
 
-    def nearest_trials(self, query: TrialQuery, k: int = 3) -> list[Trial]:
+    def nearest_trials(
+        self, query: TrialQuery, k: int = 3, *, documents: Collection[str] | None = None
+    ) -> list[Trial]:
         """The trials meeting most of ``query``'s constraints, but not all (for an honest negative)."""
-        return nearest_trials(self.catalog, query, k)
+        if not documents:
+            return nearest_trials(self.catalog, query, k)
+        return within_documents(nearest_trials(self.catalog, query, len(self.trials)), documents)[:k]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per document: trials (by primary evidence), drugs mentioned and outcomes extracted."""
@@ -139,6 +148,19 @@ class FactStore:
             return cls.load(path)
         log.warning("%s has no %s; extracting facts in memory", folder, FACTS_FILE)
         return build_facts(documents, passages, Vocabulary.load())
+
+
+def within_documents(trials: list[Trial], documents: Collection[str]) -> list[Trial]:
+    """The trials that ``documents`` describe, each as they state it: a record merged from several papers
+    keeps only those documents' evidence, so its quote and passage come from them (its fields stay the
+    merged record's)."""
+    wanted = set(documents)
+    out = []
+    for t in trials:
+        evidence = [e for e in t.evidence if e.doc_id in wanted]
+        if evidence:
+            out.append(t if len(evidence) == len(t.evidence) else replace(t, evidence=evidence))
+    return out
 
 
 def _carry_context(

@@ -11,6 +11,7 @@ The pipeline calls, per question::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +54,23 @@ class Resolution:
             "filters": state.filters,
             "scope": state.scope,
             "topic": state.topic.phrase if state.topic else None,
+            "documents": state.documents,
         }
 
 
-def read_turn(question: str, previous: ConversationState | None, facts: FactStore | None) -> Resolution:
-    """``question`` read against the previous turn's state (None for the first turn of a conversation)."""
+def read_turn(
+    question: str,
+    previous: ConversationState | None,
+    facts: FactStore | None,
+    documents: Sequence[str] | None = None,
+) -> Resolution:
+    """``question`` read against the previous turn's state (None for the first turn of a conversation).
+
+    ``documents`` is the turn's document filter: None keeps the previous turn's, an empty one lifts it."""
     state = read(question, previous, facts)
+    if documents is None:
+        documents = previous.documents if previous is not None else None
+    state.documents = list(documents) if documents else None
     names: dict[str, list[str]] = {}
     for e in state.entities:
         if e.name not in names.setdefault(e.kind, []):
@@ -72,7 +84,7 @@ def trials_for(facts: FactStore | None, resolution: Resolution) -> list[Trial] |
     if facts is None or state is None or state.filters is None:
         return None
     query = query_from_dict(state.filters)
-    found = facts.filter_trials(query)
+    found = facts.filter_trials(query, documents=state.documents)
     if state.scope is not None:
         allowed = set(state.scope)
         found = [t for t in found if t.id in allowed]

@@ -57,6 +57,7 @@ class ConversationState:
     trial_ids: list[str] = field(default_factory=list)  # returned, in the order shown
     topic: Topic | None = None
     passage_ids: list[str] = field(default_factory=list)  # passages cited or listed
+    documents: list[str] | None = None  # the document filter (ids); None: every document
 
     @property
     def about_trials(self) -> bool:

@@ -10,6 +10,9 @@ import faiss
 import numpy as np
 
 Kind = Literal["flat", "hnsw", "ivf"]
+# An approximate index searched within a set of rows misses some of the set's best rows (a graph walk or the
+# probed lists find too few of them), so a set up to this size is scored exactly from its stored vectors.
+EXACT_ROWS = 50_000
 
 
 def choose_kind(n: int, requested: str, threshold: int) -> Kind:
@@ -63,11 +66,40 @@ class DenseIndex:
             ivf.nprobe = max(16, ivf.nlist // 16)
             ivf.make_direct_map()  # lets reconstruct() fetch a stored vector by row
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and row ids, best first; ids are -1 where fewer than k vectors exist."""
-        k = max(1, min(k, self.size)) if self.size else 1
+    def search(
+        self, queries: np.ndarray, k: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and row ids, best first; ids are -1 where fewer than k vectors exist.
+
+        With ``rows`` only those rows are searched (a document filter): through a FAISS ID selector, which
+        is exact on a flat index and on a large set; a smaller set under an approximate index is scored
+        exactly from its stored vectors.
+        """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        scores, ids = self.index.search(queries, k)
+        if rows is None:
+            k = max(1, min(k, self.size)) if self.size else 1
+            return self.index.search(queries, k)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        k = max(1, min(k, len(rows)))
+        if self.kind != "flat" and len(rows) <= EXACT_ROWS:
+            return _exact(queries, self.vectors(rows), rows, k)
+        return self._search_selected(queries, k, rows)
+
+    def _search_selected(self, queries: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS search admitting only ``rows``, with this index type's accuracy knobs (parameters passed to
+        a search replace the index's own). The selector is held here until the search returns."""
+        selector = faiss.IDSelectorBatch(rows)
+        params: faiss.SearchParameters
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            params.efSearch = max(faiss.downcast_index(self.index).hnsw.efSearch, 8 * k)  # type: ignore[attr-defined]
+        elif self.kind == "ivf":
+            params = faiss.SearchParametersIVF()
+            params.nprobe = faiss.extract_index_ivf(self.index).nprobe
+        else:
+            params = faiss.SearchParameters()
+        params.sel = selector
+        scores, ids = self.index.search(queries, k, params=params)
         return scores, ids
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
@@ -83,3 +115,10 @@ class DenseIndex:
         loaded = cls(faiss.read_index(str(path)), kind)
         loaded.tune()
         return loaded
+
+
+def _exact(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of ``rows`` for each query by inner product, best first (ties in row order)."""
+    scores = queries @ vectors.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), rows[order]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from qa.chunking import Passage
@@ -16,6 +18,7 @@ from qa.index.build import current_path
 from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import MANIFEST_NAME, IndexManifest
+from qa.index.scope import DocumentIds, check_documents
 from qa.jsonl import read_jsonl
 from qa.settings import Settings
 
@@ -128,6 +131,11 @@ class SearchIndex:
         if doc is None:
             raise NotFound(f"no document with id '{doc_id}'")
         return doc
+
+    def check_documents(self, values: Iterable[str] | None) -> DocumentIds | None:
+        """A document filter as given (ids, comma-separated values) checked against the indexed ids:
+        None when none was given, UnknownDocument naming any id not indexed."""
+        return check_documents(values, self.documents)
 
     def sentence_text(self, s: Sentence) -> str:
         return self.documents[s.doc_id].text[s.start : s.end]

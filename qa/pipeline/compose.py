@@ -73,11 +73,15 @@ def lead_with_trials(answer: Answer, trials: list[Trial], marker: Callable[[Tria
     answer.abstained = False
 
 
-def say_no_trial(answer: Answer, query: TrialQuery, facts: FactStore | None, question: str) -> None:
+def say_no_trial(
+    answer: Answer, query: TrialQuery, facts: FactStore | None, question: str, *, filtered: bool = False
+) -> None:
     """The question asks for trials and none matches: say so plainly and abstain, unless a yes/no
-    question is answered by the sentences themselves ("No CAR-NK cell therapy has entered phase III")."""
+    question is answered by the sentences themselves ("No CAR-NK cell therapy has entered phase III").
+    ``filtered``: the question was restricted to some documents."""
     phrase = describe_query(query, facts.vocab if facts else None)
-    message = f"No trial in the indexed documents matches {phrase}."
+    where = "selected" if filtered else "indexed"
+    message = f"No trial in the {where} documents matches {phrase}."
     if not answer.abstained and not _LIST_QUESTION.match(question):
         answer.text = f"{message} {answer.text}"
         return

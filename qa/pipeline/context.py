@@ -32,6 +32,7 @@ class AskContext:
     top_k: int
     conversation_id: str
     previous: Turn | None  # the conversation's last turn, when this is a follow-up
+    requested_documents: tuple[str, ...] | None = None  # the request's document filter, checked (None: unset)
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds by reported stage name
 
     resolution_: Resolution | None = None  # resolve
@@ -45,6 +46,12 @@ class AskContext:
     @property
     def resolution(self) -> Resolution:
         return _filled(self.resolution_, "resolution")
+
+    @property
+    def documents(self) -> list[str] | None:
+        """The document filter this turn applies (the request's, else the previous turn's); None: all."""
+        state = self.resolution.state
+        return state.documents if state is not None else None
 
     @property
     def keyword_scores(self) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,22 +49,34 @@ async def ask(
     *,
     conversation_id: str | None = None,
     top_k: int = 5,
+    documents: Iterable[str] | None = None,
     stages: tuple[Stage, ...] = STAGES,
 ) -> AskResult:
     """Answer ``question`` (a follow-up when ``conversation_id`` names a conversation) with cited sentences
-    and the trials it asks about. Must run on the event loop: the model's forward pass is awaited."""
+    and the trials it asks about. Must run on the event loop: the model's forward pass is awaited.
+
+    ``documents`` restricts the passages and trials to those document ids (UnknownDocument for an id not
+    indexed); a follow-up without it keeps the previous turn's filter, and an empty one lifts it."""
     with services.busy():
-        ctx = start_context(services, question, conversation_id=conversation_id, top_k=top_k)
+        ctx = start_context(
+            services, question, conversation_id=conversation_id, top_k=top_k, documents=documents
+        )
         await run_stages(ctx, stages)
         return ctx.result()
 
 
 def start_context(
-    services: Services, question: str, *, conversation_id: str | None, top_k: int
+    services: Services,
+    question: str,
+    *,
+    conversation_id: str | None,
+    top_k: int,
+    documents: Iterable[str] | None = None,
 ) -> AskContext:
-    """The checked question and its conversation (NotFound for an unknown conversation id)."""
+    """The checked question, document filter and conversation (NotFound for an unknown conversation id)."""
     question = clean_question(question, services.settings.max_question_chars)
     check_top_k(top_k)
+    requested = services.index.check_documents(documents)
     store = services.conversations
     history = store.history(conversation_id) if conversation_id else []
     return AskContext(
@@ -73,6 +85,7 @@ def start_context(
         top_k,
         conversation_id or store.new_id(),
         history[-1] if history else None,
+        requested,
     )
 
 

@@ -19,7 +19,11 @@ def resolve_stage(ctx: AskContext) -> None:
     are phase 3?", "why have they been hard to develop?")."""
     facts = ctx.services.facts
     previous = state_of(ctx.previous, facts) if ctx.previous else None
-    ctx.resolution_ = read_turn(ctx.question, previous, facts)
+    resolution = ctx.resolution_ = read_turn(ctx.question, previous, facts, ctx.requested_documents)
+    state = resolution.state
+    if state is not None and state.documents:  # a filter kept from a turn before a reload drops lost ids
+        indexed = ctx.services.index.documents
+        state.documents = [d for d in state.documents if d in indexed] or None
 
 
 def keyword_stage(ctx: AskContext) -> None:
@@ -36,15 +40,20 @@ def facts_stage(ctx: AskContext) -> None:
     ctx.trials = trials_for(facts, ctx.resolution)
     query = asked_query(ctx.resolution)
     if facts is not None and query is not None and ctx.trials == []:
-        ctx.nearest = facts.nearest_trials(query)
+        ctx.nearest = facts.nearest_trials(query, documents=ctx.documents)
 
 
 async def dense_stage(ctx: AskContext) -> None:
-    """The question's vector from the model, then dense search fused with the keyword side."""
+    """The question's vector from the model, then dense search fused with the keyword side (both within
+    the document filter, when there is one)."""
     resolved = ctx.resolution.resolved
     ctx.query_vector_ = await ctx.services.encode_query(resolved)
     hits = ctx.services.retriever.search(
-        resolved, k=ctx.top_k, query_vector=ctx.query_vector_, keyword_scores=ctx.keyword_scores
+        resolved,
+        k=ctx.top_k,
+        query_vector=ctx.query_vector_,
+        keyword_scores=ctx.keyword_scores,
+        documents=ctx.documents,
     )
     ctx.hits = list(hits)
 
@@ -66,7 +75,7 @@ def answer_stage(ctx: AskContext) -> None:
     elif ctx.trials == []:
         query = asked_query(ctx.resolution)
         if query is not None:
-            say_no_trial(answer, query, ctx.services.facts, ctx.question)
+            say_no_trial(answer, query, ctx.services.facts, ctx.question, filtered=bool(ctx.documents))
 
 
 def record_stage(ctx: AskContext) -> None:

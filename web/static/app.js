@@ -115,9 +115,23 @@
     ]);
   }
 
+  function documentTitle(id) {
+    var box = document.querySelector('form.ask input[name=documents][value="' + CSS.escape(id) + '"]');
+    return box && box.parentNode ? box.parentNode.textContent.trim() : id;
+  }
+
   function answerBlock(a, prefix, permalink) {
     var parts = [el("h3", { id: prefix + "-q", "class": "question" }, [a.question])];
     if (a.resolved_question !== a.question) parts.push(el("p", { "class": "resolved" }, ["Read as: " + a.resolved_question]));
+    var scope = (a.reading && a.reading.documents) || [];
+    if (scope.length) {
+      var only = [document.createTextNode("Only from: ")];
+      scope.forEach(function (d, i) {
+        if (i) only.push(document.createTextNode("; "));
+        only.push(link("/documents/" + encodeURIComponent(d), documentTitle(d)));
+      });
+      parts.push(el("p", { "class": "doc-scope muted" }, only));
+    }
     parts.push(citedText(a.answer, prefix));
     if (a.abstained) parts.push(el("h4", { "class": "related" }, ["Related passages"]));
     if (a.trials.length) parts.push(trialsTable(a.trials, "Trials matching this question"));
@@ -199,6 +213,11 @@
     button.disabled = true;
     var body = { question: question };
     if (cidField.value) body.conversation_id = cidField.value;
+    var boxes = form.querySelectorAll("input[name=documents][type=checkbox]");
+    if (boxes.length) {  // the ticked boxes are the filter; none ticked lifts it
+      body.documents = Array.prototype.filter.call(boxes, function (b) { return b.checked; })
+        .map(function (b) { return b.value; });
+    }
     fetch(form.getAttribute("data-api"), {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
@@ -209,6 +228,8 @@
       if (!res.ok) throw new Error(res.data && res.data.error ? res.data.error.message : "the request failed");
       var a = res.data;
       var permalink = "/?q=" + encodeURIComponent(a.resolved_question);
+      var scope = (a.reading && a.reading.documents) || [];
+      if (scope.length) permalink += "&documents=" + encodeURIComponent(scope.join(","));
       // keep the thread short: earlier answers fold their sources (a citation unfolds them)
       thread.querySelectorAll("details.sources").forEach(function (d) { d.open = false; });
       thread.replaceChild(answerBlock(a, prefix, permalink), pending);

@@ -20,7 +20,13 @@ async def ask_route(
     """Answer a question from the indexed documents, citing the sentences it rests on."""
     # On the event loop: the pipeline is a fraction of a millisecond of Python around an awaited forward
     # pass, so a thread per request would only add hand-offs and contention for the GIL.
-    result = await ask(services, body.question, conversation_id=body.conversation_id, top_k=body.top_k)
+    result = await ask(
+        services,
+        body.question,
+        conversation_id=body.conversation_id,
+        top_k=body.top_k,
+        documents=body.documents,
+    )
     for stage, ms in result.timings.items():
         timing.add(stage, ms / 1000)
     response = ask_response(services.index, result, str(request.base_url))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from qa.api.deps import ServicesDep, TrialFiltersDep
+from qa.api.deps import DocumentsDep, ServicesDep, TrialFiltersDep
 from qa.api.models import EvidenceOut, TrialOut
 from qa.api.present import trial_out
 from qa.errors import BadInput, IndexMissing
@@ -156,11 +156,16 @@ def _csv(trials: list[dict[str, Any]]) -> str:
 
 @router.get("/trials", response_model=TrialList, responses={200: {"content": {"text/csv": {}}}})
 def list_trials(
-    services: ServicesDep, filters: TrialFiltersDep, format: Literal["json", "csv"] = "json"
+    services: ServicesDep,
+    filters: TrialFiltersDep,
+    documents: DocumentsDep,
+    format: Literal["json", "csv"] = "json",
 ) -> Any:
-    """Trials and studies the documents describe; every filter given must hold."""
+    """Trials and studies the documents describe; every filter given must hold. With ``documents``, the
+    trials those documents describe, quoted from them."""
     store = _store(services)
-    trials = [t.to_dict() for t in store.filter_trials(build_query(store, *filters.args()))]
+    query = build_query(store, *filters.args())
+    trials = [t.to_dict() for t in store.filter_trials(query, documents=documents)]
     if format == "csv":
         return Response(
             _csv(trials),

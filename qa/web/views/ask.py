@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from qa.api.deps import ServicesDep
-from qa.api.models import AskResponse
+from qa.api.models import MAX_DOCUMENT_FILTER, AskResponse
 from qa.api.present import ask_response, document_summary
-from qa.errors import BadInput, NotFound
+from qa.errors import BadInput, NotFound, UnknownDocument
 from qa.pipeline import ask
 from qa.services import Services
 from qa.settings import MAX_QUESTION_CHARS
@@ -27,10 +27,18 @@ EXAMPLES = [
 ]
 Question = Annotated[str | None, Query(max_length=MAX_QUESTION_CHARS)]
 ConversationId = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
+# The document filter: checkboxes (one value each, plus an empty value that says the form was sent, so that
+# clearing every box lifts the filter) or a permalink's comma-separated ids.
+Documents = Annotated[list[str] | None, Query(max_length=MAX_DOCUMENT_FILTER + 1)]
+
+
+def documents_param(documents: list[str] | None) -> str | None:
+    """A document filter as one query value (ids joined by commas), for permalinks; None when unset."""
+    return ",".join(documents) if documents else None
 
 
 async def answer_question(
-    services: Services, request: Request, q: str, cid: str | None
+    services: Services, request: Request, q: str, cid: str | None, documents: list[str] | None = None
 ) -> tuple[AskResponse, list[str], str | None]:
     """The answer, the questions asked before it in the conversation, and a notice for the reader."""
     notice = None
@@ -40,19 +48,23 @@ async def answer_question(
             earlier = [t.question for t in services.conversations.history(cid)]
         except NotFound:
             cid, notice = None, "That conversation has expired, so this question starts a new one."
-    result = await ask(services, q, conversation_id=cid or None)
+    result = await ask(services, q, conversation_id=cid or None, documents=documents)
     return ask_response(services.index, result, str(request.base_url)), earlier, notice
 
 
 async def answer_context(
-    services: Services, request: Request, q: str | None, cid: str | None
+    services: Services,
+    request: Request,
+    q: str | None,
+    cid: str | None,
+    documents: list[str] | None = None,
 ) -> dict[str, object]:
     """What the ask page and the widget render: the answer (or the error), cards and downloads."""
     if not q:
         return {"answer": None, "question": ""}
     try:
-        answer, earlier, notice = await answer_question(services, request, q, cid)
-    except BadInput as exc:
+        answer, earlier, notice = await answer_question(services, request, q, cid, documents)
+    except (BadInput, UnknownDocument) as exc:
         return {"answer": None, "question": q, "error": exc.message}
     return {
         "answer": answer,
@@ -61,7 +73,9 @@ async def answer_context(
         "notice": notice,
         "segments": {p.id: passage_segments(p) for p in answer.passages},
         "downloads": trial_downloads(answer.trials),
-        "answer_permalink": page_url("/", q=answer.resolved_question),
+        "answer_permalink": page_url(
+            "/", q=answer.resolved_question, documents=documents_param(answer.reading.documents)
+        ),
     }
 
 
@@ -71,24 +85,34 @@ async def ask_page(
     services: ServicesDep,
     q: Question = None,
     cid: ConversationId = None,
+    documents: Documents = None,
     format: Literal["html", "json"] = "html",
 ) -> Response:
-    """The ask page; ``format=json`` returns the same AskResponse as POST /api/ask."""
-    context = await answer_context(services, request, q, cid)
+    """The ask page; ``format=json`` returns the same AskResponse as POST /api/ask. ``documents`` (ids,
+    repeated or comma-separated) restricts the answer to those documents, like POST /api/ask's."""
+    context = await answer_context(services, request, q, cid, documents)
     answer = context["answer"]
     if format == "json":
         if isinstance(answer, AskResponse):
             return Response(answer.model_dump_json(), media_type="application/json")
         raise BadInput(str(context.get("error") or "q is required for format=json"))
     if isinstance(answer, AskResponse):
-        json_url = page_url("/", q=answer.resolved_question, format="json")
+        scope = answer.reading.documents
+        json_url = page_url("/", q=answer.resolved_question, documents=documents_param(scope), format="json")
     else:
+        scope = [d for d in documents or [] if d in services.index.documents]
         json_url = "/api/documents"
-    documents = [document_summary(services.index, d) for d in services.index.documents.values()]
+    summaries = [document_summary(services.index, d) for d in services.index.documents.values()]
     return render(
         request,
         "ask.html",
-        {**context, "examples": EXAMPLES, "documents": documents},
+        {
+            **context,
+            "examples": EXAMPLES,
+            "documents": summaries,
+            "selected_documents": scope or [],
+            "doc_titles": {d.id: d.title or d.id for d in summaries},
+        },
         json_url=json_url,
         status_code=400 if context.get("error") else 200,
     )
