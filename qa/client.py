@@ -129,6 +129,8 @@ class Outcome(_Record):
     start: int = 0
     end: int = 0
     text: str = ""
+    versus: list[str] = Field(default_factory=list)
+    quote: str = ""
 
     def __str__(self) -> str:
         return f"{self.measure} {self.value}" + (f" ({self.detail})" if self.detail else "")
@@ -171,6 +173,8 @@ class Trial(_Record):
     refs: list[int] = Field(default_factory=list)
     source_kind: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    registry_ids: list[str] = Field(default_factory=list)
+    arms: list[str] = Field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         data = self.model_dump(exclude={"evidence"})

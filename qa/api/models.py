@@ -86,6 +86,10 @@ class OutcomeOut(BaseModel):
     detail: str | None = None
     n: int | None = None
     denominator: int | None = None
+    versus: list[str] = Field(
+        default=[], description="The other arms' values, in the paper's order: ['43.5%']."
+    )
+    quote: str = Field(default="", description="The sentence that states it.")
     start: int
     end: int
     text: str
@@ -107,6 +111,10 @@ class TrialOut(BaseModel):
     status: str | None
     designations: list[str]
     biomarkers: list[str] = Field(default=[], description="Biomarker selections stated: 'PD-L1 ≥ 50%'.")
+    registry_ids: list[str] = Field(
+        default=[], description="Ids in registries other than ClinicalTrials.gov."
+    )
+    arms: list[str] = Field(default=[], description="The arms as the paper names them.")
     quote: str = Field(description="The primary evidence sentence.")
     passage_id: str
     doc_id: str

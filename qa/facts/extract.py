@@ -41,6 +41,7 @@ class Draft:
     facts: Facts
     direct_phase: bool
     role: str = "mention"
+    regs: list[str] = field(default_factory=list)  # ids in other registries (UMIN, ISRCTN ...)
 
 
 class PassageFinder:
@@ -147,10 +148,11 @@ def clause_drafts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> list[
             mine.extend(x for x in getattr(shared, name) if x not in mine)
         if not own.interventions:
             facts.drugs, facts.classes = list(shared.drugs), list(shared.classes)
-        if g.names:
-            drafts.append(Draft(s, g.names, g.ncts, g.alts, facts, direct))
+        if g.names or (g.regs and len(g.ncts) <= 1):
+            drafts.append(Draft(s, g.names, g.ncts, g.alts, facts, direct, regs=g.regs))
         else:  # a bare list of registry ids: one study each, sharing what the clause says
             drafts.extend(Draft(s, [], [n], [], facts, direct) for n in g.ncts)
+            drafts.extend(Draft(s, [], [], [], facts, direct, regs=[r]) for r in g.regs)
     _shared_status(vocab, s, clause, drafts)
     return drafts
 
@@ -253,7 +255,8 @@ def merge_drafts(vocab: Vocabulary, drafts: list[Draft], finder: PassageFinder) 
 
     owner: dict[str, int] = {}
     for i, d in enumerate(drafts):
-        keys = [f"nct:{n}" for n in d.ncts] + [f"name:{slug(n)}" for n in [*d.names, *d.alts]]
+        keys = [f"nct:{n}" for n in d.ncts] + [f"reg:{r}" for r in d.regs]
+        keys += [f"name:{slug(n)}" for n in [*d.names, *d.alts]]
         if not keys:
             keys = [f"doc:{d.sentence.doc.id}:{d.sentence.start}"]
         for k in keys:
@@ -273,10 +276,15 @@ def _trial(vocab: Vocabulary, members: list[Draft], finder: PassageFinder) -> Tr
     ncts = list(dict.fromkeys(n for d in members for n in d.ncts))
     alts = list(dict.fromkeys(a for d in members for a in d.alts if a not in names))
     first = members[0].sentence
-    trial = Trial(id=ncts[0] if ncts else slug(names[0]) if names else f"{first.doc.id}:{first.start}")
+    regs = list(dict.fromkeys(r for d in members for r in d.regs))
+    ids = ncts or regs
+    trial = Trial(id=ids[0] if ids else slug(names[0]) if names else f"{first.doc.id}:{first.start}")
     trial.name, trial.nct_ids, trial.aliases = (names[0] if names else None), ncts, names[1:] + alts
+    trial.registry_ids = regs
     merged = Facts()
     for d in members:
+        for o in d.facts.outcomes:
+            o.quote = o.quote or d.sentence.doc.text[d.sentence.start : d.sentence.end]
         merged.merge(d.facts)
     direct = [p for d in members if d.direct_phase for p in d.facts.phases]
     phases = direct or merged.phases

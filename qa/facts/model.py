@@ -26,9 +26,13 @@ class Trial:
     id: str
     name: str | None = None
     nct_ids: list[str] = field(default_factory=list)
+    registry_ids: list[str] = field(default_factory=list)  # other registries: "UMIN000007525", "ISRCTN..."
     aliases: list[str] = field(default_factory=list)
     phase: str | None = None
     interventions: list[str] = field(default_factory=list)
+    arms: list[str] = field(
+        default_factory=list
+    )  # "BTH1677 arm", "chemotherapy (group B)", as the paper names them
     drug_classes: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
@@ -46,9 +50,10 @@ class Trial:
     @property
     def label(self) -> str:
         """A short human name: the acronym and NCT id, or the interventions."""
-        head = self.name or (self.nct_ids[0] if self.nct_ids else " + ".join(self.interventions) or self.id)
-        if self.name and self.nct_ids:
-            head = f"{self.name} ({', '.join(self.nct_ids)})"
+        ids = self.nct_ids or self.registry_ids
+        head = self.name or (ids[0] if ids else " + ".join(self.interventions) or self.id)
+        if self.name and ids:
+            head = f"{self.name} ({', '.join(ids)})"
         return head
 
     def to_dict(self) -> dict[str, Any]:

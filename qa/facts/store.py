@@ -15,7 +15,7 @@ from qa.corpus import Corpus
 from qa.documents import Document
 from qa.errors import NotFound
 from qa.facts.entities import segment_facts
-from qa.facts.extract import PassageFinder, Sentence, document_drafts, evidence_for, merge_drafts
+from qa.facts.extract import PassageFinder, Sentence, derive, document_drafts, evidence_for, merge_drafts
 from qa.facts.learn import LearnedFact, learn
 from qa.facts.model import DrugRecord, Trial
 from qa.facts.ocr import OcrNote, reconcile_tables
@@ -27,7 +27,9 @@ from qa.facts.query import (
     filter_trials,
     nearest_trials,
 )
+from qa.facts.report import Report, absorbs, is_trial_report, read_report, report_trial
 from qa.facts.studies import clauses, name_key
+from qa.facts.tables import table_trials
 from qa.facts.vocab import Vocabulary, norm_key
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class FactStore:
         self.drug_names = set(drugs)
         self._by_key: dict[str, Trial] = {}
         for t in trials:
-            for key in [t.id, *t.nct_ids, *(name_key(n) for n in [t.name, *t.aliases] if n)]:
+            for key in [t.id, *t.nct_ids, *t.registry_ids, *(name_key(n) for n in [t.name, *t.aliases] if n)]:
                 self._by_key.setdefault(key.upper(), t)
 
     # --- lookups -----------------------------------------------------------
@@ -235,6 +237,24 @@ def _drug_records(
     return dict(sorted(records.items(), key=lambda kv: norm_key(kv[0])))
 
 
+def _with_report(
+    vocab: Vocabulary, report: Report, trials: list[Trial], finder: PassageFinder
+) -> list[Trial]:
+    """The report's own study as one record: the sentence-level records of it are folded in as evidence."""
+    own = report_trial(vocab, report, finder)
+    absorbed = [t for t in trials if absorbs(report, t)]
+    spans = {(e.doc_id, e.start) for e in own.evidence}
+    for t in absorbed:
+        for e in t.evidence:
+            if (e.doc_id, e.start) not in spans:
+                spans.add((e.doc_id, e.start))
+                own.evidence.append(replace(e, role="context"))
+        if not own.interventions:
+            own.interventions = t.interventions
+            derive(vocab, own)
+    return [own, *(t for t in trials if t not in absorbed)]
+
+
 def build_facts(documents: list[Document], passages: list[Passage], base: Vocabulary) -> FactStore:
     """Learn from the documents, extract their studies, reconcile table text, and index drugs."""
     vocab, learned = learn(base, documents)
@@ -247,6 +267,10 @@ def build_facts(documents: list[Document], passages: list[Passage], base: Vocabu
     trials = merge_drafts(vocab, drafts, finder)
     for t in trials:
         _carry_context(vocab, t, sentences, finder)
+    for doc in documents:
+        if is_trial_report(doc, sentences[doc.id]):
+            trials = _with_report(vocab, read_report(vocab, doc, sentences[doc.id]), trials, finder)
+    trials += table_trials(vocab, documents, finder, trials)
     notes: list[OcrNote] = reconcile_tables(documents, trials, finder)
     order = {d.id: i for i, d in enumerate(documents)}
     trials.sort(key=lambda t: (order.get(t.primary.doc_id, 0), t.primary.start))

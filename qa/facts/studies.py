@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from qa.facts.phases import find_phases
+from qa.facts.registry import find_registry_ids
 from qa.facts.vocab import Mention, Vocabulary, norm_key
 
 NCT_RE = re.compile(r"(?<![A-Za-z0-9])NCT\d{8}(?!\d)")
@@ -33,7 +34,7 @@ STUDY_CUE = re.compile(r"\b(?:trial|study)\b", re.IGNORECASE)
 
 @dataclass
 class Anchor:
-    kind: str  # nct | name
+    kind: str  # nct | reg (another registry's id) | name
     value: str
     start: int
     end: int
@@ -65,6 +66,11 @@ class Group:
         return list(dict.fromkeys(a.value for a in self.anchors if a.kind == "nct"))
 
     @property
+    def regs(self) -> list[str]:
+        """Ids in registries other than ClinicalTrials.gov (UMIN, ISRCTN, EudraCT ...)."""
+        return list(dict.fromkeys(a.value for a in self.anchors if a.kind == "reg"))
+
+    @property
     def alts(self) -> list[str]:
         return [a.alt for a in self.anchors if a.alt and not NCT_RE.search(a.alt) and _looks_like_id(a.alt)]
 
@@ -92,6 +98,9 @@ def _is_name(vocab: Vocabulary, name: str) -> bool:
 
 def find_anchors(vocab: Vocabulary, text: str, start: int, end: int) -> list[Anchor]:
     anchors = [Anchor("nct", m.group(0), m.start(), m.end()) for m in NCT_RE.finditer(text, start, end)]
+    anchors += [
+        Anchor("reg", r.value, r.start, r.end) for r in find_registry_ids(text, start, end) if not r.is_nct
+    ]
     for rx in (NAME_BEFORE, NAME_AFTER, NAME_NCT):
         for m in rx.finditer(text, start, end):
             name = m.group("name")

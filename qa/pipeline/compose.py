@@ -37,8 +37,8 @@ def trial_label(trial: Trial) -> str:
     """A trial's name, else its NCT ids, else what it tested in whom ("a trial of SD-101 + ... in melanoma")."""
     if trial.name:
         return trial.name
-    if trial.nct_ids:
-        return ", ".join(trial.nct_ids)
+    if trial.nct_ids or trial.registry_ids:
+        return ", ".join(trial.nct_ids or trial.registry_ids)
     what = " + ".join(trial.interventions) or "an intervention"
     return f"a trial of {what}" + (f" in {trial.conditions[0]}" if trial.conditions else "")
 
