@@ -12,6 +12,8 @@ import numpy as np
 from qa.chunking import Passage, passage_id
 from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
+from qa.lexicon import Lexicon
+from qa.references import ReferenceMap
 
 Encoder = Callable[[list[str]], np.ndarray]
 Mode = str  # "hybrid" | "dense" | "bm25"
@@ -79,6 +81,11 @@ class Retriever:
         fusion: Fusion = "zscore",
         alpha: float = 0.6,
         depth: int = 100,
+        lexicon: Lexicon | None = None,
+        sentence_weight: float = 0.0,
+        prf_k: int = 0,
+        prf_beta: float = 0.0,
+        reference_boost: float = 0.0,
     ) -> None:
         """``fusion``, ``alpha`` and ``depth`` were chosen on SciFact train claims and the dev questions
         (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation/beir.py."""
@@ -88,6 +95,12 @@ class Retriever:
         self.fusion = fusion
         self.alpha = alpha  # weight of the dense side in min-max fusion; one global value
         self.depth = depth  # candidates taken from each side before fusing
+        self.lexicon = lexicon  # expands the keyword side both ways (abbreviations, lay terms)
+        self.prf_k, self.prf_beta = prf_k, prf_beta  # dense pseudo-relevance feedback (Rocchio)
+        self.sentence_weight = sentence_weight  # share of a passage's best sentence in its dense score
+        self._sentences = SentenceMatcher.for_index(index) if sentence_weight else None
+        self.reference_boost = reference_boost  # z-score units added to passages a question refers to
+        self._references = ReferenceMap.from_passages(index.passages) if reference_boost else None
 
     def search(
         self,
@@ -110,7 +123,11 @@ class Retriever:
         depth = min(n, max(self.depth, 5 * k))
         bm25_all = keyword_scores if keyword_scores is not None else self.keyword_scores(query, expansions)
         qvec = query_vector if query_vector is not None else self.encode([query])[0]
+        asked = qvec  # hits report their cosine to the question itself, feedback or not
         found_scores, found_rows = self.index.dense.search(qvec[None, :], depth)
+        if self.prf_k and self.prf_beta:
+            qvec = self._feedback(qvec, found_rows[0])
+            found_scores, found_rows = self.index.dense.search(qvec[None, :], depth)
         dense_rows = found_rows[0][found_rows[0] >= 0].astype(np.int64)
         dense = found_scores[0][: len(dense_rows)].astype(np.float64)
         bm25_rows = np.argsort(-bm25_all, kind="stable")[:depth]
@@ -129,18 +146,48 @@ class Retriever:
             if len(missing):
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
-            rows = dense_rows
-            fused = score_fusion(dense, bm25_all[rows], self.alpha, scale=self.fusion)
+            if self._references is not None:
+                dense_rows, dense = self._add_referenced(query, dense_rows, dense, qvec)
+            rows, ranked = dense_rows, dense
+            if self._sentences is not None:  # a passage's best sentence counts too
+                best = self._sentences.best(rows, qvec)
+                ranked = (1.0 - self.sentence_weight) * dense + self.sentence_weight * best
+            fused = score_fusion(ranked, bm25_all[rows], self.alpha, scale=self.fusion)
+            if self._references is not None:
+                fused = fused + self.reference_boost * np.isin(rows, self._references.find(query))
         else:
             by_row = rrf([dense_rows.tolist(), bm25_rows.tolist()], self.rrf_k)
             rows, fused = np.fromiter(by_row, dtype=np.int64), np.fromiter(by_row.values(), dtype=np.float64)
-        dense_score = dict(zip(dense_rows.tolist(), dense.tolist(), strict=True))
+        moved = qvec is not asked
+        dense_score = {} if moved else dict(zip(dense_rows.tolist(), dense.tolist(), strict=True))
         order = np.argsort(-fused, kind="stable")  # ties keep the candidates' order
-        return self._hits(rows[order].tolist(), fused[order].tolist(), dense_score, bm25_all, qvec, k)
+        return self._hits(rows[order].tolist(), fused[order].tolist(), dense_score, bm25_all, asked, k)
 
     def keyword_scores(self, query: str, expansions: list[str] | None = None) -> np.ndarray:
         """BM25 score of every passage (row order) for ``query`` plus its ``expansions``."""
-        return self.index.keyword.scores(" ".join([query, *(expansions or [])]))
+        extra = self.lexicon.expand(query) if self.lexicon is not None else []
+        return self.index.keyword.scores(" ".join([query, *(expansions or []), *extra]))
+
+    def _feedback(self, qvec: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """Rocchio: the question's vector moved toward the mean of its top ``prf_k`` passages."""
+        top = found[found >= 0][: self.prf_k].astype(np.int64)
+        if not len(top):
+            return qvec
+        moved = qvec + self.prf_beta * self.index.dense_vectors(top).mean(axis=0)
+        return (moved / (np.linalg.norm(moved) or 1.0)).astype(qvec.dtype)
+
+    def _add_referenced(
+        self, query: str, rows: np.ndarray, dense: np.ndarray, qvec: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates plus the passages the question's figure, table or section references name."""
+        assert self._references is not None
+        named = np.array(sorted(set(self._references.find(query))), dtype=np.int64)
+        missing = named[~np.isin(named, rows)] if len(named) else named
+        if not len(missing):
+            return rows, dense
+        return np.concatenate([rows, missing]), np.concatenate(
+            [dense, self.index.dense_vectors(missing) @ qvec]
+        )
 
     def _hits(
         self,
@@ -204,3 +251,29 @@ def merge_passages(a: Passage, b: Passage) -> Passage:
 def _overlaps(a: Passage, b: Passage) -> bool:
     """Same document and section, and the ranges overlap or touch (overlapping chunks of one text)."""
     return a.doc_id == b.doc_id and a.section_id == b.section_id and a.start <= b.end and b.start <= a.end
+
+
+class SentenceMatcher:
+    """Each passage's sentence rows, padded, so the best sentence cosine of many candidates is one product."""
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        self.vectors = vectors  # sentence vectors (sentence row order)
+        self.rows = rows  # passage row -> its sentence rows, -1 padded
+
+    @classmethod
+    def for_index(cls, index: PassageIndex) -> SentenceMatcher | None:
+        vectors = getattr(index, "sentence_vectors", None)
+        by_passage = getattr(index, "passage_sentences", None)
+        if vectors is None or by_passage is None:  # a benchmark index without sentence vectors
+            return None
+        lists = [by_passage.get(p.id, []) for p in index.passages]
+        rows = np.full((len(lists), max((len(x) for x in lists), default=0) or 1), -1, dtype=np.int64)
+        for i, x in enumerate(lists):
+            rows[i, : len(x)] = x
+        return cls(np.ascontiguousarray(vectors, dtype=np.float32), rows)
+
+    def best(self, passage_rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """Highest cosine to ``qvec`` among each passage's sentences (-1 for a passage without any)."""
+        rows = self.rows[passage_rows]
+        sims = self.vectors[rows.clip(0)] @ qvec.astype(np.float32)
+        return np.where(rows >= 0, sims, -1.0).max(axis=1).astype(np.float64)
