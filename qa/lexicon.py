@@ -7,6 +7,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.chunking import Passage
+    from qa.corpus import Corpus
 
 LEXICON_FILE = "lexicon.json"
 LAY_TERMS = Path(__file__).parent / "data" / "lay_terms.json"
@@ -101,22 +106,23 @@ class Lexicon:
             return cls(json.loads(path.read_text(encoding="utf-8"))["abbreviations"], lay)
         return cls(learn_abbreviations(texts), lay)
 
-    def expand(self, question: str) -> list[str]:
+    def expand(self, question: str, *, long_forms: bool = True, abbreviations: bool = True) -> list[str]:
         """Extra keyword terms: long forms of the abbreviations asked, abbreviations of the long forms asked
         and technical terms of lay phrases (with their abbreviations in turn)."""
         terms: dict[str, None] = {}
-        for raw in re.findall(r"[A-Za-z][A-Za-z0-9\-+]{1,11}", question):
-            for lf in self.abbreviations.get(_abbr_key(raw.rstrip("+")), [])[:2]:
+        asks = re.findall(r"[A-Za-z][A-Za-z0-9\-+]{1,11}", question) if long_forms and abbreviations else []
+        for raw in asks:
+            for lf in self.abbreviations.get(_abbr_key(raw.rstrip("+")), [])[:1]:
                 terms.setdefault(lf, None)
         words = phrase_key(question)
         for n in range(min(MAX_WORDS, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
                 key = words[i : i + n]
-                for abbr in self._long.get(key, []):
+                for abbr in self._long.get(key, []) if abbreviations else []:
                     terms.setdefault(abbr, None)
                 for term in self.lay.get(key, []):
                     terms.setdefault(term, None)
-                    for abbr in self._long.get(phrase_key(term), []):
+                    for abbr in self._long.get(phrase_key(term), []) if abbreviations else []:
                         terms.setdefault(abbr, None)
         asked = question.lower()
         return [t for t in terms if t.lower() not in asked]
@@ -131,8 +137,8 @@ def read_lay_terms(path: Path) -> dict[tuple[str, ...], list[str]]:
     return out
 
 
-def lexicon_build_step(work: Path, corpus: object, passages: list[object]) -> None:
+def lexicon_build_step(work: Path, corpus: Corpus, passages: list[Passage]) -> None:
     """Index-time step: the abbreviations the corpus defines, written to lexicon.json."""
-    texts = [d.text for d in corpus.documents]  # type: ignore[attr-defined]
+    texts = [d.text for d in corpus.documents]
     abbreviations = learn_abbreviations(texts)
     (work / LEXICON_FILE).write_text(json.dumps({"abbreviations": abbreviations}, indent=1), encoding="utf-8")

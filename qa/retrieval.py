@@ -82,13 +82,22 @@ class Retriever:
         alpha: float = 0.6,
         depth: int = 100,
         lexicon: Lexicon | None = None,
-        sentence_weight: float = 0.0,
+        lexicon_weight: float = 1.0,
+        lexicon_long_forms: bool = False,
+        lexicon_abbreviations: bool = False,
+        sentence_weight: float = 0.2,
         prf_k: int = 0,
         prf_beta: float = 0.0,
-        reference_boost: float = 0.0,
+        reference_boost: float = 2.0,
     ) -> None:
         """``fusion``, ``alpha`` and ``depth`` were chosen on SciFact train claims and the dev questions
-        (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation/beir.py."""
+        (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation/beir.py.
+
+        ``sentence_weight`` 0.2, ``reference_boost`` 2.0 and the lexicon's lay terms were chosen on the
+        round-1 and round-2 dev questions and SciFact train claims. The learned abbreviations are off
+        (``lexicon_abbreviations``): long form -> abbreviation gained nothing on the dev questions over
+        the lay terms and cost SciFact train 0.006 nDCG@10, abbreviation -> long form also cost round-1
+        hit@1. Sentence weights 0.35-0.5 and Rocchio feedback gained nothing: ``prf_k`` stays 0."""
         self.index = index
         self.encode = encode
         self.rrf_k = rrf_k
@@ -96,6 +105,9 @@ class Retriever:
         self.alpha = alpha  # weight of the dense side in min-max fusion; one global value
         self.depth = depth  # candidates taken from each side before fusing
         self.lexicon = lexicon  # expands the keyword side both ways (abbreviations, lay terms)
+        self.lexicon_weight = lexicon_weight  # of the lexicon's terms' BM25 score, next to the question's
+        self.lexicon_long_forms = lexicon_long_forms  # an abbreviation asked brings its long form too
+        self.lexicon_abbreviations = lexicon_abbreviations  # the documents' own definitions, both ways
         self.prf_k, self.prf_beta = prf_k, prf_beta  # dense pseudo-relevance feedback (Rocchio)
         self.sentence_weight = sentence_weight  # share of a passage's best sentence in its dense score
         self._sentences = SentenceMatcher.for_index(index) if sentence_weight else None
@@ -165,8 +177,17 @@ class Retriever:
 
     def keyword_scores(self, query: str, expansions: list[str] | None = None) -> np.ndarray:
         """BM25 score of every passage (row order) for ``query`` plus its ``expansions``."""
-        extra = self.lexicon.expand(query) if self.lexicon is not None else []
-        return self.index.keyword.scores(" ".join([query, *(expansions or []), *extra]))
+        extra = (
+            self.lexicon.expand(
+                query, long_forms=self.lexicon_long_forms, abbreviations=self.lexicon_abbreviations
+            )
+            if self.lexicon
+            else []
+        )
+        if self.lexicon_weight == 1.0 or not extra:
+            return self.index.keyword.scores(" ".join([query, *(expansions or []), *extra]))
+        asked = self.index.keyword.scores(" ".join([query, *(expansions or [])]))
+        return asked + np.float32(self.lexicon_weight) * self.index.keyword.scores(" ".join(extra))
 
     def _feedback(self, qvec: np.ndarray, found: np.ndarray) -> np.ndarray:
         """Rocchio: the question's vector moved toward the mean of its top ``prf_k`` passages."""
