@@ -284,10 +284,10 @@ class SentenceMatcher:
     @classmethod
     def for_index(cls, index: PassageIndex) -> SentenceMatcher | None:
         vectors = getattr(index, "sentence_vectors", None)
-        by_passage = getattr(index, "passage_sentences", None)
-        if vectors is None or by_passage is None:  # a benchmark index without sentence vectors
+        sentence_rows = getattr(index, "sentence_rows", None)
+        if vectors is None or sentence_rows is None:  # a benchmark index without sentence vectors
             return None
-        lists = [by_passage.get(p.id, []) for p in index.passages]
+        lists = [sentence_rows(p) for p in index.passages]
         rows = np.full((len(lists), max((len(x) for x in lists), default=0) or 1), -1, dtype=np.int64)
         for i, x in enumerate(lists):
             rows[i, : len(x)] = x
