@@ -13,6 +13,8 @@ import numpy as np
 from qa.chunking import Passage, passage_id
 from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
+from qa.lexicon import Lexicon
+from qa.references import ReferenceMap
 
 Encoder = Callable[[list[str]], np.ndarray]
 Mode = str  # "hybrid" | "dense" | "bm25"
@@ -80,15 +82,35 @@ class Retriever:
         fusion: Fusion = "zscore",
         alpha: float = 0.6,
         depth: int = 100,
+        lexicon: Lexicon | None = None,
+        lexicon_weight: float = 1.0,
+        lexicon_long_forms: bool = False,
+        lexicon_abbreviations: bool = False,
+        sentence_weight: float = 0.2,
+        reference_boost: float = 2.0,
     ) -> None:
         """``fusion``, ``alpha`` and ``depth`` were chosen on SciFact train claims and the dev questions
-        (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation/beir.py."""
+        (z-score fusion at alpha 0.6 beat RRF by about 2.5 nDCG@10 points there); see qa/evaluation/beir.py.
+
+        ``sentence_weight`` 0.2, ``reference_boost`` 2.0 and the lexicon's lay terms were chosen on the
+        round-1 and round-2 dev questions and SciFact train claims. The learned abbreviations are off
+        (``lexicon_abbreviations``): long form -> abbreviation gained nothing on the dev questions over
+        the lay terms and cost SciFact train 0.006 nDCG@10, abbreviation -> long form also cost round-1
+        hit@1. Sentence weights 0.35-0.5 and dense Rocchio feedback gained nothing (feedback was removed)."""
         self.index = index
         self.encode = encode
         self.rrf_k = rrf_k
         self.fusion = fusion
         self.alpha = alpha  # weight of the dense side in min-max fusion; one global value
         self.depth = depth  # candidates taken from each side before fusing
+        self.lexicon = lexicon  # expands the keyword side both ways (abbreviations, lay terms)
+        self.lexicon_weight = lexicon_weight  # of the lexicon's terms' BM25 score, next to the question's
+        self.lexicon_long_forms = lexicon_long_forms  # an abbreviation asked brings its long form too
+        self.lexicon_abbreviations = lexicon_abbreviations  # the documents' own definitions, both ways
+        self.sentence_weight = sentence_weight  # share of a passage's best sentence in its dense score
+        self._sentences = SentenceMatcher.for_index(index) if sentence_weight else None
+        self.reference_boost = reference_boost  # z-score units added to passages a question refers to
+        self._references = ReferenceMap.from_passages(index.passages) if reference_boost else None
 
     def search(
         self,
@@ -137,8 +159,15 @@ class Retriever:
             if len(missing):
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
-            rows = dense_rows
-            fused = score_fusion(dense, bm25_all[rows], self.alpha, scale=self.fusion)
+            if self._references is not None:
+                dense_rows, dense = self._add_referenced(query, dense_rows, dense, qvec, allowed)
+            rows, ranked = dense_rows, dense
+            if self._sentences is not None:  # a passage's best sentence counts too
+                best = self._sentences.best(rows, qvec)
+                ranked = (1.0 - self.sentence_weight) * dense + self.sentence_weight * best
+            fused = score_fusion(ranked, bm25_all[rows], self.alpha, scale=self.fusion)
+            if self._references is not None:
+                fused = fused + self.reference_boost * np.isin(rows, self._references.find(query))
         else:
             by_row = rrf([dense_rows.tolist(), bm25_rows.tolist()], self.rrf_k)
             rows, fused = np.fromiter(by_row, dtype=np.int64), np.fromiter(by_row.values(), dtype=np.float64)
@@ -160,7 +189,32 @@ class Retriever:
 
     def keyword_scores(self, query: str, expansions: list[str] | None = None) -> np.ndarray:
         """BM25 score of every passage (row order) for ``query`` plus its ``expansions``."""
-        return self.index.keyword.scores(" ".join([query, *(expansions or [])]))
+        extra = (
+            self.lexicon.expand(
+                query, long_forms=self.lexicon_long_forms, abbreviations=self.lexicon_abbreviations
+            )
+            if self.lexicon
+            else []
+        )
+        if self.lexicon_weight == 1.0 or not extra:
+            return self.index.keyword.scores(" ".join([query, *(expansions or []), *extra]))
+        asked = self.index.keyword.scores(" ".join([query, *(expansions or [])]))
+        return asked + np.float32(self.lexicon_weight) * self.index.keyword.scores(" ".join(extra))
+
+    def _add_referenced(
+        self, query: str, rows: np.ndarray, dense: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates plus the passages the question's figure, table or section references name."""
+        assert self._references is not None
+        named = np.array(sorted(set(self._references.find(query))), dtype=np.int64)
+        if allowed is not None:  # a document filter: only its figures and tables
+            named = named[np.isin(named, allowed)]
+        missing = named[~np.isin(named, rows)] if len(named) else named
+        if not len(missing):
+            return rows, dense
+        return np.concatenate([rows, missing]), np.concatenate(
+            [dense, self.index.dense_vectors(missing) @ qvec]
+        )
 
     def _hits(
         self,
@@ -224,3 +278,29 @@ def merge_passages(a: Passage, b: Passage) -> Passage:
 def _overlaps(a: Passage, b: Passage) -> bool:
     """Same document and section, and the ranges overlap or touch (overlapping chunks of one text)."""
     return a.doc_id == b.doc_id and a.section_id == b.section_id and a.start <= b.end and b.start <= a.end
+
+
+class SentenceMatcher:
+    """Each passage's sentence rows, padded, so the best sentence cosine of many candidates is one product."""
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        self.vectors = vectors  # sentence vectors (sentence row order)
+        self.rows = rows  # passage row -> its sentence rows, -1 padded
+
+    @classmethod
+    def for_index(cls, index: PassageIndex) -> SentenceMatcher | None:
+        vectors = getattr(index, "sentence_vectors", None)
+        sentence_rows = getattr(index, "sentence_rows", None)
+        if vectors is None or sentence_rows is None:  # a benchmark index without sentence vectors
+            return None
+        lists = [sentence_rows(p) for p in index.passages]
+        rows = np.full((len(lists), max((len(x) for x in lists), default=0) or 1), -1, dtype=np.int64)
+        for i, x in enumerate(lists):
+            rows[i, : len(x)] = x
+        return cls(np.ascontiguousarray(vectors, dtype=np.float32), rows)
+
+    def best(self, passage_rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """Highest cosine to ``qvec`` among each passage's sentences (-1 for a passage without any)."""
+        rows = self.rows[passage_rows]
+        sims = self.vectors[rows.clip(0)] @ qvec.astype(np.float32)
+        return np.where(rows >= 0, sims, -1.0).max(axis=1).astype(np.float64)

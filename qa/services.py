@@ -19,6 +19,7 @@ from qa.encoding.worker import query_encoders
 from qa.facts.store import FactStore
 from qa.index.build import build_index
 from qa.index.store import SearchIndex, index_differences
+from qa.lexicon import Lexicon
 from qa.retrieval import Retriever
 from qa.settings import Settings
 
@@ -77,7 +78,12 @@ class Services:
             settings,
             embedder,
             index,
-            Retriever(index, embedder.encode, **settings.retrieval),
+            Retriever(
+                index,
+                embedder.encode,
+                **settings.retrieval,
+                lexicon=Lexicon.for_index(index.path, [d.text for d in index.documents.values()]),
+            ),
             QuestionTerms(index),
             conversations,
             FactStore.for_index(index.path, list(index.documents.values()), index.passages),

@@ -175,6 +175,7 @@ def evaluate_beir(
     """nDCG@10 and recall@100 per mode over ``split`` ("test": qrels; "train": train claims' cited docs)."""
     from qa.index.dense import DenseIndex
     from qa.index.keyword import KeywordIndex
+    from qa.lexicon import LAY_TERMS, Lexicon, read_lay_terms
     from qa.retrieval import Retriever
 
     data = load_beir(folder)
@@ -192,7 +193,8 @@ def evaluate_beir(
         passages, DenseIndex.build(vectors), KeywordIndex.build([p.keyword_text for p in passages]), vectors
     )
     index_seconds = time.perf_counter() - started
-    retriever = Retriever(index, embedder.encode, **(retriever_options or {}))
+    options = {"lexicon": Lexicon(lay=read_lay_terms(LAY_TERMS)), **(retriever_options or {})}
+    retriever = Retriever(index, embedder.encode, **options)  # the product's lay terms on the keyword side
     qvecs = embedder.encode([data.queries[q] for q in qids])
     report = BeirReport(
         split,

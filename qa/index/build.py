@@ -189,4 +189,7 @@ def _prune(builds: Path, keep: set[str]) -> None:
 
 from qa.facts.store import facts_build_step  # noqa: E402  (registered last: facts import the corpus model)
 
+from qa.lexicon import lexicon_build_step  # noqa: E402
+
 BUILD_STEPS.append(facts_build_step)
+BUILD_STEPS.append(lexicon_build_step)

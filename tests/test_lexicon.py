@@ -1,0 +1,39 @@
+"""The lexicon's learned abbreviations and lay terms, and figure/table/section references."""
+
+from qa.chunking import Passage
+from qa.lexicon import Lexicon, learn_abbreviations
+from qa.references import ReferenceMap
+
+
+def test_abbreviations_are_learned_from_definitions() -> None:
+    text = "Myeloid-derived suppressor cells (MDSCs) and high-density lipoprotein (HDL). MDSC, myeloid cell; DC, dendritic cell."
+    found = learn_abbreviations([text])
+    assert found["MDSC"] == ["Myeloid-derived suppressor cells"]
+    assert found["HDL"] == ["high-density lipoprotein"]
+    assert found["DC"] == ["dendritic cell"]
+
+
+def test_lay_terms_and_both_directions() -> None:
+    lex = Lexicon.learn(["high-density lipoprotein (HDL) particles"])
+    assert "cytotoxic T lymphocytes" in lex.expand("Which cells hold back killer T cells?")
+    assert "HDL" in lex.expand("carriers that imitate good cholesterol")
+    assert "HDL" in lex.expand("high-density lipoproteins in tumours")
+    assert "high-density lipoprotein" in lex.expand("What does HDL carry?")
+    assert "high-density lipoprotein" not in lex.expand("What does HDL carry?", abbreviations=False)
+
+
+def test_references_name_captions_and_sections() -> None:
+    def p(i: int, kind: str, section: list[str], text: str) -> Passage:
+        return Passage(f"d:{i}", "d", "s", section, kind, i, i + 1, text)
+
+    passages = [
+        p(0, "body", ["3 Results", "3.1 Complexity"], "Body text."),
+        p(1, "caption", ["3 Results"], "Figure 1 | Strategies. (A) one"),
+        p(2, "caption", ["3 Results"], "SLCs, solute carriers; DC, dendritic cell."),
+        p(3, "table", ["Table 2"], "row"),
+    ]
+    refs = ReferenceMap.from_passages(passages)
+    assert refs.find("What do panels A and B of Figure 1 show?") == [1, 2]
+    assert refs.find("What is in table 2?") == [3]
+    assert refs.find("What does section 3.1 say?") == [0]
+    assert refs.find("What is PD-1?") == []
