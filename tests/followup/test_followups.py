@@ -19,7 +19,8 @@ from qa.services import Services
 
 HEADLINE = "Which trials combine TLR9 agonists with pembrolizumab?"
 CONVERSATIONS = [
-    json.loads(line) for line in (Path(__file__).parents[1] / "data" / "followups.jsonl").read_text().splitlines()
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "data" / "followups.jsonl").read_text().splitlines()
 ]
 
 
