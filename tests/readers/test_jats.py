@@ -11,7 +11,7 @@ from paperset import PAPERS, require_papers, word_count
 from qa.chunking import chunk_document
 from qa.corpus import load_document
 from qa.documents import reference_numbers
-from qa.readers import reader_for
+from qa.readers import ParsedText, reader_for
 from qa.readers.jats import JatsReader, _Inline, _Refs, parse_xml, table_rows
 
 # file -> (doi, pmcid, year, licence, first author, authors, title starts)
@@ -78,7 +78,7 @@ def papers() -> Path:
     return require_papers()
 
 
-def read(name: str) -> object:
+def read(name: str) -> ParsedText:
     return JatsReader().read(PAPERS / name)
 
 
