@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import CORPUS, DOC_000, DOC_003
 
 from qa.corpus import load_corpus
-from qa.documents import Section, reference_numbers
+from qa.documents import Document, Section, reference_numbers
 from qa.structure import analyze
 
 
@@ -13,7 +13,7 @@ def _tree(sections: list[Section]) -> list[object]:
     return [(s.title, _tree(s.children)) if s.children else s.title for s in sections]
 
 
-def _doc(doc_id: str):  # type: ignore[no-untyped-def]
+def _doc(doc_id: str) -> Document:
     doc = load_corpus(CORPUS).get(doc_id)
     assert doc is not None
     return doc

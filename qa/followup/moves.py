@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from qa.facts.phases import find_phases
@@ -127,37 +128,31 @@ def _antecedent(previous: ConversationState, facts: FactStore | None) -> str | N
     return None
 
 
+# The references substitute() replaces, in this order, each at its first match only.
+_SOME_OF_THEM = re.compile(
+    r"\b(any|some|all|none|each|many|one|both|most|few)\s+of\s+(?:them|those|these)\b", re.I
+)
+_WHICH_OF_THEM = re.compile(
+    r"\b(?:which|what)\s+(?:ones\s+)?(?:of\s+)?(?:them|those|these)(?:\s+(?:trials|studies|ones))?\b", re.I
+)
+_POSSESSIVE = re.compile(
+    r"\b(?:their|its)\s+(?P<x>[\w-]+(?:\s+(?!in\b|of\b|for\b|with\b|and\b|or\b|at\b|to\b|compared\b|versus\b)[\w-]+){0,2})",
+    re.I,
+)
+_BARE_PRONOUN = re.compile(r"\b(?:them|they|it|those|these)(?:\s+(?:trials|studies|ones))?\b", re.I)
+
+
 def substitute(text: str, phrase: str) -> str:
     """Pronouns replaced by ``phrase``: "which of those" -> "which <phrase>", "their X" -> "the X of <phrase>"."""
     bare = re.sub(r"^the\s+", "", phrase)
-    text = re.sub(
-        r"\b(any|some|all|none|each|many|one|both|most|few)\s+of\s+(?:them|those|these)\b",
-        lambda m: f"{m.group(1)} of {with_article(phrase)}",
-        text,
-        count=1,
-        flags=re.I,
-    )
-
-    def possessive(m: re.Match[str]) -> str:
-        return f"the {m.group('x')} of {phrase}"
-
-    text = re.sub(
-        r"\b(?:which|what)\s+(?:ones\s+)?(?:of\s+)?(?:them|those|these)(?:\s+(?:trials|studies|ones))?\b",
-        lambda m: f"{m.group(0).split()[0]} {bare}",
-        text,
-        count=1,
-        flags=re.I,
-    )
-    text = re.sub(
-        r"\b(?:their|its)\s+(?P<x>[\w-]+(?:\s+(?!in\b|of\b|for\b|with\b|and\b|or\b|at\b|to\b|compared\b|versus\b)[\w-]+){0,2})",
-        possessive,
-        text,
-        count=1,
-        flags=re.I,
-    )
-    text = re.sub(
-        r"\b(?:them|they|it|those|these)(?:\s+(?:trials|studies|ones))?\b", phrase, text, count=1, flags=re.I
-    )
+    rules: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+        (_SOME_OF_THEM, lambda m: f"{m.group(1)} of {with_article(phrase)}"),
+        (_WHICH_OF_THEM, lambda m: f"{m.group(0).split()[0]} {bare}"),
+        (_POSSESSIVE, lambda m: f"the {m.group('x')} of {phrase}"),
+        (_BARE_PRONOUN, phrase),
+    ]
+    for pattern, replacement in rules:
+        text = pattern.sub(replacement, text, count=1)
     return text
 
 

@@ -358,6 +358,20 @@ class _Body:
         return f"{label}{sep} {body}".strip()
 
 
+def _carry_down(carry: dict[int, tuple[str, int]], col: int, cells: list[str]) -> int:
+    """Append the spanning cells carried into ``col`` and the columns right after it, counting each one's
+    rows down; the first column left free."""
+    while col in carry:
+        text, left = carry[col]
+        cells.append(text)
+        if left > 1:
+            carry[col] = (text, left - 1)
+        else:
+            del carry[col]
+        col += 1
+    return col
+
+
 def table_rows(table: Any, inline: _Inline) -> list[str]:
     """Rows as "cell | cell" lines in reading order; a row-spanning cell is carried down to the rows it spans."""
     rows: list[str] = []
@@ -368,13 +382,7 @@ def table_rows(table: Any, inline: _Inline) -> list[str]:
         for cell in tr:
             if _local(cell) not in ("td", "th"):
                 continue
-            while col in carry:
-                text, left = carry[col]
-                cells.append(text)
-                carry[col] = (text, left - 1)
-                if left - 1 <= 0:
-                    del carry[col]
-                col += 1
+            col = _carry_down(carry, col, cells)
             text = inline.text(cell)
             span = int(cell.get("rowspan", "1") or 1) if (cell.get("rowspan") or "1").isdigit() else 1
             width = int(cell.get("colspan", "1")) if (cell.get("colspan") or "1").isdigit() else 1
@@ -382,13 +390,7 @@ def table_rows(table: Any, inline: _Inline) -> list[str]:
             if span > 1:
                 carry[col] = (text, span - 1)
             col += max(1, width)
-        while col in carry:
-            text, left = carry[col]
-            cells.append(text)
-            carry[col] = (text, left - 1)
-            if left - 1 <= 0:
-                del carry[col]
-            col += 1
+        _carry_down(carry, col, cells)  # spans past the row's last own cell
         line = " | ".join(c for c in cells if c)
         if line:
             rows.append(line)

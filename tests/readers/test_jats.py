@@ -11,8 +11,8 @@ from paperset import PAPERS, require_papers, word_count
 from qa.chunking import chunk_document
 from qa.corpus import load_document
 from qa.documents import reference_numbers
-from qa.readers import reader_for
-from qa.readers.jats import JatsReader
+from qa.readers import ParsedText, reader_for
+from qa.readers.jats import JatsReader, _Inline, _Refs, parse_xml, table_rows
 
 # file -> (doi, pmcid, year, licence, first author, authors, title starts)
 EXPECTED = {
@@ -78,7 +78,7 @@ def papers() -> Path:
     return require_papers()
 
 
-def read(name: str) -> object:
+def read(name: str) -> ParsedText:
     return JatsReader().read(PAPERS / name)
 
 
@@ -153,3 +153,23 @@ def test_tables_are_caption_plus_rows_with_spanning_cells_carried_down(papers: P
     assert any(c.startswith("Table 4") for c in captions) and any(c.startswith("Fig. 1") for c in captions)
     collagen = read("eho2025-collagen-immunotherapy-review.xml").text
     assert len(set(re.findall(r"NCT\d{8}", collagen))) == 42
+
+
+def test_table_rows_carry_spanning_cells_down_and_across_the_row_end() -> None:
+    table = parse_xml(
+        Path("t.xml"),
+        b"<table><thead><tr><th>Drug</th><th>Trial</th><th>Phase</th></tr></thead><tbody>"
+        b'<tr><td rowspan="3">ABBV-181</td><td>NCT00000001</td><td rowspan="2">II</td></tr>'
+        b"<tr><td>NCT00000002</td></tr>"
+        b'<tr><td colspan="2">NCT00000003 (pooled)</td></tr>'
+        b'<tr><td rowspan="x">bad span</td><td/><td>III</td></tr>'
+        b"</tbody></table>",
+    )
+    rows = table_rows(table, _Inline(_Refs(table)))
+    assert rows == [
+        "Drug | Trial | Phase",
+        "ABBV-181 | NCT00000001 | II",
+        "ABBV-181 | NCT00000002 | II",  # the Phase cell is carried past the row's last own cell
+        "ABBV-181 | NCT00000003 (pooled)",
+        "bad span | III",  # an unreadable rowspan counts as 1 and empty cells drop out of the line
+    ]

@@ -14,7 +14,7 @@ from qa.facts.biomarkers import biomarker_satisfies
 from qa.facts.query import describe_query
 from qa.services import Services
 
-KINDS = Path(__file__).parent / "data" / "trial_query_kinds.jsonl"
+KINDS = Path(__file__).parents[1] / "data" / "trial_query_kinds.jsonl"
 
 
 @pytest.fixture(scope="module")

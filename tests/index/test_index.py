@@ -18,10 +18,11 @@ from qa.errors import IndexCorrupt, IndexMismatch, IndexMissing
 from qa.index.build import build_index, current_path
 from qa.index.manifest import IndexManifest
 from qa.index.store import SearchIndex
+from qa.services import Services
 from qa.settings import Settings
 
 
-def test_every_passage_fits_the_model_and_round_trips(services, embedder: Embedder) -> None:  # type: ignore[no-untyped-def]
+def test_every_passage_fits_the_model_and_round_trips(services: Services, embedder: Embedder) -> None:
     index = services.index
     assert len(index.passages) > 100
     texts = [p.embed_text for p in index.passages]
@@ -37,7 +38,7 @@ def test_every_passage_fits_the_model_and_round_trips(services, embedder: Embedd
             assert p.start <= s < e <= p.end
 
 
-def test_passages_carry_sections_kinds_and_refs(services) -> None:  # type: ignore[no-untyped-def]
+def test_passages_carry_sections_kinds_and_refs(services: Services) -> None:
     ps = [p for p in services.index.passages if p.doc_id == DOC_000]
     assert {p.kind for p in ps} == {"body", "caption", "table"}
     tlr9 = next(p for p in ps if "another TLR9 agonist, CMP-001" in p.text)
@@ -47,7 +48,7 @@ def test_passages_carry_sections_kinds_and_refs(services) -> None:  # type: igno
     assert 82 in with_refs.refs
 
 
-def test_manifest_records_what_built_the_index(built_index: Path, services) -> None:  # type: ignore[no-untyped-def]
+def test_manifest_records_what_built_the_index(built_index: Path, services: Services) -> None:
     m = IndexManifest.read(built_index)
     assert m.model == "all-MiniLM-L6-v2"
     assert m.model_weights_sha256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -58,7 +59,7 @@ def test_manifest_records_what_built_the_index(built_index: Path, services) -> N
     assert m.corpus_hash and m.built_at and "dense.faiss" in m.files
 
 
-def test_same_corpus_and_settings_give_the_same_ids(tmp_path: Path, embedder: Embedder, services) -> None:  # type: ignore[no-untyped-def]
+def test_same_corpus_and_settings_give_the_same_ids(tmp_path: Path, embedder: Embedder, services: Services) -> None:
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "again")
     path = build_index(settings, embedder)
     ids = [json.loads(line)["id"] for line in (path / "passages.jsonl").read_text().splitlines()]

@@ -15,14 +15,15 @@ import pytest
 from live_server import serve
 
 from qa.api.app import create_app
+from qa.services import Services
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # schemathesis.toml sits at the top of tests/
 API_KEY = "schemathesis-test-key-0123456789"
 MAX_EXAMPLES = 100  # per operation and phase: under a minute on two cores
 
 
 @pytest.mark.slow
-def test_api_conforms_to_its_schema_under_generated_requests(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_api_conforms_to_its_schema_under_generated_requests(services: Services, tmp_path: Path) -> None:
     # The rate limit is off: schemathesis is one very fast client (429 is tested in test_limits.py).
     settings = services.settings.model_copy(update={"rate_limit_per_minute": 0, "api_key": API_KEY})
     with serve(create_app(settings, services=services)) as url:
@@ -30,7 +31,7 @@ def test_api_conforms_to_its_schema_under_generated_requests(services, tmp_path:
             [
                 str(Path(sys.executable).with_name("schemathesis")),
                 "--config-file",
-                str(HERE / "schemathesis.toml"),
+                str(TESTS / "schemathesis.toml"),
                 "--no-color",
                 "run",
                 f"{url}/openapi.json",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi import FastAPI
@@ -11,28 +12,32 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.api.security import BASE_POLICY, SecurityHeadersMiddleware
+from qa.services import Services
+
+if TYPE_CHECKING:
+    from httpx2 import Response  # what starlette's TestClient returns
 
 KEY = "a-test-key-that-is-long-enough"
 WIKI = "https://wiki.example.org"
 
 
-def _app(services, **overrides: object) -> FastAPI:  # type: ignore[no-untyped-def]
+def _app(services: Services, **overrides: object) -> FastAPI:
     settings = services.settings.model_copy(update={"rate_limit_per_minute": 0, **overrides})
     return create_app(settings, services=services)
 
 
 @pytest.fixture(scope="module")
-def plain(services) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def plain(services: Services) -> Iterator[TestClient]:
     with TestClient(_app(services)) as c:
         yield c
 
 
-def _csp(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _csp(response: Response) -> dict[str, str]:
     policy = response.headers["content-security-policy"]
     return {d.split()[0]: d.partition(" ")[2] for d in (x.strip() for x in policy.split(";")) if d}
 
 
-def _assert_page_headers(response) -> None:  # type: ignore[no-untyped-def]
+def _assert_page_headers(response: Response) -> None:
     csp = _csp(response)
     assert csp["default-src"] == "'self'" and csp["script-src"] == "'self'" and csp["style-src"] == "'self'"
     assert (
@@ -62,13 +67,13 @@ def _assert_page_headers(response) -> None:  # type: ignore[no-untyped-def]
     ],
 )
 def test_every_response_carries_the_security_headers(
-    plain: TestClient, method: str, url: str, payload
-) -> None:  # type: ignore[no-untyped-def]
+    plain: TestClient, method: str, url: str, payload: dict[str, str] | None
+) -> None:
     response = plain.request(method, url, json=payload)
     _assert_page_headers(response)
 
 
-def test_even_an_unexpected_error_carries_them(services) -> None:  # type: ignore[no-untyped-def]
+def test_even_an_unexpected_error_carries_them(services: Services) -> None:
     app = _app(services)
 
     @app.get("/boom")
@@ -81,7 +86,7 @@ def test_even_an_unexpected_error_carries_them(services) -> None:  # type: ignor
     _assert_page_headers(response)
 
 
-def test_the_embed_widget_may_be_framed_by_the_configured_origins_only(services) -> None:  # type: ignore[no-untyped-def]
+def test_the_embed_widget_may_be_framed_by_the_configured_origins_only(services: Services) -> None:
     with TestClient(_app(services, frame_ancestors=WIKI)) as c:
         embed = c.get("/embed")
         elsewhere = c.get("/api/search?q=melanoma")
@@ -112,7 +117,7 @@ def test_cors_is_off_by_default(plain: TestClient) -> None:
     assert "access-control-allow-origin" not in simple.headers
 
 
-def test_cors_allows_only_the_configured_origins(services) -> None:  # type: ignore[no-untyped-def]
+def test_cors_allows_only_the_configured_origins(services: Services) -> None:
     with TestClient(_app(services, cors_origins=[WIKI])) as c:
         allowed = c.options("/api/ask", headers={"Origin": WIKI, "Access-Control-Request-Method": "POST"})
         simple = c.get("/api/search?q=melanoma", headers={"Origin": WIKI})
@@ -140,7 +145,7 @@ def test_state_changing_endpoints_are_disabled_without_an_api_key(plain: TestCli
     assert error["code"] == "forbidden" and "QA_API_KEY" in error["message"]
 
 
-def test_state_changing_endpoints_need_the_right_key(services) -> None:  # type: ignore[no-untyped-def]
+def test_state_changing_endpoints_need_the_right_key(services: Services) -> None:
     with TestClient(_app(services, api_key=KEY)) as c:
         missing = c.post("/api/admin/reload")
         wrong = c.post("/api/admin/reload", headers={"X-API-Key": KEY[:-1]})
