@@ -49,3 +49,43 @@ def test_dev_evidence_is_cited_in_the_answer_or_its_passages(services: Services)
         if not any(_norm(e) in t for e in row["evidence"] for t in texts):
             missing.append(row["id"])
     assert not missing
+
+
+def _extract(services, question: str):  # type: ignore[no-untyped-def]
+    from qa.answer import extract_answer
+
+    qvec = services.encode_query(question)
+    hits = services.retriever.search(question, k=5, query_vector=qvec)
+    vocab = services.facts.vocab if services.facts else None
+    return extract_answer(services.index, services.terms, question, qvec, hits, threshold=0.45, vocab=vocab)
+
+
+def test_a_name_no_document_mentions_makes_the_question_unanswerable(services) -> None:  # type: ignore[no-untyped-def]
+    answer = _extract(services, "What response rate did tislelizumab achieve in esophageal cancer?")
+    assert answer.abstained and answer.reason == "unknown_entity"
+    assert answer.unknown  # esophageal cancer (tislelizumab is named, under an alias in a table)
+
+
+def test_a_named_trial_without_the_asked_figure_is_not_reported(services) -> None:  # type: ignore[no-untyped-def]
+    answer = _extract(services, "What objective response rate did the SKYSCRAPER-01 trial report?")
+    assert answer.abstained and answer.reason == "value_not_reported" and answer.kind == "value"
+    assert answer.text.startswith("The documents name SKYSCRAPER-01 but report no response rate")
+
+
+def test_a_lay_paraphrase_is_answered_with_its_evidence(services) -> None:  # type: ignore[no-untyped-def]
+    answer = _extract(
+        services, "Do low oxygen and acidity inside tumours contribute to treatment resistance?"
+    )
+    assert not answer.abstained and answer.reason == "answered"
+    assert any("hypoxia and acidification" in s.text for s in answer.sentences)
+
+
+def test_question_kinds() -> None:
+    from qa.answering.kinds import classify, holds
+
+    assert classify("What median PFS did X achieve?").measure.name == "progression-free survival"  # type: ignore[union-attr]
+    assert classify("How many patients were treated?").kind == "value"
+    assert classify("Why do tumours resist?").kind == "mechanism"
+    assert classify("Is there an approved vaccine?").kind == "yesno"
+    rate = classify("What response rate did X reach?")
+    assert holds(rate, "The ORR was 59%.") and not holds(rate, "PD-L1 ≥ 50% patients were enrolled.")
