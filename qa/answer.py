@@ -61,6 +61,8 @@ class ScoredSentence:
 
 
 REASONS = ("answered", "no_evidence", "unknown_entity", "value_not_reported")
+# Reasons that say what the documents lack, not just that the evidence is weak: the answer stands alone.
+HONEST_NEGATIVES = frozenset({"unknown_entity", "value_not_reported"})
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Answer:
     reason: str = "answered"  # one of REASONS
     entities: list[str] = field(default_factory=list)  # what the question names, as written
     unknown: list[str] = field(default_factory=list)  # of those, what no document names
+    asked: QuestionKind = field(default_factory=lambda: QuestionKind("other"))  # kind, with its measure
 
 
 @dataclass(frozen=True)
@@ -286,10 +289,11 @@ def extract_answer(
         "no_evidence",
         [e.text for e in entities],
         [e.text for e in unknown],
+        kind,
     )
     if unknown:
         base.reason = "unknown_entity"
-        base.text = f"{ABSTAIN_MESSAGE} They do not mention {_join(e.text for e in unknown)}."
+        base.text = f"The indexed documents do not mention {_join(e.text for e in unknown)}."
         return base
     weights = terms.weights(question)
     named_tokens = frozenset(t for e in entities for t in question_tokens(e.text))
@@ -311,11 +315,16 @@ def extract_answer(
         scored = supported + [s for s in scored if s not in supported]
     elif kind.kind in ("value", "date") and not any(holds(kind, s.text) for s in scored[:VALUE_DEPTH]):
         base.reason = "value_not_reported"  # nothing near the top holds a figure of the asked kind
+        base.text = f"The indexed documents report no {_asked(kind)} that answers this question."
         return base
     chosen = select(index, scored)
     text = " ".join(f"{c.text} [{c.hit_index + 1}]" for c in chosen)
     base.text, base.abstained, base.sentences, base.reason = text, False, chosen, "answered"
     return base
+
+
+def _asked(kind: QuestionKind) -> str:
+    return kind.measure.name if kind.measure else "date"
 
 
 def _join(names: Iterable[str]) -> str:
@@ -376,9 +385,8 @@ def _not_reported(
 ) -> Answer:
     """Abstain, quoting where the retrieved passages name the question's most specific named thing."""
     entity = _rarest(terms, named)
-    what = kind.measure.name if kind.measure else "date"
     base.reason = "value_not_reported"
-    base.text = f"The documents name {entity.text} but report no {what} for it."
+    base.text = f"The indexed documents name {entity.text} but report no {_asked(kind)} for it."
     base.sentences = [s for s in scored if names_in(entity, terms.sentence(index, s.sentence.row).tokens)][:2]
     if base.sentences:
         base.text += " " + " ".join(f"{c.text} [{c.hit_index + 1}]" for c in base.sentences)
