@@ -1,24 +1,40 @@
 """The extractive answer: score the sentences of the retrieved passages, cite them, or abstain honestly.
 
 A sentence's score is its cosine similarity to the question plus the IDF-weighted share of the
-question's terms it contains. Evidence is the best sentence's score scaled by how much of the
-question the corpus knows at all: a question about terms no document mentions ("warfarin",
-"Hodgkin") is not answered from loosely similar sentences.
+question's terms it contains. Three checks decide whether to answer:
+
+1. a thing the question names (a drug, trial, gene, disease; see qa.answering.entities) that no document
+   names makes it unanswerable ("unknown_entity");
+2. evidence: the best sentence's score, counted only as far as its passage names what the question names,
+   scaled by how much of the question the corpus knows, where ordinary words the papers never use (a lay
+   paraphrase) count for little and named things fully; below the threshold: "no_evidence";
+3. a question asking for a figure (qa.answering.kinds) about something the documents name needs a
+   retrieved sentence near that name holding a figure of the asked kind, else "value_not_reported",
+   quoting where the documents name it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qa.answering.entities import Entity, Mentions, names_in, question_entities
+from qa.answering.kinds import QuestionKind, classify, holds
 from qa.index.keyword import tokenize
 from qa.index.store import SearchIndex, Sentence
 from qa.retrieval import Hit
 
+if TYPE_CHECKING:
+    from qa.facts.vocab import Vocabulary
+
+LAY_DISCOUNT = 0.35  # weight of an unknown ordinary word against an unknown name, see coverage
+ENTITY_FLOOR = 0.5  # share of a sentence's score kept when its passage names nothing the question names
 LEXICAL_WEIGHT = 0.5  # one global weight of lexical overlap against cosine similarity
 MAX_SENTENCES = 4
 KEEP_RATIO = 0.85  # further sentences must score at least this share of the best one
@@ -44,14 +60,24 @@ class ScoredSentence:
     hit_index: int  # position of its passage in the hit list
 
 
+REASONS = ("answered", "no_evidence", "unknown_entity", "value_not_reported")
+# Reasons that say what the documents lack, not just that the evidence is weak: the answer stands alone.
+HONEST_NEGATIVES = frozenset({"unknown_entity", "value_not_reported"})
+
+
 @dataclass
 class Answer:
     text: str
     abstained: bool
     evidence: float
     coverage: float
-    sentences: list[ScoredSentence] = field(default_factory=list)
+    sentences: list[ScoredSentence] = field(default_factory=list)  # cited; when abstaining, where it is named
     hits: list[Hit] = field(default_factory=list)
+    kind: str = "other"  # what the question asks for: one of qa.answering.kinds.KINDS
+    reason: str = "answered"  # one of REASONS
+    entities: list[str] = field(default_factory=list)  # what the question names, as written
+    unknown: list[str] = field(default_factory=list)  # of those, what no document names
+    asked: QuestionKind = field(default_factory=lambda: QuestionKind("other"))  # kind, with its measure
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,13 @@ class QuestionTerms:
         self.unknown_idf = math.log(1 + (n_docs + 0.5) / 0.5)
 
         self._sentences: dict[int, SentenceTraits] = {}
+        self._mentions: Mentions | None = None
+
+    def mentions(self, index: SearchIndex) -> Mentions:
+        """Which sentences hold each token, built on first use (one pass over the sentence table)."""
+        if self._mentions is None:
+            self._mentions = Mentions(self.sentence(index, row).tokens for row in range(len(index.sentences)))
+        return self._mentions
 
     def sentence(self, index: SearchIndex, row: int) -> SentenceTraits:
         """What scoring needs of a stored sentence, worked out once (sentences never change while loaded)."""
@@ -103,12 +136,17 @@ class QuestionTerms:
         terms = [t for t in question_tokens(question) if t not in QUESTION_WORDS]
         return {t: self.idf.get(t, self.unknown_idf) for t in dict.fromkeys(terms)}
 
-    def coverage(self, weights: dict[str, float]) -> float:
-        """IDF-weighted share of the question's terms that occur anywhere in the corpus."""
-        total = sum(weights.values())
-        if not total:
-            return 0.0
-        return sum(w for t, w in weights.items() if t in self.idf) / total
+    def coverage(self, weights: dict[str, float], named: frozenset[str] = frozenset()) -> float:
+        """IDF-weighted share of the question's terms that occur anywhere in the corpus.
+
+        Ordinary words the corpus never uses (not among the ``named`` tokens) weigh LAY_DISCOUNT of
+        their weight: a paraphrase in other words than the papers' should lower confidence, not veto it."""
+        known = sum(w for t, w in weights.items() if t in self.idf)
+        unknown = sum(
+            w * (1.0 if t in named else LAY_DISCOUNT) for t, w in weights.items() if t not in self.idf
+        )
+        total = known + unknown
+        return known / total if total else 0.0
 
 
 def lexical_overlap(weights: dict[str, float], present: frozenset[str], total: float | None = None) -> float:
@@ -229,15 +267,127 @@ def extract_answer(
     hits: list[Hit],
     *,
     threshold: float,
+    vocab: Vocabulary | None = None,
 ) -> Answer:
-    """Cite the 1-4 sentences that best answer ``question`` from ``hits``, or abstain."""
+    """Cite the 1-4 sentences that best answer ``question`` from ``hits``, or abstain (see the module doc).
+
+    ``vocab``: the facts vocabulary, whose drug, class, target and condition names (and aliases) count
+    as things the question names besides the shape-detected ones."""
+    kind = classify(question)
+    entities = question_entities(question, vocab)
+    mentions = terms.mentions(index)
+    unknown = [e for e in entities if e.strong and not mentions.known(e)]
+    named = [e for e in entities if mentions.known(e)]
+    base = Answer(
+        ABSTAIN_MESSAGE,
+        True,
+        0.0,
+        0.0,
+        [],
+        hits,
+        kind.kind,
+        "no_evidence",
+        [e.text for e in entities],
+        [e.text for e in unknown],
+        kind,
+    )
+    if unknown:
+        base.reason = "unknown_entity"
+        base.text = f"The indexed documents do not mention {_join(e.text for e in unknown)}."
+        return base
     weights = terms.weights(question)
-    coverage = terms.coverage(weights)
+    named_tokens = frozenset(t for e in entities for t in question_tokens(e.text))
+    base.coverage = coverage = terms.coverage(weights, named_tokens)
     scored = score_sentences(index, terms, hits, qvec, weights, question_intent(question))
-    best = scored[0].score if scored else 0.0
-    evidence = best * coverage
-    if not scored or evidence < threshold:
-        return Answer(ABSTAIN_MESSAGE, True, evidence, coverage, [], hits)
+    if not scored:
+        return base
+    share = _entity_shares(index, terms, hits, named)
+    for s in scored:
+        s.score *= ENTITY_FLOOR + (1 - ENTITY_FLOOR) * share[s.hit_index]
+    scored.sort(key=lambda s: -s.score)
+    base.evidence = evidence = scored[0].score * coverage
+    if evidence < threshold:
+        return base
+    if kind.kind in ("value", "date") and named:
+        supported = [s for s in scored if _supports(index, terms, s, kind, named)]
+        if not supported:
+            return _not_reported(index, terms, base, kind, scored, named)
+        scored = supported + [s for s in scored if s not in supported]
+    elif kind.kind in ("value", "date") and not any(holds(kind, s.text) for s in scored[:VALUE_DEPTH]):
+        base.reason = "value_not_reported"  # nothing near the top holds a figure of the asked kind
+        base.text = f"The indexed documents report no {_asked(kind)} that answers this question."
+        return base
     chosen = select(index, scored)
     text = " ".join(f"{c.text} [{c.hit_index + 1}]" for c in chosen)
-    return Answer(text, False, evidence, coverage, chosen, hits)
+    base.text, base.abstained, base.sentences, base.reason = text, False, chosen, "answered"
+    return base
+
+
+def _asked(kind: QuestionKind) -> str:
+    return kind.measure.name if kind.measure else "date"
+
+
+def _join(names: Iterable[str]) -> str:
+    items = list(dict.fromkeys(names))
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _entity_shares(
+    index: SearchIndex, terms: QuestionTerms, hits: list[Hit], named: list[Entity]
+) -> list[float]:
+    """For each hit, the share of the question's named things its passage names (1.0 when it names none)."""
+    if not named:
+        return [1.0] * len(hits)
+    out = []
+    for hit in hits:
+        tokens = frozenset(
+            t for row in index.sentence_rows(hit.passage) for t in terms.sentence(index, row).tokens
+        )
+        out.append(sum(names_in(e, tokens) for e in named) / len(named))
+    return out
+
+
+VALUE_DEPTH = 5  # a question naming nothing needs its figure among this many best sentences
+WINDOW = 2  # a figure may follow the sentence naming its trial by this many sentences
+
+
+def _window_tokens(index: SearchIndex, terms: QuestionTerms, row: int) -> frozenset[str]:
+    """Tokens of a sentence and the WINDOW before it in the same document."""
+    doc = index.sentences[row].doc_id
+    rows = [r for r in range(max(0, row - WINDOW), row + 1) if index.sentences[r].doc_id == doc]
+    return frozenset(t for r in rows for t in terms.sentence(index, r).tokens)
+
+
+def _rarest(terms: QuestionTerms, named: list[Entity]) -> Entity:
+    """The most specific named thing: the one whose words the fewest passages hold (a trial over a drug)."""
+    return max(
+        named, key=lambda e: min((terms.idf.get(t, 0.0) for t in question_tokens(e.text)), default=0.0)
+    )
+
+
+def _supports(
+    index: SearchIndex, terms: QuestionTerms, s: ScoredSentence, kind: QuestionKind, named: list[Entity]
+) -> bool:
+    """Whether a sentence holds the asked figure and names (or follows a sentence naming) the question's
+    most specific named thing."""
+    return holds(kind, s.text) and names_in(
+        _rarest(terms, named), _window_tokens(index, terms, s.sentence.row)
+    )
+
+
+def _not_reported(
+    index: SearchIndex,
+    terms: QuestionTerms,
+    base: Answer,
+    kind: QuestionKind,
+    scored: list[ScoredSentence],
+    named: list[Entity],
+) -> Answer:
+    """Abstain, quoting where the retrieved passages name the question's most specific named thing."""
+    entity = _rarest(terms, named)
+    base.reason = "value_not_reported"
+    base.text = f"The indexed documents name {entity.text} but report no {_asked(kind)} for it."
+    base.sentences = [s for s in scored if names_in(entity, terms.sentence(index, s.sentence.row).tokens)][:2]
+    if base.sentences:
+        base.text += " " + " ".join(f"{c.text} [{c.hit_index + 1}]" for c in base.sentences)
+    return base

@@ -212,6 +212,8 @@ class Answer(_Record):
     resolved_question: str = ""
     answer: str
     abstained: bool
+    kind: str = "other"  # value, date, list, yesno, definition, mechanism or other
+    reason: str = "answered"  # answered, no_evidence, unknown_entity or value_not_reported
     sentences: list[AnswerSentence] = Field(default_factory=list)
     passages: PassageList = Field(default_factory=PassageList)
     trials: TrialList = Field(default_factory=TrialList)

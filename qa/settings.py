@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant, used when QA_FUSION=rrf.")
     abstain_threshold: float = Field(
-        0.65, description="Below this evidence score the service says the documents do not answer."
+        0.45, description="Below this evidence score the service says the documents do not answer."
     )
     max_question_chars: int = Field(
         MAX_QUESTION_CHARS,

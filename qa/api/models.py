@@ -147,6 +147,16 @@ class AskResponse(BaseModel):
     resolved_question: str = Field(description="The question as understood after the previous turn.")
     answer: str = Field(description="Answer sentences, each followed by a [n] citation marker.")
     abstained: bool = Field(description="True when the documents do not answer; `passages` are then related.")
+    kind: str = Field(
+        "other",
+        description="What the question asks for: value, date, list, yesno, definition, mechanism or other.",
+    )
+    reason: str = Field(
+        "answered",
+        description="answered; no_evidence (nothing close enough); unknown_entity (the documents do not "
+        "mention a thing the question names); value_not_reported (they name it but report no figure of the "
+        "asked kind for it; `sentences` are then where they name it).",
+    )
     sentences: list[AnswerSentence]
     passages: list[PassageOut]
     trials: list[TrialOut] = Field(

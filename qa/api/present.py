@@ -76,6 +76,8 @@ def ask_response(index: SearchIndex, result: AskResult, base_url: str) -> AskRes
         resolved_question=result.resolution.resolved,
         answer=result.answer.text,
         abstained=result.abstained,
+        kind=result.answer.kind,
+        reason=result.answer.reason,
         sentences=sentences,
         passages=passages,
         trials=[trial_out(t) for t in result.trials],

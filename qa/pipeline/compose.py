@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from qa.answer import Answer
+from qa.answering.kinds import holds
 from qa.facts.model import Trial
 from qa.facts.query import TrialQuery, describe_query
 from qa.followup import Resolution, query_from_dict
@@ -71,6 +72,14 @@ def lead_with_trials(answer: Answer, trials: list[Trial], marker: Callable[[Tria
     body = [] if answer.abstained else [answer.text]
     answer.text = " ".join([lead, *quotes, *body])
     answer.abstained = False
+
+
+def reported_by_trials(answer: Answer, trials: list[Trial]) -> bool:
+    """Whether one of ``trials`` has an outcome record of the figure the question asks for (an ORR for a
+    response-rate question): the facts then report what the sentences near the name did not show."""
+    if answer.asked.kind != "value":
+        return False
+    return any(holds(answer.asked, f"{o.measure} {o.value}") for t in trials for o in t.outcomes)
 
 
 def say_no_trial(

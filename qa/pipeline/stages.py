@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from qa.answer import extract_answer
+from qa.answer import HONEST_NEGATIVES, extract_answer
 from qa.followup import read_turn, state_of, trials_for
-from qa.pipeline.compose import asked_query, lead_with_trials, say_no_trial
+from qa.pipeline.compose import asked_query, lead_with_trials, reported_by_trials, say_no_trial
 from qa.pipeline.context import AskContext
 from qa.retrieval import Hit
 
@@ -60,7 +60,8 @@ async def dense_stage(ctx: AskContext) -> None:
 
 def answer_stage(ctx: AskContext) -> None:
     """The cited sentences (or the abstention), led by the matching trials when there are any, or by a
-    plain "no trial ..." when the question asks for trials and none matches."""
+    plain "no trial ..." when the question asks for trials and none matches. An honest negative (the
+    documents do not mention what the question names, or name it without the asked figure) stands alone."""
     services = ctx.services
     answer = ctx.answer_ = extract_answer(
         services.index,
@@ -69,7 +70,16 @@ def answer_stage(ctx: AskContext) -> None:
         ctx.query_vector,
         ctx.hits,
         threshold=services.settings.abstain_threshold,
+        vocab=services.facts.vocab if services.facts else None,
     )
+    if answer.reason == "value_not_reported" and reported_by_trials(answer, ctx.trials or []):
+        answer.reason = "answered"  # the matching trials' records hold the asked figure: they lead
+    if answer.reason in HONEST_NEGATIVES:
+        # A name no document mentions, or a named thing without the asked figure: the trials a filter
+        # matched around it do not answer, so they are only the nearest records.
+        if ctx.trials:
+            ctx.nearest, ctx.trials = ctx.trials, []
+        return
     if ctx.trials:
         lead_with_trials(answer, ctx.trials, lambda t: _marker_for(ctx, t.primary.passage_id))
     elif ctx.trials == []:

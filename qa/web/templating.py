@@ -88,8 +88,20 @@ def filter_summary(filters: dict[str, Any]) -> str:
     return "; ".join(parts) or "any trial"
 
 
+# Why an answer abstained, for the reader (AskResponse.reason); "answered" and plain weak evidence need none.
+REASON_NOTES = {
+    "unknown_entity": "Not answered: the question names something no indexed document mentions.",
+    "value_not_reported": "Not answered: the documents name what the question asks about, but report no "
+    "figure of the asked kind for it; the sentences above are where they name it.",
+    "no_evidence": "Not answered: no passage is close enough to the question.",
+}
+
 templates.env.globals.update(
-    doc_link=doc_link, page_url=page_url, trial_label=trial_label, filter_summary=filter_summary
+    doc_link=doc_link,
+    page_url=page_url,
+    trial_label=trial_label,
+    filter_summary=filter_summary,
+    reason_notes=REASON_NOTES,
 )
 templates.env.filters["cite"] = cite
 
