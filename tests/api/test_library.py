@@ -195,3 +195,29 @@ def test_without_a_key_on_the_server_changes_are_off(
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
     assert deleted.status_code == 403
     assert PAPERS.is_dir()
+
+
+def test_the_python_client_adds_and_removes(library: tuple[Settings, TestClient], tmp_path: Path) -> None:
+    from live_server import serve
+
+    from qa.client import APIError, Client
+
+    settings, client = library
+    paper = tmp_path / "oncolytic.md"
+    paper.write_text(
+        "# Results\n\nTalimogene laherparepvec, an oncolytic herpes virus, raised durable response rates in "
+        "unresectable melanoma.\n",
+        encoding="utf-8",
+    )
+    with serve(create_app(settings, services=client.app.state.services)) as url, Client(url) as qa:  # type: ignore[attr-defined]
+        with pytest.raises(APIError) as refused:
+            qa.add_document(paper)
+        record = qa.add_document(paper, api_key=KEY)
+        same = qa.add_document(paper, api_key=KEY)
+        found = qa.search("oncolytic herpes virus in melanoma", k=1)
+        qa.remove_document(record.id, api_key=KEY)
+        left = {d.id for d in qa.documents()}
+    assert refused.value.status == 401
+    assert record.id == "oncolytic" and record.status == "added" and record.change.passages_embedded >= 1
+    assert same.status == "exists" and same.change.passages_embedded == 0
+    assert found[0].doc_id == "oncolytic" and "oncolytic" not in left
