@@ -185,7 +185,28 @@ def serve_app() -> Any:
     return app
 
 
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.library.cli import add
+
+    return add(settings, [Path(p) for p in args.paths])
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.library.cli import remove
+
+    return remove(settings, args.doc_ids)
+
+
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.library.cli import documents_table
+
+    return documents_table(settings, as_json=args.json)
+
+
 COMMANDS: dict[str, Handler] = {
+    "add": cmd_add,
+    "remove": cmd_remove,
+    "documents": cmd_documents,
     "index": cmd_index,
     "search": cmd_search,
     "ask": cmd_ask,
@@ -236,6 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--build-if-needed", action="store_true", help="build the index first when missing or stale"
     )
     add_settings_flags(p)
+
+    library_flags = [
+        "index_dir",
+        "corpus_dir",
+        "model",
+        "upload_max_mb",
+        "upload_max_pages",
+        "change_wait_seconds",
+    ]
+    p = sub.add_parser("add", help="add papers (files or folders) to the index without a rebuild")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    add_settings_flags(p, library_flags)
+    p = sub.add_parser("remove", help="remove documents from the index by id")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    add_settings_flags(p, library_flags)
+    p = sub.add_parser("documents", help="the indexed documents, as a table")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_settings_flags(p, ["index_dir"])
 
     p = sub.add_parser(
         "eval", help="retrieval metrics (dev questions, BEIR SciFact / NFCorpus) and round-2 figures by kind"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+CHANGE_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # an add returns once the paper is searchable
 # Failures where the request never reached the server, so any method is safe to send again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Failures after the request may have been processed: retried for GET only.
@@ -264,6 +265,24 @@ class DocumentList(RecordList[DocumentSummary]):
     item = DocumentSummary
 
 
+class DocumentChange(_Record):
+    """What an add, replace or remove did to the index (None fields when nothing changed)."""
+
+    build: str | None = None
+    documents: int | None = None
+    passages: int | None = None
+    passages_embedded: int = 0
+    sentences_embedded: int = 0
+    seconds: float = 0.0
+
+
+class DocumentRecord(DocumentSummary):
+    """A document after ``add_document``/``replace_document``: 'added', 'replaced', or 'exists' (same bytes)."""
+
+    status: str = "added"
+    change: DocumentChange = Field(default_factory=DocumentChange)
+
+
 class Section(_Record):
     id: str
     title: str
@@ -449,6 +468,42 @@ class Client:
     def passage(self, passage_id: str) -> Passage:
         return Passage.model_validate(self._request("GET", f"/api/passages/{_quote(passage_id)}"))
 
+    # -- document changes (need the server's QA_API_KEY: ``api_key=`` or $QA_API_KEY) ----------------
+
+    def add_document(self, path: str | os.PathLike[str], *, api_key: str | None = None) -> DocumentRecord:
+        """Upload a paper (.pdf, .xml, .md, .txt); returns once it is searchable. The same bytes again return
+        the record already indexed (``status == 'exists'``)."""
+        data = _file_upload(path)
+        return DocumentRecord.model_validate(
+            self._request(
+                "POST",
+                "/api/documents",
+                files={"file": data},
+                headers=_key_header(api_key),
+                timeout=CHANGE_TIMEOUT,
+            )
+        )
+
+    def replace_document(
+        self, doc_id: str, path: str | os.PathLike[str], *, api_key: str | None = None
+    ) -> DocumentRecord:
+        """Replace document ``doc_id`` by a new file; it keeps its id."""
+        return DocumentRecord.model_validate(
+            self._request(
+                "PUT",
+                f"/api/documents/{_quote(doc_id)}",
+                files={"file": _file_upload(path)},
+                headers=_key_header(api_key),
+                timeout=CHANGE_TIMEOUT,
+            )
+        )
+
+    def remove_document(self, doc_id: str, *, api_key: str | None = None) -> None:
+        """Remove a document from the index (APIError 404 when there is none with that id)."""
+        self._request(
+            "DELETE", f"/api/documents/{_quote(doc_id)}", headers=_key_header(api_key), timeout=CHANGE_TIMEOUT
+        )
+
     # -- transport -------------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -463,7 +518,7 @@ class Client:
                 wait = self.backoff * 2**attempt
             else:
                 if response.is_success:
-                    return _json(response)
+                    return None if response.status_code == 204 else _json(response)
                 wait = self._status_wait(response, attempt)
                 if wait is None:
                     raise _api_error(response)
@@ -485,6 +540,16 @@ def _ids(documents: Sequence[str]) -> list[str]:
     if isinstance(documents, str):  # one id given bare: not its characters
         return [documents]
     return list(documents)
+
+
+def _key_header(api_key: str | None) -> dict[str, str]:
+    key = api_key or os.environ.get("QA_API_KEY") or ""
+    return {"X-API-Key": key} if key else {}
+
+
+def _file_upload(path: str | os.PathLike[str]) -> tuple[str, bytes]:
+    with open(path, "rb") as fh:
+        return os.path.basename(os.fspath(path)), fh.read()
 
 
 def _quote(segment: str) -> str:

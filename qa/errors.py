@@ -70,3 +70,24 @@ class ReloadConflict(QAError):
 
     code = "reload_failed"
     status = 409
+
+
+class ChangeConflict(QAError):
+    """Another build or document change holds the index folder's lock; nothing was changed."""
+
+    code = "change_conflict"
+    status = 409
+
+
+class DuplicateDocument(QAError):
+    """A new file would have the id of a document already indexed (different bytes)."""
+
+    code = "duplicate_document"
+    status = 409
+
+
+class TooLarge(QAError):
+    """An upload over a size or page limit."""
+
+    code = "too_large"
+    status = 413

@@ -44,6 +44,9 @@ class Services:
     ) -> Services:
         own_model = embedder is None
         embedder = embedder or Embedder(settings.model, threads=serving_threads(settings.torch_threads))
+        from qa.library.changes import recover_if_idle
+
+        recover_if_idle(Path(settings.index_dir))  # a change a killed process left: finished or undone
         if build_if_needed:
             diffs = index_differences(settings)
             if diffs:
@@ -90,13 +93,13 @@ class Services:
             batcher,
         )
 
-    def reloaded(self) -> Services:
+    def reloaded(self, *, check_corpus: bool = True) -> Services:
         """A new bundle on the index now current on disk, sharing this one's model, batcher and conversations.
 
         Callers swap the one reference they serve from (``app.state.services``); requests already running
         finish on the bundle they started with, so no request ever sees half of each index.
         """
-        index = SearchIndex.load(self.settings)
+        index = SearchIndex.load(self.settings, check_corpus=check_corpus)
         return self._assemble(self.settings, self.embedder, index, self.conversations, self.batcher)
 
     def close(self) -> None:

@@ -42,6 +42,21 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         20.0, gt=0, description="Documents larger than this many megabytes are skipped."
     )
+    upload_max_mb: float = Field(
+        20.0,
+        gt=0,
+        description="Largest document accepted by POST/PUT /api/documents, in megabytes (413 above).",
+    )
+    upload_max_pages: int = Field(
+        500, ge=0, description="Most pages a PDF added through the API may have (413 above); 0: no limit."
+    )
+    change_wait_seconds: float = Field(
+        120.0,
+        ge=0,
+        le=3600,
+        description="How long an add or remove waits for another build or change to finish before it is "
+        "refused (409).",
+    )
 
     # --- retrieval and answers --------------------------------------------
     fusion: Literal["zscore", "minmax", "rrf"] = Field(

@@ -12,7 +12,7 @@ from qa.api.docs import document_errors, install_docs
 from qa.api.errors import install_error_handlers
 from qa.api.limits import install_limits
 from qa.api.observability import install_observability
-from qa.api.routes import ask, documents, facts, health, search
+from qa.api.routes import ask, documents, facts, health, library, search
 from qa.api.routes.admin import install_admin
 from qa.api.security import install_security
 from qa.logging_setup import configure_logging
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(search.router)
     app.include_router(documents.router)
+    app.include_router(library.router)
     app.include_router(facts.router)
     install_web(app)  # HTML pages and /static, after the API routes
     return app

@@ -21,6 +21,8 @@ from qa.text_rules import has_control_chars
 # Probes and scrapes are never limited: a busy client must not make the service look dead.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 MAX_TRACKED_CLIENTS = 10_000
+UPLOAD_PREFIX = "/api/documents"
+MULTIPART_SLACK = 64_000
 
 
 class TokenBucket:
@@ -130,9 +132,14 @@ class LimitsMiddleware:
     it passes the limit), checked, and handed on to the app in one piece.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, rate_limit_per_minute: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, rate_limit_per_minute: int, upload_max_bytes: int = 0
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Document uploads (POST/PUT under UPLOAD_PREFIX) may be as large as the upload limit, plus the
+        # multipart framing; the route bounds the file itself.
+        self.upload_max_bytes = max(max_body_bytes, upload_max_bytes + MULTIPART_SLACK)
         self.bucket = TokenBucket(rate_limit_per_minute) if rate_limit_per_minute > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,10 +149,11 @@ class LimitsMiddleware:
         try:
             self._check_rate(scope)
             self._check_url(scope)
-            if not self._has_body(scope):
+            limit = self._limit(scope)
+            if not self._has_body(scope, limit):
                 await self.app(scope, receive, send)
                 return
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, limit)
             if body is None:
                 return  # the client went away before sending all of it
             self._check_encoding(scope, body)
@@ -177,7 +185,15 @@ class LimitsMiddleware:
         if problem:
             raise _Refused(error_response(400, "bad_request", problem))
 
-    def _has_body(self, scope: Scope) -> bool:
+    def _limit(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        if scope.get("method") in ("POST", "PUT") and (
+            path == UPLOAD_PREFIX or path.startswith(UPLOAD_PREFIX + "/")
+        ):
+            return self.upload_max_bytes
+        return self.max_body_bytes
+
+    def _has_body(self, scope: Scope, limit: int) -> bool:
         """Whether a body follows; refuses a declared length that is not a number or too large (413 before a
         byte of it is read)."""
         declared = _header(scope, b"content-length")
@@ -185,11 +201,11 @@ class LimitsMiddleware:
             return _header(scope, b"transfer-encoding") is not None
         if not declared.strip().isdigit():
             raise _Refused(error_response(400, "bad_request", "Content-Length is not a number"))
-        if int(declared) > self.max_body_bytes:
-            raise _Refused(self._too_large())
+        if int(declared) > limit:
+            raise _Refused(self._too_large(limit))
         return True
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body, or None when the client disconnects; 413 as soon as it passes the limit."""
         body = bytearray()
         while True:
@@ -197,8 +213,8 @@ class LimitsMiddleware:
             if message["type"] == "http.disconnect":
                 return None
             body.extend(message.get("body", b""))
-            if len(body) > self.max_body_bytes:
-                raise _Refused(self._too_large())
+            if len(body) > limit:
+                raise _Refused(self._too_large(limit))
             if not message.get("more_body", False):
                 return bytes(body)
 
@@ -209,12 +225,12 @@ class LimitsMiddleware:
             if refused:
                 raise _Refused(error_response(400, refused[0], refused[1]))
 
-    def _too_large(self) -> Response:
+    def _too_large(self, limit: int) -> Response:
         return error_response(
             413,
             "too_large",
-            f"request body larger than {self.max_body_bytes} bytes",
-            {"max_body_bytes": self.max_body_bytes},
+            f"request body larger than {limit} bytes",
+            {"max_body_bytes": limit},
             headers={"Connection": "close"},
         )
 
@@ -239,4 +255,5 @@ def install_limits(app: FastAPI, settings: Settings) -> None:
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        upload_max_bytes=int(settings.upload_max_mb * 1e6),
     )

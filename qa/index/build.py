@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CURRENT = "current"
 BUILDS = "builds"
+SOURCES = "sources.json"  # corpus file -> sha256 of its bytes
 # Index-time steps that add files to a build folder (the facts extractor registers one).
 BuildStep = Callable[[Path, Corpus, list[Passage]], None]
 BUILD_STEPS: list[BuildStep] = []
@@ -52,15 +53,24 @@ def _versions() -> dict[str, str]:
 
 
 @contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".build.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            from qa.errors import QAError
+def build_lock(index_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold the index folder's file lock (one writer across processes: `qa index`, `qa add`, the server);
+    waits up to ``wait`` seconds for another writer to finish, then refuses with ChangeConflict."""
+    from qa.errors import ChangeConflict
 
-            raise QAError(f"{index_dir}: another build is running") from None
+    index_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    with open(index_dir / ".build.lock", "w") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ChangeConflict(
+                        f"{index_dir}: another build or document change is running; try again when it ends"
+                    ) from None
+                time.sleep(0.05)
         yield
 
 
@@ -96,72 +106,111 @@ def build_index(
     corpus = corpus or load_corpus(corpus_dir, max_file_mb=settings.max_file_mb)
     for message in corpus.skipped:
         log.warning("skipped: %s", message)
-    with _build_lock(index_dir):
-        builds = index_dir / BUILDS
-        builds.mkdir(parents=True, exist_ok=True)
-        for stale in builds.glob("*.partial"):
-            shutil.rmtree(stale, ignore_errors=True)
-        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        work = builds / f"{build_id}.partial"
-        work.mkdir()
-
-        passages: list[Passage] = []
-        for doc in tqdm(corpus.documents, desc="chunking", unit="doc", disable=not progress):
-            passages.extend(
-                chunk_document(
-                    doc,
-                    embedder.count_tokens,
-                    max_tokens=settings.chunk_max_tokens,
-                    overlap=settings.chunk_overlap_sentences,
-                )
-            )
+    with build_lock(index_dir):
+        work = new_build_folder(index_dir)
+        passages = chunk_corpus(settings, embedder, corpus, progress=progress)
         sentences, _ = sentence_table(passages)
-        texts = {d.id: d.text for d in corpus.documents}
+        texts = sentence_texts(corpus, sentences)
         if progress:
             print(f"embedding {len(passages)} passages and {len(sentences)} sentences", flush=True)
         p_vecs = embedder.encode([p.embed_text for p in passages], progress=progress)
-        s_vecs = embedder.encode(
-            [texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences],  # type: ignore[call-overload]
-            progress=progress,
-        )
-        kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
-        DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
-        KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
-        np.save(work / "sentences.npy", s_vecs)
-        write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
-        write_jsonl(work / "sentences.jsonl", sentences)
-        (work / "documents.json").write_text(
-            json.dumps([document_to_dict(d) for d in corpus.documents]), encoding="utf-8"
-        )
-        for step in BUILD_STEPS:
-            step(work, corpus, passages)
-
-        files = {
-            p.relative_to(work).as_posix(): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()
-        }
-        IndexManifest(
-            model=settings.model,
-            model_weights_sha256=embedder.weights_sha256,
-            dim=embedder.dim,
-            chunking=settings.chunking,
-            corpus_dir=str(corpus_dir.resolve()),
-            corpus_hash=corpus.hash,
-            documents=len(corpus.documents),
-            passages=len(passages),
-            sentences=len(sentences),
-            index_type=kind,
-            library_versions=_versions(),
-            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            build_seconds=round(time.perf_counter() - started, 3),
-            files=files,
-            extra={"skipped": corpus.skipped, "tokenizer": tokenizer_signature()},
-        ).write(work)
-        _fsync_tree(work)
-        final = builds / build_id
-        os.rename(work, final)
-        _swap_current(index_dir, final)
-        _prune(builds, keep={final.name})
+        s_vecs = embedder.encode(texts, progress=progress)
+        sources = {d.meta.file: file_sha256(corpus.root / d.meta.file) for d in corpus.documents}
+        write_build(work, settings, embedder, corpus, passages, (p_vecs, s_vecs), sources, started)
+        final = finish_build(work)
+        swap_current(index_dir, final)
+        prune_builds(index_dir, keep={final.name})
         return final
+
+
+def new_build_folder(index_dir: Path) -> Path:
+    """A fresh ``builds/<id>.partial`` folder (stale partial folders of killed builds are removed first)."""
+    builds = index_dir / BUILDS
+    builds.mkdir(parents=True, exist_ok=True)
+    for stale in builds.glob("*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    work = builds / f"{build_id}.partial"
+    work.mkdir()
+    return work
+
+
+def chunk_corpus(settings: Settings, embedder: Embedder, corpus: Corpus, *, progress: bool = False) -> list[Passage]:
+    passages: list[Passage] = []
+    for doc in tqdm(corpus.documents, desc="chunking", unit="doc", disable=not progress):
+        passages.extend(
+            chunk_document(
+                doc,
+                embedder.count_tokens,
+                max_tokens=settings.chunk_max_tokens,
+                overlap=settings.chunk_overlap_sentences,
+            )
+        )
+    return passages
+
+
+def sentence_texts(corpus: Corpus, sentences: list[dict[str, object]]) -> list[str]:
+    texts = {d.id: d.text for d in corpus.documents}
+    return [texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences]  # type: ignore[call-overload]
+
+
+def write_build(
+    work: Path,
+    settings: Settings,
+    embedder: Embedder,
+    corpus: Corpus,
+    passages: list[Passage],
+    vectors: tuple[np.ndarray, np.ndarray],
+    sources: dict[str, str],
+    started: float,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Write every file of a build into ``work`` (passage and sentence vectors given), manifest last, synced.
+
+    ``sources`` maps each document's corpus file to the sha256 of its bytes (``sources.json``), so a later
+    change can tell an unchanged file from a new or edited one.
+    """
+    p_vecs, s_vecs = vectors
+    sentences, _ = sentence_table(passages)
+    kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
+    DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
+    KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
+    np.save(work / "sentences.npy", s_vecs)
+    write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
+    write_jsonl(work / "sentences.jsonl", sentences)
+    (work / "documents.json").write_text(
+        json.dumps([document_to_dict(d) for d in corpus.documents]), encoding="utf-8"
+    )
+    (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
+    for step in BUILD_STEPS:
+        step(work, corpus, passages)
+
+    files = {p.relative_to(work).as_posix(): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()}
+    IndexManifest(
+        model=settings.model,
+        model_weights_sha256=embedder.weights_sha256,
+        dim=embedder.dim,
+        chunking=settings.chunking,
+        corpus_dir=str(Path(corpus.root).resolve()),
+        corpus_hash=corpus.hash,
+        documents=len(corpus.documents),
+        passages=len(passages),
+        sentences=len(sentences),
+        index_type=kind,
+        library_versions=_versions(),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        build_seconds=round(time.perf_counter() - started, 3),
+        files=files,
+        extra={"skipped": corpus.skipped, "tokenizer": tokenizer_signature(), **(extra or {})},
+    ).write(work)
+    _fsync_tree(work)
+
+
+def finish_build(work: Path) -> Path:
+    """Rename a complete ``<id>.partial`` folder to ``<id>`` (not yet current)."""
+    final = work.with_name(work.name.removesuffix(".partial"))
+    os.rename(work, final)
+    return final
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -171,15 +220,16 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def _swap_current(index_dir: Path, target: Path) -> None:
+def swap_current(index_dir: Path, target: Path) -> None:
     """Point index_dir/current at ``target`` with one rename, which readers see all or nothing of."""
     tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
     os.symlink(os.path.relpath(target, index_dir), tmp)
     os.replace(tmp, current_path(index_dir))
 
 
-def _prune(builds: Path, keep: set[str]) -> None:
+def prune_builds(index_dir: Path, keep: set[str]) -> None:
     """Remove old builds, keeping the newest previous one so a server still reading it is not cut off."""
+    builds = index_dir / BUILDS
     done = sorted(
         (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial")), reverse=True
     )

@@ -30,7 +30,9 @@ def parse_span(value: str | None, length: int) -> Span | None:
 @router.get("/documents")
 def documents_page(request: Request, services: ServicesDep) -> Response:
     documents = [document_summary(services.index, d) for d in services.index.documents.values()]
-    return render(request, "documents.html", {"documents": documents}, json_url="/api/documents")
+    settings = services.settings
+    context = {"documents": documents, "can_add": bool(settings.api_key), "max_mb": settings.upload_max_mb}
+    return render(request, "documents.html", context, json_url="/api/documents")
 
 
 @router.get("/documents/{doc_id}")

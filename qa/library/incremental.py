@@ -1,0 +1,213 @@
+"""The next build from the current one: unchanged documents reused, only new or changed text embedded.
+
+Facts and the vocabulary learned from the documents, the keyword index and the dense index are recomputed
+for the whole corpus (they depend on every document); reading and embedding are what a change saves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunking import Passage
+from qa.corpus import Corpus, _read_manifest, corpus_files, corpus_hash, load_document
+from qa.documents import Document, document_from_dict
+from qa.encoding import Embedder
+from qa.errors import CorpusError, DuplicateDocument, NotFound
+from qa.index.build import (
+    SOURCES,
+    chunk_corpus,
+    current_path,
+    finish_build,
+    new_build_folder,
+    sentence_table,
+    sentence_texts,
+    write_build,
+)
+from qa.index.dense import DenseIndex
+from qa.index.manifest import MANIFEST_NAME, IndexManifest, file_sha256
+from qa.jsonl import read_jsonl
+from qa.library.journal import Moves
+from qa.library.uploads import Staged
+from qa.library.vectors import CACHE_FILE, VectorCache, encode_cached
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+TRASH = "trash"
+
+
+@dataclass
+class NextBuild:
+    build: Path
+    moves: Moves
+    documents: int
+    passages: int
+    passages_embedded: int
+    sentences_embedded: int
+    reused_documents: int
+    seconds: float
+
+
+@dataclass
+class Previous:
+    """What the current build offers a change: its documents by corpus file, their files' hashes, vectors."""
+
+    documents: dict[str, Document]
+    sources: dict[str, str]
+    vectors: dict[str, np.ndarray]
+
+    @classmethod
+    def load(cls, index_dir: Path, embedder: Embedder, corpus_dir: Path | None = None) -> Previous:
+        """The current build's view; a build without sources.json takes its files' hashes from ``corpus_dir``."""
+        folder = current_path(index_dir)
+        if not (folder / MANIFEST_NAME).exists():
+            return cls({}, {}, {})
+        manifest = IndexManifest.read(folder)
+        docs = [document_from_dict(d) for d in json.loads((folder / "documents.json").read_text("utf-8"))]
+        sources_file = folder / SOURCES
+        sources = json.loads(sources_file.read_text("utf-8")) if sources_file.exists() else {}
+        if not sources_file.exists() and corpus_dir is not None:
+            files = [d.meta.file for d in docs if (corpus_dir / d.meta.file).is_file()]
+            sources = {rel: file_sha256(corpus_dir / rel) for rel in files}
+        vectors: dict[str, np.ndarray] = {}
+        if manifest.model_weights_sha256 and manifest.model_weights_sha256 == embedder.weights_sha256:
+            vectors = _build_vectors(folder, manifest, {d.id: d for d in docs})
+        return cls({d.meta.file: d for d in docs}, sources, vectors)
+
+
+def _build_vectors(folder: Path, manifest: IndexManifest, docs: dict[str, Document]) -> dict[str, np.ndarray]:
+    """Text -> vector for every passage and sentence of a build made with the same weights."""
+    out: dict[str, np.ndarray] = {}
+    embed_texts = [Passage.from_dict(d).embed_text for d in read_jsonl(folder / "passages.jsonl")]
+    if embed_texts:
+        dense = DenseIndex.load(folder / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
+        rows = dense.vectors(np.arange(len(embed_texts)))
+        out.update(zip(embed_texts, rows, strict=True))
+    s_vecs = np.load(folder / "sentences.npy")
+    for row, s in enumerate(read_jsonl(folder / "sentences.jsonl")):
+        doc = docs.get(str(s["doc_id"]))
+        if doc is not None:
+            out[doc.text[int(s["start"]) : int(s["end"])]] = s_vecs[row]
+    return out
+
+
+def _current_documents(
+    corpus_dir: Path, previous: Previous, max_bytes: int
+) -> tuple[dict[str, Document], dict[str, str], list[str]]:
+    """Every document of the corpus folder now (reused when its bytes are those the current build read)."""
+    manifest = _read_manifest(corpus_dir)
+    docs: dict[str, Document] = {}
+    sources: dict[str, str] = {}
+    skipped: list[str] = []
+    for path in corpus_files(corpus_dir) if any(corpus_dir.iterdir()) else []:
+        rel = path.relative_to(corpus_dir).as_posix()
+        try:
+            digest = file_sha256(path)
+            old = previous.documents.get(rel)
+            if old is not None and previous.sources.get(rel) == digest:
+                docs[rel] = old
+            else:
+                docs[rel] = load_document(path, corpus_dir, manifest.get(rel), max_bytes)
+            sources[rel] = digest
+        except OSError as exc:
+            skipped.append(f"{path}: cannot read ({exc.strerror})")
+        except CorpusError as exc:
+            skipped.append(exc.message)
+    return docs, sources, skipped
+
+
+def build_next(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    add: list[Staged],
+    remove: list[str],
+    reason: str,
+    previous: Previous | None = None,
+) -> NextBuild:
+    """Build (not yet current) the index of the corpus with ``add`` in it and ``remove`` (ids) out of it.
+
+    The caller holds the build lock and commits the returned moves and build with ``journal.commit``.
+    """
+    started = time.perf_counter()
+    index_dir, corpus_dir = Path(settings.index_dir), Path(settings.corpus_dir)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    previous = previous or Previous.load(index_dir, embedder, corpus_dir)
+    docs, sources, skipped = _current_documents(corpus_dir, previous, int(settings.max_file_mb * 1e6))
+    reused = sum(1 for rel, d in docs.items() if previous.documents.get(rel) is d)
+    moves = Moves()
+    trash = index_dir / TRASH / uuid.uuid4().hex
+    by_id = {d.id: rel for rel, d in docs.items()}
+    for doc_id in remove:
+        rel = by_id.pop(doc_id, None)
+        if rel is None:
+            raise NotFound(f"no document with id '{doc_id}'")
+        moves.out.append((corpus_dir / rel, trash / rel))
+        del docs[rel], sources[rel]
+    for staged in add:
+        rel = staged.document.meta.file
+        if staged.document.id in by_id:
+            raise DuplicateDocument(
+                f"{staged.name}: a document with id '{staged.document.id}' is already indexed "
+                f"(file {by_id[staged.document.id]}); remove it first, or replace it (PUT)"
+            )
+        if rel in docs or (corpus_dir / rel).exists() and (corpus_dir / rel) not in {a for a, _ in moves.out}:
+            raise DuplicateDocument(f"{staged.name}: a file named {rel} is already in the corpus folder")
+        docs[rel] = staged.document
+        sources[rel] = staged.sha256
+        by_id[staged.document.id] = rel
+        moves.into.append((staged.path, corpus_dir / rel))
+    documents = [docs[rel] for rel in sorted(docs)]
+    if not documents:
+        raise CorpusError(f"{corpus_dir}: the change would leave no documents to index")
+    corpus = Corpus(corpus_dir, documents, skipped, corpus_hash(corpus_dir, documents))
+
+    work = new_build_folder(index_dir)
+    passages = chunk_corpus(settings, embedder, corpus)
+    sentences, _ = sentence_table(passages)
+    cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
+    try:
+        p_vecs, p_new = encode_cached(
+            [p.embed_text for p in passages], embedder.encode, cache, previous.vectors
+        )
+        s_vecs, s_new = encode_cached(
+            sentence_texts(corpus, sentences), embedder.encode, cache, previous.vectors
+        )
+    finally:
+        cache.close()
+    change = {
+        "reason": reason,
+        "added": [s.document.id for s in add],
+        "removed": list(remove),
+        "passages_embedded": p_new,
+        "sentences_embedded": s_new,
+        "reused_documents": reused,
+    }
+    write_build(
+        work, settings, embedder, corpus, passages, (p_vecs, s_vecs), sources, started, {"change": change}
+    )
+    build = finish_build(work)
+    log.info(
+        "built %s (%s): %d documents, %d passages, %d embedded",
+        build.name,
+        reason,
+        len(documents),
+        len(passages),
+        p_new,
+    )
+    return NextBuild(
+        build,
+        moves,
+        len(documents),
+        len(passages),
+        p_new,
+        s_new,
+        reused,
+        round(time.perf_counter() - started, 3),
+    )
