@@ -7,6 +7,8 @@ run http://127.0.0.1:8000/openapi.json --checks all -H "X-API-Key: $QA_API_KEY"`
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +27,16 @@ MAX_EXAMPLES = 100  # per operation and phase: under a minute on two cores
 @pytest.mark.slow
 def test_api_conforms_to_its_schema_under_generated_requests(services: Services, tmp_path: Path) -> None:
     # The rate limit is off: schemathesis is one very fast client (429 is tested in test_limits.py).
-    settings = services.settings.model_copy(update={"rate_limit_per_minute": 0, "api_key": API_KEY})
-    with serve(create_app(settings, services=services)) as url:
+    # The run adds and removes documents: it works on copies of the corpus and the index, never on the
+    # repository's corpus folder or the session's index.
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(services.settings.corpus_dir, corpus)
+    shutil.copytree(services.settings.index_dir, index, symlinks=True)
+    settings = services.settings.model_copy(
+        update={"rate_limit_per_minute": 0, "api_key": API_KEY, "corpus_dir": corpus, "index_dir": index}
+    )
+    own = Services.start(settings, embedder=services.embedder)
+    with serve(create_app(settings, services=own)) as url:
         run = subprocess.run(
             [
                 str(Path(sys.executable).with_name("schemathesis")),
@@ -46,7 +56,7 @@ def test_api_conforms_to_its_schema_under_generated_requests(services: Services,
                 "--header",
                 f"X-API-Key: {API_KEY}",
                 "--report-dir",
-                str(tmp_path),
+                str(tmp_path / "report"),
                 "--request-timeout",
                 "30",
             ],
@@ -57,4 +67,8 @@ def test_api_conforms_to_its_schema_under_generated_requests(services: Services,
         )
     summary = run.stdout[run.stdout.rfind("SUMMARY") - 40 :]
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "No issues found" in summary, summary
+    # Every generated case passed; warnings may remain for the document routes (random ids are 404s, random
+    # bytes are no paper), which a schema cannot rule out.
+    assert "❌" not in summary and re.search(r"\d+ generated, \d+ passed", summary), summary
+    for warning in re.findall(r"⚠️ (.*)", summary):
+        assert warning.startswith(("Missing test data", "Schema validation mismatch")), summary

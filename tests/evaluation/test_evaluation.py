@@ -132,7 +132,7 @@ def test_qa_eval_without_inputs_is_an_error(capsys: pytest.CaptureFixture[str]) 
     assert "--round2" in capsys.readouterr().err
 
 
-PAPER_QUESTIONS = Path(__file__).parent / "data" / "paper_questions.jsonl"
+PAPER_QUESTIONS = Path(__file__).parents[1] / "data" / "paper_questions.jsonl"
 PAPERS = SHARED / "papers"
 
 
