@@ -27,6 +27,16 @@ def _copies(tmp_path: Path, settings: Settings) -> tuple[Path, Path]:
     return corpus, index
 
 
+def _add_paper() -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "qa.cli",
+        "add",
+        str(require_papers() / "cii2015-killer-t-dc-lung-phase3.xml"),
+    ]
+
+
 @pytest.mark.slow
 def test_kill_9_during_an_add_leaves_the_previous_build_serving(
     tmp_path: Path, settings: Settings, built_index: Path
@@ -36,17 +46,7 @@ def test_kill_9_during_an_add_leaves_the_previous_build_serving(
     before_files = sorted(p.name for p in corpus.iterdir())
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_CORPUS_DIR": str(corpus), "QA_INDEX_DIR": str(index)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qa.cli",
-            "add",
-            str(require_papers() / "cii2015-killer-t-dc-lung-phase3.xml"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        _add_paper(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
     while not list((index / BUILDS).glob("*.partial")) and proc.poll() is None:  # the next build has begun
@@ -63,18 +63,7 @@ def test_kill_9_during_an_add_leaves_the_previous_build_serving(
     assert "cii2015-killer-t-dc-lung-phase3" not in loaded.documents
     assert not current_path(index).resolve().name.endswith(".partial")
     again = subprocess.run(  # the next change clears what the killed one left and lands
-        [
-            sys.executable,
-            "-m",
-            "qa.cli",
-            "add",
-            str(require_papers() / "cii2015-killer-t-dc-lung-phase3.xml"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        _add_paper(), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert again.returncode == 0, again.stderr
     assert "cii2015-killer-t-dc-lung-phase3" in SearchIndex.load(restarted).documents
