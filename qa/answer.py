@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ import numpy as np
 
 from qa.answering.entities import Entity, Mentions, names_in, question_entities
 from qa.answering.kinds import QuestionKind, classify, holds
+from qa.facts.studies import NAME_BEFORE, NAME_NCT, NCT_RE
 from qa.index.keyword import tokenize
 from qa.index.store import SearchIndex, Sentence
 from qa.retrieval import Hit
@@ -78,6 +79,25 @@ class Answer:
     entities: list[str] = field(default_factory=list)  # what the question names, as written
     unknown: list[str] = field(default_factory=list)  # of those, what no document names
     asked: QuestionKind = field(default_factory=lambda: QuestionKind("other"))  # kind, with its measure
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A lay phrase of the question (its tokens) and the tokens of the technical terms it stands for."""
+
+    lay: frozenset[str]
+    technical: frozenset[str]
+
+
+def translations(lay_phrases: Iterable[tuple[str, Iterable[str]]]) -> list[Translation]:
+    """Token sets of the lexicon's lay phrases in a question (see qa.lexicon.Lexicon.lay_phrases)."""
+    out = []
+    for phrase, terms in lay_phrases:
+        lay = frozenset(tokenize(phrase))
+        technical = frozenset(t for term in terms for t in tokenize(term)) - lay
+        if lay and technical:
+            out.append(Translation(lay, technical))
+    return out
 
 
 @dataclass(frozen=True)
@@ -136,14 +156,22 @@ class QuestionTerms:
         terms = [t for t in question_tokens(question) if t not in QUESTION_WORDS]
         return {t: self.idf.get(t, self.unknown_idf) for t in dict.fromkeys(terms)}
 
-    def coverage(self, weights: dict[str, float], named: frozenset[str] = frozenset()) -> float:
+    def coverage(
+        self,
+        weights: dict[str, float],
+        named: frozenset[str] = frozenset(),
+        translated: frozenset[str] = frozenset(),
+    ) -> float:
         """IDF-weighted share of the question's terms that occur anywhere in the corpus.
 
         Ordinary words the corpus never uses (not among the ``named`` tokens) weigh LAY_DISCOUNT of
-        their weight: a paraphrase in other words than the papers' should lower confidence, not veto it."""
-        known = sum(w for t, w in weights.items() if t in self.idf)
+        their weight: a paraphrase in other words than the papers' should lower confidence, not veto it.
+        Words of a lay phrase the lexicon translates (``translated``) count as known."""
+        known = sum(w for t, w in weights.items() if t in self.idf or t in translated)
         unknown = sum(
-            w * (1.0 if t in named else LAY_DISCOUNT) for t, w in weights.items() if t not in self.idf
+            w * (1.0 if t in named else LAY_DISCOUNT)
+            for t, w in weights.items()
+            if t not in self.idf and t not in translated
         )
         total = known + unknown
         return known / total if total else 0.0
@@ -217,7 +245,10 @@ def score_sentences(
     qvec: np.ndarray,
     weights: dict[str, float],
     intent: Intent | None = None,
+    translated: list[Translation] | None = None,
 ) -> list[ScoredSentence]:
+    """Every sentence of ``hits`` scored against the question; a sentence holding a technical term of a lay
+    phrase the question uses (``translated``) counts as holding that phrase's words."""
     intent = intent or Intent()
     rows: list[int] = []
     owners: list[int] = []  # the hit each sentence is read from (its first hit, when hits share one)
@@ -235,7 +266,11 @@ def score_sentences(
     scored: list[ScoredSentence] = []
     for row, hit_index, cosine in zip(rows, owners, cosines, strict=True):
         t = terms.sentence(index, row)
-        lexical = lexical_overlap(weights, t.tokens, total)
+        present = t.tokens
+        for tr in translated or ():
+            if tr.technical & t.tokens:
+                present = present | tr.lay
+        lexical = lexical_overlap(weights, present, total)
         score = (cosine + LEXICAL_WEIGHT * lexical + intent_bonus(intent, t)) * t.shape
         scored.append(ScoredSentence(t.sentence, t.text, cosine, lexical, score, hit_index))
     scored.sort(key=lambda s: -s.score)
@@ -268,11 +303,16 @@ def extract_answer(
     *,
     threshold: float,
     vocab: Vocabulary | None = None,
+    lay_phrases: Iterable[tuple[str, Iterable[str]]] = (),
+    referenced: Collection[str] = (),
 ) -> Answer:
     """Cite the 1-4 sentences that best answer ``question`` from ``hits``, or abstain (see the module doc).
 
     ``vocab``: the facts vocabulary, whose drug, class, target and condition names (and aliases) count
-    as things the question names besides the shape-detected ones."""
+    as things the question names besides the shape-detected ones. ``lay_phrases``: the lexicon's lay
+    phrases in the question with their technical terms (Lexicon.lay_phrases), which count as the
+    question's words where a sentence uses them. ``referenced``: ids of the passages a figure, table or
+    section reference in the question resolves to; when some are among ``hits`` they answer it."""
     kind = classify(question)
     entities = question_entities(question, vocab)
     mentions = terms.mentions(index)
@@ -297,8 +337,11 @@ def extract_answer(
         return base
     weights = terms.weights(question)
     named_tokens = frozenset(t for e in entities for t in question_tokens(e.text))
-    base.coverage = coverage = terms.coverage(weights, named_tokens)
-    scored = score_sentences(index, terms, hits, qvec, weights, question_intent(question))
+    translated = translations(lay_phrases)
+    base.coverage = coverage = terms.coverage(
+        weights, named_tokens, frozenset(t for tr in translated for t in tr.lay)
+    )
+    scored = score_sentences(index, terms, hits, qvec, weights, question_intent(question), translated)
     if not scored:
         return base
     share = _entity_shares(index, terms, hits, named)
@@ -306,7 +349,10 @@ def extract_answer(
         s.score *= ENTITY_FLOOR + (1 - ENTITY_FLOOR) * share[s.hit_index]
     scored.sort(key=lambda s: -s.score)
     base.evidence = evidence = scored[0].score * coverage
-    if evidence < threshold:
+    named_by_reference = _referenced_hits(hits, referenced)
+    if named_by_reference:  # "What does Figure 2 show?": the caption it names answers, however worded
+        scored = [s for s in scored if s.hit_index in named_by_reference]
+    elif evidence < threshold:
         return base
     if kind.kind in ("value", "date") and named:
         supported = [s for s in scored if _supports(index, terms, s, kind, named)]
@@ -321,6 +367,14 @@ def extract_answer(
     text = " ".join(f"{c.text} [{c.hit_index + 1}]" for c in chosen)
     base.text, base.abstained, base.sentences, base.reason = text, False, chosen, "answered"
     return base
+
+
+def _referenced_hits(hits: list[Hit], referenced: Collection[str]) -> set[int]:
+    """Positions of the hits whose passage (or a passage merged into it) a question's reference names."""
+    if not referenced:
+        return set()
+    wanted = set(referenced)
+    return {i for i, h in enumerate(hits) if h.passage.id in wanted or wanted.intersection(h.merged)}
 
 
 def _asked(kind: QuestionKind) -> str:
@@ -351,17 +405,28 @@ VALUE_DEPTH = 5  # a question naming nothing needs its figure among this many be
 WINDOW = 2  # a figure may follow the sentence naming its trial by this many sentences
 
 
+def _names_a_study(text: str) -> bool:
+    return bool(NCT_RE.search(text) or NAME_NCT.search(text) or NAME_BEFORE.search(text))
+
+
 def _window_tokens(index: SearchIndex, terms: QuestionTerms, row: int) -> frozenset[str]:
-    """Tokens of a sentence and the WINDOW before it in the same document."""
+    """Tokens of a sentence and the WINDOW before it in the same document, back to the nearest sentence
+    that names a study: a figure after "IOV-COM-202 (NCT03645928) is ..." is that study's, not an earlier
+    one's."""
     doc = index.sentences[row].doc_id
-    rows = [r for r in range(max(0, row - WINDOW), row + 1) if index.sentences[r].doc_id == doc]
+    rows = [row]
+    for r in range(row - 1, max(-1, row - WINDOW - 1), -1):
+        if index.sentences[r].doc_id != doc or _names_a_study(terms.sentence(index, r + 1).text):
+            break
+        rows.append(r)
     return frozenset(t for r in rows for t in terms.sentence(index, r).tokens)
 
 
 def _rarest(terms: QuestionTerms, named: list[Entity]) -> Entity:
-    """The most specific named thing: the one whose words the fewest passages hold (a trial over a drug)."""
+    """The most specific named thing: the one whose rarest word (for "InnovaTIL-01" its joined form, not
+    "01") the fewest passages hold: a trial over its drug."""
     return max(
-        named, key=lambda e: min((terms.idf.get(t, 0.0) for t in question_tokens(e.text)), default=0.0)
+        named, key=lambda e: max((terms.idf.get(t, 0.0) for t in question_tokens(e.text)), default=0.0)
     )
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.index.keyword import stem
+
 if TYPE_CHECKING:
     from qa.chunking import Passage
     from qa.corpus import Corpus
@@ -30,8 +32,9 @@ def _norm_word(w: str) -> str:
 
 
 def phrase_key(text: str) -> tuple[str, ...]:
-    """Lower-cased words with a plural s dropped: 'Regulatory T cells' and 'regulatory T cell' meet."""
-    return tuple(_norm_word(w) for w in _WORD.findall(text.lower()))
+    """Lower-cased, stemmed words: 'Regulatory T cells' and 'regulatory T cell' meet, and so do 'come back'
+    and 'coming back'."""
+    return tuple(stem(_norm_word(w)) for w in _WORD.findall(text.lower()))
 
 
 def _abbr_key(abbr: str) -> str:
@@ -126,6 +129,18 @@ class Lexicon:
                         terms.setdefault(abbr, None)
         asked = question.lower()
         return [t for t in terms if t.lower() not in asked]
+
+    def lay_phrases(self, question: str) -> list[tuple[str, list[str]]]:
+        """The curated lay phrases a question uses, each with the technical terms it stands for:
+        ("connective tissue cells", ["fibroblasts", ...]). Phrases may overlap; longest first."""
+        words, written = phrase_key(question), _WORD.findall(question.lower())
+        found: list[tuple[str, list[str]]] = []
+        for n in range(min(MAX_WORDS, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                terms = self.lay.get(words[i : i + n])
+                if terms:
+                    found.append((" ".join(written[i : i + n]), terms))
+        return found
 
 
 def read_lay_terms(path: Path) -> dict[tuple[str, ...], list[str]]:

@@ -201,6 +201,12 @@ class Retriever:
         asked = self.index.keyword.scores(" ".join([query, *(expansions or [])]))
         return asked + np.float32(self.lexicon_weight) * self.index.keyword.scores(" ".join(extra))
 
+    def referenced(self, query: str) -> list[str]:
+        """Ids of the passages the question's figure, table or section references name (none without)."""
+        if self._references is None:
+            return []
+        return [self.index.passages[row].id for row in self._references.find(query)]
+
     def _add_referenced(
         self, query: str, rows: np.ndarray, dense: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,14 @@ def test_lay_terms_and_both_directions() -> None:
     assert "high-density lipoprotein" not in lex.expand("What does HDL carry?", abbreviations=False)
 
 
+def test_lay_phrases_match_inflected_wording_and_keep_the_question_words() -> None:
+    lex = Lexicon.learn([])
+    found = dict(lex.lay_phrases("How was cancer kept from coming back?"))
+    assert "recurrence" in found["coming back"]  # the entry says "come back"
+    assert lex.expand("Is the cancer coming back?") == lex.expand("Did the cancer come back?")
+    assert lex.lay_phrases("What is PD-1?") == []
+
+
 def test_references_name_captions_and_sections() -> None:
     def p(i: int, kind: str, section: list[str], text: str) -> Passage:
         return Passage(f"d:{i}", "d", "s", section, kind, i, i + 1, text)

@@ -33,7 +33,8 @@ class Measure:
 
 _PERCENT = re.compile(r"\d+(?:\.\d+)?\s*%|\(\d+/\d+\)")
 _DURATION = re.compile(
-    r"\d+(?:\.\d+)?\s*(?:months?|weeks?|years?|days?|hours?|h)\b|\bHR\b[^.]{0,12}\d|hazard ratio[^.]{0,20}\d",
+    r"\d+(?:\.\d+)?\s*(?:months?|weeks?|years?|days?|hours?|h)\b|\b(?:day|week|month|year)\s+\d+\b"
+    r"|\bHR\b[^.]{0,12}\d|hazard ratio[^.]{0,20}\d",
     re.I,
 )
 _ANY_NUMBER = re.compile(r"\d")

@@ -26,7 +26,7 @@ STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN) | {"which", "what", "how", "
 
 
 @lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     return _STEMMER.stemWord(word) if word.isalpha() else word
 
 
@@ -41,11 +41,11 @@ def _compound(piece: str) -> list[str]:
     """
     parts = [p for p in re.split(r"[-+]", piece) if p]
     if len(parts) == 1:
-        return [_stem(parts[0])] if parts[0] not in STOPWORDS and len(parts[0]) > 1 else []
-    out = [_stem("".join(parts))]
+        return [stem(parts[0])] if parts[0] not in STOPWORDS and len(parts[0]) > 1 else []
+    out = [stem("".join(parts))]
     if len(parts) > 2:
-        out.extend(_stem(a + b) for a, b in zip(parts, parts[1:], strict=False))
-    out.extend(_stem(p) for p in parts if len(p) > 1 and p not in STOPWORDS)
+        out.extend(stem(a + b) for a, b in zip(parts, parts[1:], strict=False))
+    out.extend(stem(p) for p in parts if len(p) > 1 and p not in STOPWORDS)
     return out
 
 
@@ -58,7 +58,7 @@ def tokenize(text: str) -> list[str]:
             if "-" in piece or "+" in piece:
                 out.extend(_compound(piece))
             elif piece and piece not in STOPWORDS and (len(piece) > 1 or piece.isdigit()):
-                out.append(_stem(piece))
+                out.append(stem(piece))
     return out
 
 

@@ -24,6 +24,11 @@ MAX_QUOTES = 4  # the records' own sentences quoted after the lead; the rest are
 # A question that asks for a list of studies ("Which trials ...", "List the studies ..."), as opposed to a
 # yes/no question ("Has any ... reached phase III?"), whose answer may be a sentence saying no.
 _LIST_QUESTION = re.compile(r"^\s*(?:which|what|list|name|show|give|find|tell me)\b", re.IGNORECASE)
+# Words by which a question asks for studies themselves, not for drugs, antibodies or products that studies
+# test ("Which monoclonal antibody against Siglec-15 is being tested clinically?" asks for the antibody).
+_STUDY_WORDS = re.compile(
+    r"\b(?:trials?|stud(?:y|ies)|regimens?|combinations?|cohorts?|arms?|NCT\d*)\b", re.IGNORECASE
+)
 
 
 def asked_query(resolution: Resolution) -> TrialQuery | None:
@@ -86,7 +91,8 @@ def say_no_trial(
     answer: Answer, query: TrialQuery, facts: FactStore | None, question: str, *, filtered: bool = False
 ) -> None:
     """The question asks for trials and none matches: say so plainly and abstain, unless a yes/no
-    question is answered by the sentences themselves ("No CAR-NK cell therapy has entered phase III").
+    question is answered by the sentences themselves ("No CAR-NK cell therapy has entered phase III"), or
+    the question lists things (antibodies, products) rather than studies and the sentences name them.
     ``filtered``: the question was restricted to some documents."""
     phrase = describe_query(query, facts.vocab if facts else None)
     where = "selected" if filtered else "indexed"
@@ -94,6 +100,8 @@ def say_no_trial(
     if not answer.abstained and not _LIST_QUESTION.match(question):
         answer.text = f"{message} {answer.text}"
         return
+    if not answer.abstained and not _STUDY_WORDS.search(question):
+        return  # a list of things, not of studies: the sentences that name them answer it
     answer.text = message
     answer.abstained = True
     answer.sentences = []

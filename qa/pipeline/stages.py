@@ -63,6 +63,7 @@ def answer_stage(ctx: AskContext) -> None:
     plain "no trial ..." when the question asks for trials and none matches. An honest negative (the
     documents do not mention what the question names, or name it without the asked figure) stands alone."""
     services = ctx.services
+    lexicon = services.retriever.lexicon
     answer = ctx.answer_ = extract_answer(
         services.index,
         services.terms,
@@ -71,6 +72,8 @@ def answer_stage(ctx: AskContext) -> None:
         ctx.hits,
         threshold=services.settings.abstain_threshold,
         vocab=services.facts.vocab if services.facts else None,
+        lay_phrases=lexicon.lay_phrases(ctx.resolution.resolved) if lexicon else (),
+        referenced=services.retriever.referenced(ctx.resolution.resolved),
     )
     if answer.reason == "value_not_reported" and reported_by_trials(answer, ctx.trials or []):
         answer.reason = "answered"  # the matching trials' records hold the asked figure: they lead

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import SHARED, ask_blocking
+from conftest import DOC_003, SHARED, ask_blocking
 
 from qa.answering.kinds import classify, holds
 from qa.services import Services
@@ -104,11 +104,36 @@ def test_own_questions_answered_or_abstained_as_the_documents_allow(services: Se
                 wrong.append((row["question"], result.answer.reason))
         elif not result.abstained or result.trials:
             wrong.append((row["question"], result.answer.reason))
-    # A regression floor, not the bar: 36 of 41 (0.88) today, the hidden set's bar is 0.9. Known misses: three
-    # answerable list questions whose trial filter matches no record (an FDA-approved PD-1 antibody, a LEAP-006
-    # wording, a Siglec-15 antibody), an NK-cell persistence question read as "value not reported", and a
-    # lifileucel response rate the documents do not give, answered.
-    assert len(wrong) <= 0.125 * len(rows), wrong
+    # 40 of 41 today; the one known miss: "Which receptor does bempegaldesleukin stimulate to switch on
+    # immunity broadly?" finds its evidence but abstains (lay wording lowers the evidence below threshold).
+    assert len(wrong) <= 0.05 * len(rows), wrong
+
+
+PARAPHRASES = Path(__file__).parent.parent / "data" / "paraphrases.jsonl"
+
+
+def test_lay_paraphrases_are_answered_with_their_evidence(services: Services) -> None:
+    """Our own lay-worded questions (tests/data/paraphrases.jsonl): the answer does not abstain and a top-5
+    passage holds the evidence. A regression floor: 14 of 22 today (4 of the misses are retrieval misses)."""
+    rows = [json.loads(line) for line in PARAPHRASES.read_text().splitlines()]
+    good = 0
+    for row in rows:
+        result = ask_blocking(services, row["question"])
+        texts = [_norm(h.passage.text) for h in result.hits[:5]]
+        good += not result.abstained and any(_norm(e) in t for e in row["evidence"] for t in texts)
+    assert good >= 0.6 * len(rows), good
+
+
+def test_a_question_about_a_figure_is_answered_from_its_caption(services: Services) -> None:
+    result = ask_blocking(services, "What does Figure 1 show?", documents=[DOC_003])
+    assert not result.abstained and result.answer.reason == "answered"
+    cited = {result.hits[s.hit_index].passage.kind for s in result.answer.sentences}
+    assert cited == {"caption"}, cited
+
+
+def test_a_list_of_things_no_trial_record_holds_is_answered_from_the_sentences(services: Services) -> None:
+    result = ask_blocking(services, "Which monoclonal antibody against Siglec-15 is being tested clinically?")
+    assert not result.abstained and "NC318" in result.answer.text
 
 
 def test_question_kinds() -> None:
