@@ -97,11 +97,11 @@ def say_no_trial(
     phrase = describe_query(query, facts.vocab if facts else None)
     where = "selected" if filtered else "indexed"
     message = f"No trial in the {where} documents matches {phrase}."
+    if not answer.abstained and not _STUDY_WORDS.search(question):
+        return  # asks for things (antibodies, products), not studies: the sentences that name them answer
     if not answer.abstained and not _LIST_QUESTION.match(question):
         answer.text = f"{message} {answer.text}"
         return
-    if not answer.abstained and not _STUDY_WORDS.search(question):
-        return  # a list of things, not of studies: the sentences that name them answer it
     answer.text = message
     answer.abstained = True
     answer.sentences = []
