@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -58,6 +59,13 @@ class ConversationStore(ABC):
     @abstractmethod
     def history(self, conversation_id: str) -> list[Turn]:
         """Turns of a live conversation, oldest first; NotFound when unknown or expired."""
+
+    async def history_async(self, conversation_id: str) -> list[Turn]:
+        """``history`` from a coroutine: a shared store's database round trip runs on a thread, so a slow
+        or unreachable database never holds the event loop (and every other request) while it waits."""
+        if self.shared:
+            return await asyncio.to_thread(self.history, conversation_id)
+        return self.history(conversation_id)
 
     @abstractmethod
     def append(self, conversation_id: str, turn: Turn) -> None:

@@ -8,6 +8,7 @@ which conversations are the most recently used and which have expired.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -35,7 +36,6 @@ SCHEMA = (
 SCHEMA_LOCK = 0x7161_0001
 PRUNE_LOCK = 0x7161_0002
 POOL_SIZE = 4
-CONNECT_TIMEOUT_SECONDS = 10
 
 
 def describe(params: dict[str, Any]) -> str:
@@ -53,7 +53,11 @@ class PostgresConversationStore(ConversationStore):
 
     shared = True
 
-    def __init__(self, url: str, *, max_conversations: int = 1000, ttl_hours: float = 72.0) -> None:
+    def __init__(
+        self, url: str, *, max_conversations: int = 1000, ttl_hours: float = 72.0, timeout: float = 5.0
+    ) -> None:
+        """``timeout``: seconds to wait for the database, to connect or for a free pooled connection (a
+        database that is down is an error after that, not a hang)."""
         super().__init__(max_conversations=max_conversations, ttl_hours=ttl_hours)
         try:
             params: dict[str, Any] = conninfo_to_dict(url)
@@ -63,7 +67,7 @@ class PostgresConversationStore(ConversationStore):
                 "expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME"
             ) from None
         self.where = describe(params)
-        params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        params.setdefault("connect_timeout", max(2, math.ceil(timeout)))  # libpq's least is 2 s
         params.setdefault("application_name", "qa")
         conninfo = make_conninfo(**params)
         try:
@@ -79,10 +83,14 @@ class PostgresConversationStore(ConversationStore):
             max_size=POOL_SIZE,
             open=False,
             check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
-            timeout=CONNECT_TIMEOUT_SECONDS,
+            timeout=timeout,
             name="qa-conversations",
         )
-        self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise self._unavailable(exc) from None
         self._closed = False
         self._appends = 0
         self._prune(wait=True)

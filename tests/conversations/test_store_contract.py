@@ -15,8 +15,6 @@ import pytest
 from qa.conversations import ConversationStore, SQLiteConversationStore, Turn
 from qa.errors import NotFound
 
-pytest_plugins = ["postgres_server"]
-
 Opener = Callable[..., ConversationStore]  # opens the same store again: (max_conversations=, ttl_hours=)
 
 
