@@ -160,6 +160,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.build_if_needed and index_differences(settings):
         cmd_index(argparse.Namespace(corpus=None, if_stale=True, quiet=False), settings)
+    if settings.database_url:  # a database that cannot be used is one error line, before a worker starts
+        from qa.conversations import open_store
+
+        open_store(settings).close()
     os.environ["QA_SERVE_SETTINGS"] = settings.model_dump_json()
     uvicorn.run(
         "qa.cli:serve_app",

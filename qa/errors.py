@@ -91,3 +91,10 @@ class TooLarge(QAError):
 
     code = "too_large"
     status = 413
+
+
+class DatabaseUnavailable(QAError):
+    """The conversation database (QA_DATABASE_URL) cannot be reached or used; nothing was stored."""
+
+    code = "database_unavailable"
+    status = 503

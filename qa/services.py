@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import QuestionTerms
-from qa.conversations import ConversationStore
+from qa.conversations import ConversationStore, open_store
 from qa.encoding import Embedder
 from qa.encoding.batcher import QueryBatcher
 from qa.encoding.tuning import serving_threads
@@ -53,11 +53,7 @@ class Services:
                 log.info("building the index: %s", "; ".join(diffs))
                 build_index(settings, embedder)
         index = SearchIndex.load(settings)
-        conversations = ConversationStore(
-            Path(settings.index_dir) / "conversations.sqlite3",
-            max_conversations=settings.conversation_max,
-            ttl_hours=settings.conversation_ttl_hours,
-        )
+        conversations = open_store(settings)
         batcher = QueryBatcher(
             query_encoders(settings, embedder) if own_model else embedder.encode,
             max_batch=settings.batch_max,

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest request body accepted (413 above).")
     conversation_max: int = Field(1000, ge=1, description="Conversations kept before the oldest are dropped.")
     conversation_ttl_hours: float = Field(72.0, gt=0, description="Conversations older than this expire.")
+    database_url: str = Field(
+        "",
+        description="PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME) of the conversation "
+        "store that replicas share; empty keeps conversations in SQLite in the index folder.",
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="Log lines as text, or as JSON objects (one per line, with request id and timing).",
@@ -141,6 +146,17 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("postgresql://", "postgres://")) and "=" not in value:
+            raise ValueError(
+                "QA_DATABASE_URL must be a PostgreSQL URL: postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME "
+                "(or libpq's key=value form)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:

@@ -18,6 +18,8 @@ from qa.pipeline import AskResult, ask  # noqa: E402
 from qa.services import Services  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
+pytest_plugins = ["postgres_server"]  # the ``postgres`` fixture: a real PostgreSQL server for the session
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 SHARED = Path(os.environ.get("QA_SHARED_DIR") or ROOT.parent / "shared")  # eval sets, benchmarks

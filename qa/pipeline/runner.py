@@ -20,6 +20,7 @@ from qa.pipeline.stages import (
 )
 
 if TYPE_CHECKING:
+    from qa.conversations import Turn
     from qa.services import Services
 
 
@@ -58,8 +59,16 @@ async def ask(
     ``documents`` restricts the passages and trials to those document ids (UnknownDocument for an id not
     indexed); a follow-up without it keeps the previous turn's filter, and an empty one lifts it."""
     with services.busy():
+        store = services.conversations
+        # A shared store's history is a database round trip: read on a thread, it does not hold the loop.
+        history = await store.history_async(conversation_id) if conversation_id and store.shared else None
         ctx = start_context(
-            services, question, conversation_id=conversation_id, top_k=top_k, documents=documents
+            services,
+            question,
+            conversation_id=conversation_id,
+            top_k=top_k,
+            documents=documents,
+            history=history,
         )
         await run_stages(ctx, stages)
         return ctx.result()
@@ -72,13 +81,16 @@ def start_context(
     conversation_id: str | None,
     top_k: int,
     documents: Iterable[str] | None = None,
+    history: list[Turn] | None = None,
 ) -> AskContext:
-    """The checked question, document filter and conversation (NotFound for an unknown conversation id)."""
+    """The checked question, document filter and conversation (NotFound for an unknown conversation id);
+    ``history``: the conversation's turns when the caller has read them already."""
     question = clean_question(question, services.settings.max_question_chars)
     check_top_k(top_k)
     requested = services.index.check_documents(documents)
     store = services.conversations
-    history = store.history(conversation_id) if conversation_id else []
+    if history is None:
+        history = store.history(conversation_id) if conversation_id else []
     return AskContext(
         services,
         question,

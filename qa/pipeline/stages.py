@@ -6,6 +6,7 @@ Their order is set in ``qa.pipeline.runner.STAGES``; each reads what the stages 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from qa.answer import HONEST_NEGATIVES, extract_answer
 from qa.followup import read_turn, state_of, trials_for
@@ -91,12 +92,18 @@ def answer_stage(ctx: AskContext) -> None:
             say_no_trial(answer, query, ctx.services.facts, ctx.question, filtered=bool(ctx.documents))
 
 
-def record_stage(ctx: AskContext) -> None:
+def record_stage(ctx: AskContext) -> Awaitable[None] | None:
     """Record the conversation turn once this step of the event loop (which goes on to send the answer) is
     over, so the writer thread it wakes does not take the GIL while the answer is built. A follow-up still
-    sees the turn: it can only arrive after the answer, and its first step is queued after this callback."""
+    sees the turn: it can only arrive after the answer, and its first step is queued after this callback.
+
+    A store shared by replicas is different: the follow-up may reach another process, so the turn is
+    committed (on a thread, the event loop serving on) before the answer leaves."""
     conversations = ctx.services.conversations
+    if conversations.shared:
+        return asyncio.to_thread(conversations.append, ctx.conversation_id, ctx.turn())
     asyncio.get_running_loop().call_soon(conversations.append, ctx.conversation_id, ctx.turn())
+    return None
 
 
 def _marker_for(ctx: AskContext, passage_id: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 from conftest import ask_blocking as ask
 from fastapi.testclient import TestClient
 
-from qa.conversations import ConversationStore, Turn
+from qa.conversations import SQLiteConversationStore, Turn
 from qa.followup import ConversationState, read_turn, resolve, state_of
 from qa.services import Services
 
@@ -109,7 +109,7 @@ def test_the_state_is_stored_and_shown(services: Services) -> None:
 
 def test_turns_stored_before_states_still_load(tmp_path: Path, services: Services) -> None:
     """A row written by the earlier Turn (no state) loads, and its state is read again from its question."""
-    store = ConversationStore(tmp_path / "c.sqlite3")
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3")
     old = {
         "question": "q",
         "resolved": "Which trials use sitravatinib?",

@@ -45,7 +45,7 @@ async def answer_question(
     earlier: list[str] = []
     if cid:
         try:
-            earlier = [t.question for t in services.conversations.history(cid)]
+            earlier = [t.question for t in await services.conversations.history_async(cid)]
         except NotFound:
             cid, notice = None, "That conversation has expired, so this question starts a new one."
     result = await ask(services, q, conversation_id=cid or None, documents=documents)

@@ -1,4 +1,5 @@
-"""Conversations: turns kept in SQLite beside the index, bounded by count and age, surviving restarts."""
+"""Conversations in SQLite beside the index (the embedded default): one process's, written behind the
+requests by one thread."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import queue
 import sqlite3
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from qa.errors import NotFound
+from qa.conversations.base import PRUNE_EVERY, ConversationStore, Turn, unknown_conversation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL);
@@ -27,30 +27,11 @@ CREATE TABLE IF NOT EXISTS turns (
 """
 
 
-PRUNE_EVERY = 32  # pruning sorts every conversation: do it every so many appends, not on each
 WRITE_BATCH = 256  # turns written in one transaction at most
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Turn:
-    question: str
-    resolved: str  # the question as understood after reading it against the previous turn
-    entities: dict[str, list[str]] = field(default_factory=dict)  # type -> canonical names
-    trial_ids: list[str] = field(default_factory=list)
-    about_trials: bool = False
-    state: dict[str, Any] | None = (
-        None  # qa.followup.ConversationState as JSON; absent in turns stored before
-    )
-
-    @classmethod
-    def from_json(cls, text: str) -> Turn:
-        """A stored turn; keys this version does not know are ignored, missing ones take their defaults."""
-        data = json.loads(text)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-class ConversationStore:
+class SQLiteConversationStore(ConversationStore):
     """Turns in SQLite, written behind the requests by one thread.
 
     ``append`` only queues the turn (a request never waits on a commit, nor on an occasional WAL
@@ -59,10 +40,9 @@ class ConversationStore:
     """
 
     def __init__(self, path: Path, *, max_conversations: int = 1000, ttl_hours: float = 72.0) -> None:
+        super().__init__(max_conversations=max_conversations, ttl_hours=ttl_hours)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.max_conversations = max_conversations
-        self.ttl_seconds = ttl_hours * 3600
         self._lock = threading.Lock()  # the database, and moving turns from pending to written
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -88,9 +68,6 @@ class ConversationStore:
         with self._lock:
             self._db.close()
 
-    def new_id(self) -> str:
-        return uuid.uuid4().hex
-
     def history(self, conversation_id: str) -> list[Turn]:
         """Turns of a live conversation, oldest first; NotFound when unknown or expired."""
         with self._lock:
@@ -103,9 +80,7 @@ class ConversationStore:
             with self._pending_lock:
                 pending = list(self._pending.get(conversation_id, ()))
         if not pending and (row is None or time.time() - row[0] > self.ttl_seconds):
-            raise NotFound(
-                f"conversation '{conversation_id}' is unknown or expired; omit conversation_id to start a new one"
-            )
+            raise unknown_conversation(conversation_id)
         return [Turn.from_json(r[0]) for r in rows] + pending
 
     def append(self, conversation_id: str, turn: Turn) -> None:
