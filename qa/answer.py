@@ -61,7 +61,7 @@ class ScoredSentence:
     hit_index: int  # position of its passage in the hit list
 
 
-REASONS = ("answered", "no_evidence", "unknown_entity", "value_not_reported")
+REASONS = ("answered", "no_evidence", "unknown_entity", "value_not_reported", "no_matching_trial")
 # Reasons that say what the documents lack, not just that the evidence is weak: the answer stands alone.
 HONEST_NEGATIVES = frozenset({"unknown_entity", "value_not_reported"})
 
@@ -78,6 +78,7 @@ class Answer:
     reason: str = "answered"  # one of REASONS
     entities: list[str] = field(default_factory=list)  # what the question names, as written
     unknown: list[str] = field(default_factory=list)  # of those, what no document names
+    named: list[Entity] = field(default_factory=list)  # of those, what the documents name
     asked: QuestionKind = field(default_factory=lambda: QuestionKind("other"))  # kind, with its measure
 
 
@@ -329,6 +330,7 @@ def extract_answer(
         "no_evidence",
         [e.text for e in entities],
         [e.text for e in unknown],
+        named,
         kind,
     )
     if unknown:

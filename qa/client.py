@@ -214,7 +214,7 @@ class Answer(_Record):
     answer: str
     abstained: bool
     kind: str = "other"  # value, date, list, yesno, definition, mechanism or other
-    reason: str = "answered"  # answered, no_evidence, unknown_entity or value_not_reported
+    reason: str = "answered"  # answered, no_evidence, unknown_entity, value_not_reported or no_matching_trial
     sentences: list[AnswerSentence] = Field(default_factory=list)
     passages: PassageList = Field(default_factory=PassageList)
     trials: TrialList = Field(default_factory=TrialList)

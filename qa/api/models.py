@@ -155,7 +155,8 @@ class AskResponse(BaseModel):
         "answered",
         description="answered; no_evidence (nothing close enough); unknown_entity (the documents do not "
         "mention a thing the question names); value_not_reported (they name it but report no figure of the "
-        "asked kind for it; `sentences` are then where they name it).",
+        "asked kind for it; `sentences` are then where they name it); no_matching_trial (the question asks for "
+        "studies and no trial record matches its filter; `nearest_trials` are the closest records).",
     )
     sentences: list[AnswerSentence]
     passages: list[PassageOut]

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from qa.answer import Answer
+from qa.answering.entities import names_in
 from qa.answering.kinds import holds
 from qa.facts.model import Trial
 from qa.facts.query import TrialQuery, describe_query
 from qa.followup import Resolution, query_from_dict
+from qa.index.keyword import tokenize
 
 if TYPE_CHECKING:
     from qa.facts.store import FactStore
@@ -87,6 +89,14 @@ def reported_by_trials(answer: Answer, trials: list[Trial]) -> bool:
     return any(holds(answer.asked, f"{o.measure} {o.value}") for t in trials for o in t.outcomes)
 
 
+def _names_all(answer: Answer) -> bool:
+    """Whether the cited sentences name everything the question names ("No CAR-NK cell therapy has entered
+    phase III" answers "Has any CAR-NK cell therapy reached phase III?"; a sentence about oncolytic viruses
+    in mice does not answer one about oncolytic viruses in glioblastoma)."""
+    tokens = frozenset(tokenize(" ".join(s.text for s in answer.sentences)))
+    return all(names_in(e, tokens) for e in answer.named)
+
+
 def say_no_trial(
     answer: Answer, query: TrialQuery, facts: FactStore | None, question: str, *, filtered: bool = False
 ) -> None:
@@ -99,9 +109,10 @@ def say_no_trial(
     message = f"No trial in the {where} documents matches {phrase}."
     if not answer.abstained and not _STUDY_WORDS.search(question):
         return  # asks for things (antibodies, products), not studies: the sentences that name them answer
-    if not answer.abstained and not _LIST_QUESTION.match(question):
+    if not answer.abstained and not _LIST_QUESTION.match(question) and _names_all(answer):
         answer.text = f"{message} {answer.text}"
         return
     answer.text = message
     answer.abstained = True
+    answer.reason = "no_matching_trial"
     answer.sentences = []

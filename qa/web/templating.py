@@ -94,6 +94,8 @@ REASON_NOTES = {
     "value_not_reported": "Not answered: the documents name what the question asks about, but report no "
     "figure of the asked kind for it; the sentences above are where they name it.",
     "no_evidence": "Not answered: no passage is close enough to the question.",
+    "no_matching_trial": "Not answered: no trial the indexed documents report matches every part of the "
+    "question; the nearest records, if any, are listed apart.",
 }
 
 templates.env.globals.update(

@@ -143,3 +143,22 @@ def test_question_kinds() -> None:
     assert classify("Is there an approved vaccine?").kind == "yesno"
     rate = classify("What response rate did X reach?")
     assert holds(rate, "The ORR was 59%.") and not holds(rate, "PD-L1 ≥ 50% patients were enrolled.")
+
+
+def test_a_trial_filter_nothing_matches_is_said_plainly(services: Services) -> None:
+    result = ask_blocking(services, "Which trials test pembrolizumab in glioblastoma?")
+    assert result.abstained and result.answer.reason == "no_matching_trial" and result.trials == []
+    assert result.answer.text.startswith("No trial in the indexed documents matches pembrolizumab")
+
+
+def test_a_yes_no_question_about_trials_is_answered_only_by_sentences_naming_what_it_asks(
+    services: Services,
+) -> None:
+    named = ask_blocking(services, "Has any CAR-NK cell therapy reached phase III trials?")
+    assert not named.abstained and "No CAR-NK cell therapy has entered phase III" in named.answer.text
+    # the best sentences are about oncolytic viruses in mice, and glioblastoma is not among them
+    elsewhere = ask_blocking(
+        services,
+        "Is there evidence that oncolytic virus therapy works in glioblastoma patients in a phase 3 trial?",
+    )
+    assert elsewhere.abstained and elsewhere.answer.reason == "no_matching_trial" and not elsewhere.trials
