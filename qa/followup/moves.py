@@ -44,9 +44,20 @@ ELLIPSIS = re.compile(
     re.I,
 )
 # "Which are phase 3?", "Only the ones in melanoma?": narrowing a list without a pronoun.
-IMPLICIT = re.compile(
-    r"^\s*(?:and\s+)?(?:which|any|only|just)(?:\s+(?:ones|the\s+ones))?\s+(?:are|were|in|with|of)\b", re.I
+# "Only the phase 2 ones", "just the ones in melanoma", "melanoma only": a restriction of the list, asked
+# as "Which of them are ...?"
+ONLY = re.compile(
+    r"^\s*(?:and\s+)?(?:only|just)\s+(?:the\s+)?(?:(?:ones|trials|studies)\s+)?(?P<a>.+?)"
+    r"(?:\s+(?:ones|trials|studies))?\s*[?.!]*\s*$"
+    r"|^\s*(?:and\s+)?(?:the\s+)?(?P<b>.+?)(?:\s+(?:ones|trials|studies))?\s+only\s*[?.!]*\s*$",
+    re.I,
 )
+IMPLICIT = re.compile(
+    r"^\s*(?:and\s+)?(?:which|any|only|just)(?:\s+(?:ones|the\s+ones))?\s+(?:are|were|in|with|of)\b|"
+    + ONLY.pattern,
+    re.I,
+)
+_PREPOSITION = re.compile(r"^(?:in|with|of|from|for|on|at|after|before|that|which|who|using|given)\b", re.I)
 IMPERATIVE = re.compile(
     r"^(?:please\s+)?(?:tell|explain|describe|define|summari[sz]e|list|show|give)\b", re.I
 )
@@ -169,7 +180,15 @@ def _refer(q: str, previous: ConversationState, facts: FactStore | None) -> Conv
     phrase = _antecedent(previous, facts)
     if phrase is None:
         return _new(q, facts, "new")
-    if not PRONOUN.search(body):  # "Which are phase 3?"
+    only = ONLY.match(body)
+    restriction = only and (only.group("a") or only.group("b"))
+    if restriction and not PRONOUN.search(body):  # "Only the phase 2 ones" -> "Which of them are phase 2?"
+        conditions = [m for m in vocab.find(restriction) if m.kind == "condition"] if vocab else []
+        lead = (
+            "in " if conditions and conditions[0].start == 0 and not _PREPOSITION.match(restriction) else ""
+        )
+        body = f"Which of them are {lead}{restriction}?"
+    elif not PRONOUN.search(body):  # "Which are phase 3?"
         body = re.sub(r"^(\s*\w+)(\s+(?:ones|the\s+ones))?", r"\1 of them", body, count=1)
     resolved = _sentence(substitute(body, phrase))
     mentions = list(vocab.find(resolved)) if vocab else []

@@ -43,6 +43,18 @@ def test_reference_narrows_the_previous_question(services: Services) -> None:
     assert resolve("What is sitravatinib?", HEADLINE, vocab).resolved == "What is sitravatinib?"
 
 
+@pytest.mark.parametrize(
+    "follow_up", ["Only the phase 2 ones", "just the phase 2 trials", "phase 2 only?", "And only phase 2"]
+)
+def test_only_restricts_the_previous_list(services: Services, follow_up: str) -> None:
+    first = ask(services, "Which trials use pembrolizumab?")
+    second = ask(services, follow_up, conversation_id=first.conversation_id)
+    assert second.resolution.kind == "narrow"
+    assert second.resolution.resolved == "Which trials of pembrolizumab are phase 2?"
+    assert second.trials and {t.id for t in second.trials} <= {t.id for t in first.trials}
+    assert all("2" in (t.phase or "") for t in second.trials)
+
+
 def test_follow_up_through_the_api(client: TestClient) -> None:
     first = client.post("/api/ask", json={"question": HEADLINE}).json()
     second = client.post(
