@@ -89,7 +89,9 @@ def answer_stage(ctx: AskContext) -> None:
     elif ctx.trials == []:
         query = asked_query(ctx.resolution)
         if query is not None:
-            say_no_trial(answer, query, ctx.services.facts, ctx.question, filtered=bool(ctx.documents))
+            say_no_trial(
+                answer, query, ctx.services.facts, ctx.resolution.resolved, filtered=bool(ctx.documents)
+            )
 
 
 def record_stage(ctx: AskContext) -> Awaitable[None] | None:
