@@ -97,7 +97,7 @@ def test_unmatched_filters_give_an_empty_list_a_phrase_and_near_misses(store: Fa
     near = store.nearest_trials(query)
     assert near and {"TACTI-002", "TACTI-003"} & {t.name for t in near}
     gbm = parse_question(store.vocab, "Which trials test pembrolizumab in glioblastoma?", store.catalog)
-    assert gbm is not None and describe_query(gbm, store.vocab) == "pembrolizumab in GBM"
+    assert gbm is not None and describe_query(gbm, store.vocab) == "pembrolizumab in glioblastoma"
 
 
 def test_api_and_client_filters(client: Any) -> None:
