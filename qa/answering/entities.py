@@ -70,7 +70,8 @@ def question_entities(question: str, vocab: Vocabulary | None = None) -> list[En
     taken: list[tuple[int, int]] = []
     if vocab is not None:
         for m in vocab.find(question, kinds=VOCABULARY_KINDS):
-            names: tuple[str, ...] = (m.name,)
+            entry = vocab.entries.get(m.kind, {}).get(m.name)
+            names: tuple[str, ...] = (m.name, *(entry.synonyms if entry else ()))  # "glioblastoma", "GBM"
             drugs = (
                 {m.name} if m.kind == "drug" else vocab.class_members(m.name) if m.kind == "class" else set()
             )

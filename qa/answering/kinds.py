@@ -38,6 +38,9 @@ _DURATION = re.compile(
     re.I,
 )
 _ANY_NUMBER = re.compile(r"\d")
+# A count: a number standing alone, not part of an identifier (NCT03829319, IL-2, CD8), a phase, stage or
+# grade, or a bracketed citation ("(104)").
+_COUNT = re.compile(r"(?<![\w./\-+(])(?<!phase )(?<!stage )(?<!grade )\d[\d,]*(?:\.\d+)?(?![\w./\-+)])", re.I)
 # Most specific first: "overall response rate" asks for a rate, "overall survival" for a survival.
 MEASURES = (
     Measure(
@@ -85,7 +88,7 @@ MEASURES = (
         None,
         _PERCENT,
     ),
-    Measure("count", re.compile(r"\bhow\s+many\b|\bnumber\s+of\b", re.I), None, _ANY_NUMBER),
+    Measure("count", re.compile(r"\bhow\s+many\b|\bnumber\s+of\b", re.I), None, _COUNT),
     Measure("duration", re.compile(r"\bhow\s+long\b|\bfollow[- ]up\b", re.I), None, _DURATION),
     Measure(
         "figure",

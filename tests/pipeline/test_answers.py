@@ -142,6 +142,10 @@ def test_question_kinds() -> None:
     assert classify("Is there an approved vaccine?").kind == "yesno"
     rate = classify("What response rate did X reach?")
     assert holds(rate, "The ORR was 59%.") and not holds(rate, "PD-L1 ≥ 50% patients were enrolled.")
+    count = classify("How many patients were enrolled in LEAP-006?")
+    assert holds(count, "It treated 66 patients.") and holds(count, "a total of 1,234 patients")
+    assert not holds(count, "LEAP-006 (NCT03829319) was a phase 3 study of IL-2 in CD8 T cells (22).")
+    assert holds(classify("How long did expression last?"), "highest from day 2 to day 4")
 
 
 def test_a_trial_filter_nothing_matches_is_said_plainly(services: Services) -> None:
