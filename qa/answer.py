@@ -338,7 +338,7 @@ def extract_answer(
         base.text = f"The indexed documents do not mention {_join(e.text for e in unknown)}."
         return base
     weights = terms.weights(question)
-    named_tokens = frozenset(t for e in entities for t in question_tokens(e.text))
+    named_tokens = frozenset(t for e in entities for t in question_tokens(e.text)) | scope_tokens(question)
     translated = translations(lay_phrases)
     base.coverage = coverage = terms.coverage(
         weights, named_tokens, frozenset(t for tr in translated for t in tr.lay)
@@ -369,6 +369,20 @@ def extract_answer(
     text = " ".join(f"{c.text} [{c.hit_index + 1}]" for c in chosen)
     base.text, base.abstained, base.sentences, base.reason = text, False, chosen, "answered"
     return base
+
+
+# "... in plants?", "... in children?", "... in the gut?": the closing phrase that says where the question asks.
+_SCOPE = re.compile(
+    r"\b(?:in|among|for)\s+(?:the\s+|a\s+|an\s+)?(?:[\w'-]+\s+){0,3}(?P<head>[\w'-]+)\s*[?.!]*\s*$"
+)
+
+
+def scope_tokens(question: str) -> frozenset[str]:
+    """The head word of the question's closing "in ..." phrase: where the question asks about. An ordinary
+    word the documents never use there ("How does CRISPR work in plants?") is counted like a name in the
+    coverage, not as a lay paraphrase: the documents do not cover that scope."""
+    m = _SCOPE.search(question)
+    return frozenset(question_tokens(m.group("head"))) if m else frozenset()
 
 
 def _referenced_hits(hits: list[Hit], referenced: Collection[str]) -> set[int]:
