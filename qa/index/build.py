@@ -265,8 +265,8 @@ def write_build(
         step(work, corpus, passages)
         clock.lap(step.__name__.removesuffix("_build_step"))
     p_vecs, s_vecs = vectors.result()
-    clock.lap("rest of embed")
-    clock.seconds["embed (beside the steps)"] = embed_seconds[0]
+    clock.lap("waiting for vectors")
+    clock.seconds["embed (beside the steps)"] = embed_seconds[0]  # overlaps the steps and the wait
     sentences, _ = sentence_table(passages)
     kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
     DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
