@@ -20,8 +20,8 @@ def test_encode_many_gives_each_text_its_own_vector_in_order(embedder: Embedder)
     lengths = embedder.count_tokens(texts)
     assert min(lengths) < 20 and max(lengths) > 150  # a real mix of sentence and passage lengths
     one_by_one = np.vstack([embedder.encode([t]) for t in texts])
-    for budget in (2048, 64):  # 64: passages longer than the budget go one to a pass
-        many = embedder.encode_many(texts, batch_tokens=budget)
+    for budget, workers in ((2048, 1), (2048, 2), (64, 2)):  # 64: long passages go one to a pass
+        many = embedder.encode_many(texts, batch_tokens=budget, workers=workers)
         assert many.shape == (len(texts), embedder.dim) and many.dtype == np.float32
         assert np.allclose(many, one_by_one, atol=1e-5)
     assert embedder.encode_many([]).shape == (0, embedder.dim)
