@@ -137,6 +137,7 @@ def add_one(url: str, paper: Path) -> dict[str, object]:
         "seconds_to_searchable": round(min(listed[0] if listed else returned, returned), 2),
         "seconds_to_response": round(returned, 2),
         "build_seconds": body["change"]["seconds"],
+        "stage_seconds": body["change"].get("stage_seconds", {}),
         "passages_of_paper": body["passages"],
         "passages_embedded": body["change"]["passages_embedded"],
         "sentences_embedded": body["change"]["sentences_embedded"],
@@ -151,6 +152,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--adds", type=int, default=5)
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (QA_WORKERS)")
     args = parser.parse_args()
     papers = sorted(
         (p for p in papers_folder().iterdir() if p.suffix in (".xml", ".pdf")), key=lambda p: p.stat().st_size
@@ -165,7 +170,7 @@ def main() -> None:
             "QA_API_KEY": KEY,
             "QA_RATE_LIMIT_PER_MINUTE": "0",
             "QA_LOG_LEVEL": "WARNING",
-            "QA_WORKERS": "1",
+            "QA_WORKERS": str(args.workers),
             "HF_HUB_OFFLINE": "1",
         }
         subprocess.run([sys.executable, "-m", "qa.cli", "index", "--quiet"], check=True, cwd=ROOT, env=env)
@@ -192,7 +197,8 @@ def main() -> None:
     timed = [float(a["seconds_to_searchable"]) for a in adds if "seconds_to_searchable" in a]  # type: ignore[arg-type]
     result = {
         "command": "PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/add_paper.py "
-        f"--clients {args.clients} --adds {args.adds}",
+        f"--clients {args.clients} --adds {args.adds}"
+        + (f" --workers {args.workers}" if args.workers > 1 else ""),
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
@@ -202,6 +208,7 @@ def main() -> None:
             "load_average_at_end": list(os.getloadavg()),
         },
         "clients": args.clients,
+        "workers": args.workers,
         "p50_seconds_to_searchable": round(statistics.median(timed), 2) if timed else None,
         "max_seconds_to_searchable": max(timed) if timed else None,
         "failed_requests": len(askers.failures),
@@ -214,8 +221,8 @@ def main() -> None:
         ),
         "adds": adds,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k not in ("adds", "failures")}, indent=2))
 
 

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
     workers: int = Field(1, ge=1, le=16, description="Uvicorn worker processes.")
+    index_poll_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="How often each server process looks whether another process (a worker's document "
+        "change, `qa add`, `qa index`) made a new build current, and then serves it; 0 serves a new build "
+        "only after POST /api/admin/reload or a change made by that process.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (JSON list); empty turns CORS off."
     )

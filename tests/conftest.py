@@ -55,6 +55,19 @@ def client(services: Services) -> Iterator[TestClient]:
         yield c
 
 
+def small_index(root: Path, docs: dict[str, str], embedder: Embedder, **overrides: object) -> Settings:
+    """A corpus folder of ``docs`` (file name -> text) under ``root``, built into ``root/index``: the
+    settings of a test server over it (rate limit off, warnings only, and ``overrides``)."""
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in docs.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    fields: dict[str, object] = {"rate_limit_per_minute": 0, "log_level": "WARNING", **overrides}
+    settings = Settings(corpus_dir=corpus, index_dir=root / "index", **fields)  # type: ignore[arg-type]
+    build_index(settings, embedder)
+    return settings
+
+
 def run_coroutine(coro: object) -> object:
     """asyncio.run on a fresh thread: Playwright's sync API keeps an event loop running on the main thread
     for the rest of a session that ran browser tests, and asyncio.run refuses to start inside one."""

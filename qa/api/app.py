@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from qa import __version__
 from qa.api.docs import document_errors, install_docs
 from qa.api.errors import install_error_handlers
+from qa.api.follow import BuildFollower
 from qa.api.limits import install_limits
 from qa.api.observability import install_observability
 from qa.api.routes import ask, documents, facts, health, library, search
@@ -29,7 +30,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services or Services.start(settings)
+        follower = BuildFollower(app, settings.index_poll_seconds)
+        follower.start()
         yield
+        follower.stop()
         if services is None:
             app.state.services.close()
         app.state.services = None

@@ -16,6 +16,9 @@ class ChangeOut(BaseModel):
     passages_embedded: int = Field(description="Passages the model embedded (the rest were reused).")
     sentences_embedded: int
     seconds: float = Field(description="Time to build the next index from the current one.")
+    stage_seconds: dict[str, float] = Field(
+        default_factory=dict, description="That time by stage (reading, chunking, embedding, facts ...)."
+    )
 
 
 class DocumentRecord(DocumentSummary):

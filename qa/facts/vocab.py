@@ -6,7 +6,7 @@ import copy
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ def norm_key(text: str) -> str:
     return re.sub(rf"[\s{_DASH_CLASS}_]+", "", text.lower())
 
 
+@lru_cache(maxsize=1 << 16)
 def _alias_pattern(alias: str) -> str:
     """A regex for ``alias`` tolerant of dash/space variants and a plural ending."""
     parts = re.findall(r"[A-Za-z0-9α-ωΑ-Ω]+|[^\sA-Za-z0-9α-ωΑ-Ω]", alias)
@@ -91,6 +92,20 @@ def _by_first_char(patterns: list[str]) -> str:
 
 
 MATCH_TEMPLATE = "(?<![A-Za-z0-9α-ωΑ-Ω])(?:{})(?![A-Za-z0-9α-ωΑ-Ω+])"  # an alias, as a whole word
+_COMPILED_MATCHERS = 8  # vocabulary states whose compiled matcher a process keeps
+
+
+@lru_cache(maxsize=_COMPILED_MATCHERS)
+def compile_matcher(body: str) -> re.Pattern[str]:
+    """The whole-word matcher of an alternation ``body``, compiled once per process and body.
+
+    Compiling an alternation of a few thousand aliases takes a third of a second of pure-Python parsing;
+    the same vocabulary states recur (the curated one, the one a build learned and then serves, a rebuild
+    that learns the same names in the same order), so each is compiled once.
+    """
+    return re.compile(MATCH_TEMPLATE.format(body), re.IGNORECASE)
+
+
 _MEMO_TEXT_CHARS = MAX_QUESTION_CHARS  # questions are memoized; document text is scanned once anyway
 _MEMO_ENTRIES = 4096
 
@@ -288,11 +303,12 @@ class Vocabulary:
 
     @property
     def _matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
-        return self._memo.matcher
+        memo = self._memo
+        return memo.pattern, memo.forms, memo.originals
 
     def lookup(self, surface: str) -> list[tuple[str, str]]:
         """(kind, canonical) pairs a surface form names, best first; plural endings tolerated."""
-        _, forms, _ = self._matcher
+        forms = self._memo.forms  # no compiled matcher needed: learning looks names up between scans
         key = norm_key(surface)
         for candidate in (key, key[:-1] if key.endswith("s") else "", key[:-2] if key.endswith("es") else ""):
             if candidate and candidate in forms:
@@ -319,7 +335,8 @@ class Vocabulary:
     def _find(
         self, text: str, start: int = 0, end: int | None = None, kinds: set[str] | None = None
     ) -> list[Mention]:
-        pattern, _, originals = self._matcher
+        memo = self._memo
+        pattern, originals = memo.pattern, memo.originals
         out: list[Mention] = []
         for m in pattern.finditer(text, start, len(text) if end is None else end):
             surface = m.group(0)
@@ -482,9 +499,10 @@ class Vocabulary:
 
 
 class _VocabularyMemo:
-    """Everything derived from one state of a vocabulary: the compiled matcher, and memos of questions scanned
-    (one question is scanned by resolution, expansion and the trial filter alike), class descendants and
-    target axes. Owned by the vocabulary, which drops it when it learns a name."""
+    """Everything derived from one state of a vocabulary: its surface forms, the compiled matcher, and memos of
+    questions scanned (one question is scanned by resolution, expansion and the trial filter alike), class
+    descendants and target axes. Owned by the vocabulary, which drops it when it learns a name; each part is
+    worked out on first use, so looking names up while learning never compiles a matcher."""
 
     def __init__(self, vocab: Vocabulary) -> None:
         self.vocab = vocab
@@ -493,10 +511,15 @@ class _VocabularyMemo:
         self.axes: dict[str, frozenset[str]] = {}
 
     @cached_property
-    def matcher(self) -> tuple[re.Pattern[str], dict[str, list[tuple[str, str]]], dict[str, str]]:
+    def forms(self) -> dict[str, list[tuple[str, str]]]:
+        return self.vocab.surface_forms()
+
+    @cached_property
+    def originals(self) -> dict[str, str]:
+        """key -> original spelling, for case-sensitive common words"""
         vocab = self.vocab
-        forms = vocab.surface_forms()
-        # key -> original spelling, for case-sensitive common words
-        originals = {norm_key(s): s for s in vocab._surfaces() if s in vocab.common_words}
-        body = _by_first_char([_alias_pattern(s) for s in vocab.matched_surfaces()])
-        return re.compile(MATCH_TEMPLATE.format(body), re.IGNORECASE), forms, originals
+        return {norm_key(s): s for s in vocab._surfaces() if s in vocab.common_words}
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return compile_matcher(_by_first_char([_alias_pattern(s) for s in self.vocab.matched_surfaces()]))

@@ -7,13 +7,16 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +29,7 @@ from qa.encoding import Embedder
 from qa.index.dense import DenseIndex, choose_kind
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
+from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,26 @@ BUILD_STEPS: list[BuildStep] = []
 
 def current_path(index_dir: Path) -> Path:
     return index_dir / CURRENT
+
+
+class Stopwatch:
+    """Seconds per stage of a build, in order (logged, and kept in the manifest's ``extra``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
+
+    def line(self) -> str:
+        return stage_line(self.seconds)
+
+
+def stage_line(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items())
 
 
 def _versions() -> dict[str, str]:
@@ -107,17 +131,25 @@ def build_index(
     for message in corpus.skipped:
         log.warning("skipped: %s", message)
     with build_lock(index_dir):
+        clock = Stopwatch()
         work = new_build_folder(index_dir)
         passages = chunk_corpus(settings, embedder, corpus, progress=progress)
         sentences, _ = sentence_table(passages)
         texts = sentence_texts(corpus, sentences)
+        clock.lap("chunk")
         if progress:
             print(f"embedding {len(passages)} passages and {len(sentences)} sentences", flush=True)
-        p_vecs = embedder.encode([p.embed_text for p in passages], progress=progress)
-        s_vecs = embedder.encode(texts, progress=progress)
+        p_texts = [p.embed_text for p in passages]
+
+        def embed() -> tuple[np.ndarray, np.ndarray]:
+            p_vecs, s_vecs = embed_build(embedder, p_texts, texts, progress=progress)
+            remember_vectors(index_dir, embedder, p_texts, p_vecs, texts, s_vecs)
+            return p_vecs, s_vecs
+
         sources = {d.meta.file: file_sha256(corpus.root / d.meta.file) for d in corpus.documents}
-        write_build(work, settings, embedder, corpus, passages, (p_vecs, s_vecs), sources, started)
+        write_build(work, settings, embedder, corpus, passages, embed, sources, started, clock=clock)
         final = finish_build(work)
+        log.info("built %s: %s", final.name, clock.line())
         swap_current(index_dir, final)
         prune_builds(index_dir, keep={final.name})
         return final
@@ -149,9 +181,53 @@ def chunk_corpus(settings: Settings, embedder: Embedder, corpus: Corpus, *, prog
     return passages
 
 
+def embed_build(
+    embedder: Embedder, passages: list[str], sentences: list[str], *, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Passage and sentence vectors, embedded together in length-sorted passes (``Embedder.encode_many``)."""
+    vectors = embedder.encode_many(passages + sentences, progress=progress)
+    return vectors[: len(passages)], vectors[len(passages) :]
+
+
+def remember_vectors(
+    index_dir: Path,
+    embedder: Embedder,
+    passages: list[str],
+    p_vecs: np.ndarray,
+    sentences: list[str],
+    s_vecs: np.ndarray,
+) -> None:
+    """Put a full build's vectors in the index folder's vector cache, so a later change embeds none again."""
+    cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
+    try:
+        cache.put(dict(zip(passages + sentences, np.vstack([p_vecs, s_vecs]), strict=True)))
+    finally:
+        cache.close()
+
+
 def sentence_texts(corpus: Corpus, sentences: list[dict[str, object]]) -> list[str]:
     texts = {d.id: d.text for d in corpus.documents}
     return [texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences]  # type: ignore[call-overload]
+
+
+Embed = Callable[[], tuple[np.ndarray, np.ndarray]]  # a build's passage and sentence vectors
+T = TypeVar("T")
+
+
+def _on_thread(call: Callable[[], T], name: str) -> Future[T]:
+    """``call()`` on a daemon thread of its own: a caller that fails or is interrupted (Ctrl-C) is not held
+    up by it; ``result()`` gives its value or raises its error."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the caller, whatever it is
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def write_build(
@@ -160,17 +236,37 @@ def write_build(
     embedder: Embedder,
     corpus: Corpus,
     passages: list[Passage],
-    vectors: tuple[np.ndarray, np.ndarray],
+    embed: Embed,
     sources: dict[str, str],
     started: float,
     extra: dict[str, object] | None = None,
+    *,
+    clock: Stopwatch | None = None,
 ) -> None:
-    """Write every file of a build into ``work`` (passage and sentence vectors given), manifest last, synced.
+    """Write every file of a build into ``work``, manifest last, synced.
 
+    ``embed`` gives the passage and sentence vectors; it runs on a thread of its own while the build steps
+    (facts, lexicon), which need the passages but no vectors, run on this one: the model's forward passes
+    release the GIL, so the two overlap. ``extra`` is read once the vectors are in (``embed`` may add to it).
     ``sources`` maps each document's corpus file to the sha256 of its bytes (``sources.json``), so a later
-    change can tell an unchanged file from a new or edited one.
+    change can tell an unchanged file from a new or edited one. ``clock`` gets a lap per stage.
     """
-    p_vecs, s_vecs = vectors
+    clock = clock or Stopwatch()
+    embed_seconds: list[float] = []
+
+    def timed_embed() -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
+        vectors = embed()
+        embed_seconds.append(round(time.perf_counter() - t0, 3))
+        return vectors
+
+    vectors = _on_thread(timed_embed, "build-embed")
+    for step in BUILD_STEPS:
+        step(work, corpus, passages)
+        clock.lap(step.__name__.removesuffix("_build_step"))
+    p_vecs, s_vecs = vectors.result()
+    clock.lap("waiting for vectors")
+    clock.seconds["embed (beside the steps)"] = embed_seconds[0]  # overlaps the steps and the wait
     sentences, _ = sentence_table(passages)
     kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
     DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
@@ -182,8 +278,7 @@ def write_build(
         json.dumps([document_to_dict(d) for d in corpus.documents]), encoding="utf-8"
     )
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
-    for step in BUILD_STEPS:
-        step(work, corpus, passages)
+    clock.lap("indexes")
 
     files = {p.relative_to(work).as_posix(): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()}
     IndexManifest(
@@ -201,9 +296,15 @@ def write_build(
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3),
         files=files,
-        extra={"skipped": corpus.skipped, "tokenizer": tokenizer_signature(), **(extra or {})},
+        extra={
+            "skipped": corpus.skipped,
+            "tokenizer": tokenizer_signature(),
+            **(extra or {}),
+            "stage_seconds": clock.seconds,  # up to the manifest (writing and syncing it is not counted)
+        },
     ).write(work)
     _fsync_tree(work)
+    clock.lap("manifest and sync")
 
 
 def finish_build(work: Path) -> Path:

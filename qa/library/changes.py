@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qa.encoding import Embedder
 from qa.errors import NotFound
-from qa.index.build import build_lock, prune_builds
+from qa.index.build import Stopwatch, build_lock, prune_builds
 from qa.library.incremental import TRASH, NextBuild, Previous, build_next
 from qa.library.journal import commit, recover
 from qa.library.uploads import Staged
@@ -42,6 +42,7 @@ class ChangeResult:
             "passages_embedded": b.passages_embedded if b else 0,
             "sentences_embedded": b.sentences_embedded if b else 0,
             "seconds": b.seconds if b else 0.0,
+            "stage_seconds": b.stage_seconds if b else {},
         }
 
 
@@ -70,14 +71,18 @@ def _run(
 ) -> ChangeResult:
     index_dir = Path(settings.index_dir)
     if add or remove:
-        result.build = build_next(
+        result.build = build = build_next(
             settings, embedder, add=add, remove=remove, reason=reason, previous=previous
         )
-        commit(index_dir, result.build.build, result.build.moves)
-        prune_builds(index_dir, keep={result.build.build.name})
+        clock = Stopwatch()
+        commit(index_dir, build.build, build.moves)
+        prune_builds(index_dir, keep={build.build.name})
         shutil.rmtree(index_dir / TRASH, ignore_errors=True)
+        clock.lap("commit")
         if on_commit is not None:
-            on_commit(result.build.build)
+            on_commit(build.build)
+            clock.lap("load and swap")
+        build.stage_seconds.update(clock.seconds)
     result.added = [s.document.id for s in add]
     result.removed = [r for r in remove if r not in result.added]
     return result

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from qa.errors import CorpusError
+from qa.index.build import stage_line
 from qa.library.changes import ChangeResult, add_documents, indexed_documents, remove_documents
 from qa.library.uploads import expand_paths, stage_files
 from qa.settings import Settings
 
-RELOAD_HINT = "a running server serves it after POST /api/admin/reload (or use POST /api/documents)"
+RELOAD_HINT = "a running server serves it within QA_INDEX_POLL_SECONDS (at once after POST /api/admin/reload)"
 
 
 def _report(result: ChangeResult) -> None:
@@ -28,6 +29,7 @@ def _report(result: ChangeResult) -> None:
         f"index now {b.documents} documents, {b.passages} passages; embedded {b.passages_embedded} passages and "
         f"{b.sentences_embedded} sentences in {b.seconds:.1f}s -> {b.build.name}; {RELOAD_HINT}"
     )
+    print(f"stages: {stage_line(b.stage_seconds)}")
 
 
 def add(settings: Settings, paths: list[Path]) -> int:

@@ -22,6 +22,7 @@ from qa.encoding import Embedder
 from qa.errors import CorpusError, DuplicateDocument, NotFound
 from qa.index.build import (
     SOURCES,
+    Stopwatch,
     chunk_corpus,
     current_path,
     finish_build,
@@ -52,6 +53,7 @@ class NextBuild:
     sentences_embedded: int
     reused_documents: int
     seconds: float
+    stage_seconds: dict[str, float]
 
 
 @dataclass
@@ -136,9 +138,11 @@ def build_next(
     The caller holds the build lock and commits the returned moves and build with ``journal.commit``.
     """
     started = time.perf_counter()
+    clock = Stopwatch()
     index_dir, corpus_dir = Path(settings.index_dir), Path(settings.corpus_dir)
     corpus_dir.mkdir(parents=True, exist_ok=True)
     previous = previous or Previous.load(index_dir, embedder, corpus_dir)
+    clock.lap("previous build")
     docs, sources, skipped = _current_documents(corpus_dir, previous, int(settings.max_file_mb * 1e6))
     reused = sum(1 for rel, d in docs.items() if previous.documents.get(rel) is d)
     moves = Moves()
@@ -167,39 +171,46 @@ def build_next(
     if not documents:
         raise CorpusError(f"{corpus_dir}: the change would leave no documents to index")
     corpus = Corpus(corpus_dir, documents, skipped, corpus_hash(corpus_dir, documents))
+    clock.lap("read")
 
     work = new_build_folder(index_dir)
     passages = chunk_corpus(settings, embedder, corpus)
     sentences, _ = sentence_table(passages)
-    cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
-    try:
-        p_vecs, p_new = encode_cached(
-            [p.embed_text for p in passages], embedder.encode, cache, previous.vectors
-        )
-        s_vecs, s_new = encode_cached(
-            sentence_texts(corpus, sentences), embedder.encode, cache, previous.vectors
-        )
-    finally:
-        cache.close()
-    change = {
+    p_texts, s_texts = [p.embed_text for p in passages], sentence_texts(corpus, sentences)
+    clock.lap("chunk")
+    change: dict[str, object] = {
         "reason": reason,
         "added": [s.document.id for s in add],
         "removed": list(remove),
-        "passages_embedded": p_new,
-        "sentences_embedded": s_new,
         "reused_documents": reused,
     }
-    write_build(
-        work, settings, embedder, corpus, passages, (p_vecs, s_vecs), sources, started, {"change": change}
-    )
+    embedded_counts: dict[str, int] = {}
+
+    def embed() -> tuple[np.ndarray, np.ndarray]:
+        """Only what neither the current build nor the cache has; passages and sentences in one go."""
+        cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
+        try:
+            vecs, embedded = encode_cached(p_texts + s_texts, embedder.encode_many, cache, previous.vectors)
+        finally:
+            cache.close()
+        embedded_counts["passages_embedded"] = len(embedded.intersection(p_texts))
+        embedded_counts["sentences_embedded"] = len(embedded.intersection(s_texts).difference(p_texts))
+        change.update(embedded_counts)  # into the manifest, which is written once the vectors are in
+        return vecs[: len(p_texts)], vecs[len(p_texts) :]
+
+    extra: dict[str, object] = {"change": change}
+    write_build(work, settings, embedder, corpus, passages, embed, sources, started, extra, clock=clock)
     build = finish_build(work)
+    p_new, s_new = embedded_counts["passages_embedded"], embedded_counts["sentences_embedded"]
     log.info(
-        "built %s (%s): %d documents, %d passages, %d embedded",
+        "built %s (%s): %d documents, %d passages, %d passages and %d sentences embedded; %s",
         build.name,
         reason,
         len(documents),
         len(passages),
         p_new,
+        s_new,
+        clock.line(),
     )
     return NextBuild(
         build,
@@ -210,4 +221,5 @@ def build_next(
         s_new,
         reused,
         round(time.perf_counter() - started, 3),
+        clock.seconds,
     )

@@ -58,11 +58,11 @@ class VectorCache:
 
 def encode_cached(
     texts: list[str], encode: Encode, cache: VectorCache, known: dict[str, np.ndarray]
-) -> tuple[np.ndarray, int]:
-    """Vectors of ``texts`` (rows in order) and how many distinct texts the model had to embed.
+) -> tuple[np.ndarray, set[str]]:
+    """Vectors of ``texts`` (rows in order) and the distinct texts the model had to embed.
 
     ``known`` holds vectors at hand already (the current build's, same weights); the rest come from the
-    cache, and only what neither has is embedded, then cached.
+    cache, and only what neither has is embedded (in one call to ``encode``), then cached.
     """
     vectors = dict(known)
     missing = [t for t in dict.fromkeys(texts) if t not in vectors]
@@ -74,5 +74,5 @@ def encode_cached(
         cache.put(new)
         vectors.update(new)
     if not texts:
-        return np.zeros((0, cache.dim), dtype=np.float32), 0
-    return np.stack([np.asarray(vectors[t], dtype=np.float32) for t in texts]), len(todo)
+        return np.zeros((0, cache.dim), dtype=np.float32), set()
+    return np.stack([np.asarray(vectors[t], dtype=np.float32) for t in texts]), set(todo)

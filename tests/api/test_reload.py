@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT
+from conftest import ROOT, small_index
 from live_server import serve
 
 import qa.index.build as build_module
@@ -43,18 +43,8 @@ QUESTIONS = [
 
 @pytest.fixture
 def tiny(tmp_path: Path, embedder: Embedder) -> Iterator[tuple[Settings, Services]]:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in DOCS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    settings = Settings(
-        corpus_dir=corpus,
-        index_dir=tmp_path / "index",
-        api_key=KEY,
-        rate_limit_per_minute=0,
-        log_level="WARNING",
-    )
-    build_index(settings, embedder)
+    # These tests swap by POST /api/admin/reload; tests/api/test_follow.py has the processes do it by themselves.
+    settings = small_index(tmp_path, DOCS, embedder, api_key=KEY, index_poll_seconds=0)
     services = Services.start(settings, embedder=embedder)
     yield settings, services
     services.close()

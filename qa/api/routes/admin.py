@@ -13,8 +13,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from qa.api.deps import ServicesDep
+from qa.api.follow import serve_current
 from qa.errors import Forbidden, QAError, ReloadConflict, Unauthorized
-from qa.index.build import current_path
 from qa.services import Services
 
 log = logging.getLogger(__name__)
@@ -55,25 +55,24 @@ def reload_index(request: Request, services: ServicesDep, _: ApiKeyDep) -> Reloa
     """Load the index now current on disk (after `qa index`) and swap it in without dropping a request.
 
     The new index is loaded and checked (manifest, checksums) beside the one serving; only then is the one
-    reference the routes read swapped. On any failure the previous index keeps serving.
+    reference the routes read swapped. On any failure the previous index keeps serving. Each server process
+    also picks up a new build by itself (``QA_INDEX_POLL_SECONDS``); this one reports 'unchanged' when it
+    already did.
     """
     lock: threading.Lock = request.app.state.reload_lock
-    if not lock.acquire(blocking=False):
+    if not lock.acquire(timeout=services.settings.change_wait_seconds):
         raise ReloadConflict("a reload is already running")
     try:
-        current: Services = request.app.state.services or services
-        previous = current.index.path
-        if current_path(Path(current.settings.index_dir)).resolve() == previous:
-            return _reply("unchanged", previous, current)
         try:
-            fresh = current.reloaded()
+            previous, serving = serve_current(request.app)
         except QAError as exc:
             raise ReloadConflict(
                 f"kept the previous index: {exc.message}", detail={"code": exc.code, "detail": exc.detail}
             ) from exc
-        request.app.state.services = fresh  # the swap: one reference, read once per request
-        log.info("reloaded the index: %s -> %s", previous.name, fresh.index.path.name)
-        return _reply("reloaded", previous, fresh)
+        if serving.index.path == previous:
+            return _reply("unchanged", previous, serving)
+        log.info("reloaded the index: %s -> %s", previous.name, serving.index.path.name)
+        return _reply("reloaded", previous, serving)
     finally:
         lock.release()
 

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, Request, Response, UploadFile
 
 from qa.api.deps import ServicesDep
+from qa.api.follow import serve_current
 from qa.api.library_models import ChangeOut, DocumentRecord
 from qa.api.present import document_summary
 from qa.api.routes.admin import ApiKeyDep
@@ -50,14 +51,12 @@ def _swapper(request: Request) -> Callable[[FsPath], None]:
 
     def swap(build: FsPath) -> None:
         lock: threading.Lock = request.app.state.reload_lock
-        with lock:
-            current: Services = request.app.state.services
+        with lock:  # the follower may have swapped it in already: then nothing is loaded twice
             try:
-                fresh = current.reloaded(check_corpus=False)
+                _, serving = serve_current(request.app, check_corpus=False)
             except QAError as exc:
                 raise ReloadConflict(f"the change was built but could not be loaded: {exc.message}") from exc
-            request.app.state.services = fresh  # the one reference each request reads once
-            log.info("serving %s after a document change", fresh.index.path.name)
+            log.info("serving %s after a document change", serving.index.path.name)
 
     return swap
 

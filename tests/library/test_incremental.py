@@ -1,0 +1,131 @@
+"""An incremental build equals a build from scratch of the same corpus, and embeds only what is new.
+
+Facts and the vocabulary learned from the documents depend on every document: after an add or a remove,
+the build's facts.json and lexicon.json must be byte for byte those a full build writes for the corpus now
+in the folder, whatever an incremental build reuses. A full build's vectors land in the vector cache, so
+even without the current build's own vectors a change embeds only the new paper.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from readers.paperset import require_papers
+
+from qa.chunking import Passage
+from qa.corpus import load_corpus
+from qa.encoding import Embedder
+from qa.index.build import BUILD_STEPS, chunk_corpus, current_path, sentence_table, sentence_texts
+from qa.index.dense import DenseIndex
+from qa.index.manifest import IndexManifest
+from qa.jsonl import read_jsonl
+from qa.library.changes import add_documents, remove_documents
+from qa.library.incremental import Previous, build_next
+from qa.library.uploads import Staged, stage_files
+from qa.library.vectors import CACHE_FILE, VectorCache
+from qa.settings import Settings
+
+PAPER = "cii2015-killer-t-dc-lung-phase3.xml"  # the smallest real paper: a trial report with its own facts
+
+
+def _copy(tmp_path: Path, settings: Settings) -> Settings:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(settings.corpus_dir, corpus)
+    shutil.copytree(settings.index_dir, index, symlinks=True)
+    return Settings(corpus_dir=corpus, index_dir=index)
+
+
+def _stage(settings: Settings, name: str = PAPER) -> list[Staged]:
+    staged, errors = stage_files(
+        [require_papers() / name],
+        Path(settings.index_dir),
+        Path(settings.corpus_dir),
+        max_bytes=int(settings.upload_max_mb * 1e6),
+        max_pages=settings.upload_max_pages,
+    )
+    assert not errors and len(staged) == 1
+    return staged
+
+
+def _full_build_steps(settings: Settings, embedder: Embedder, folder: Path) -> list[dict[str, object]]:
+    """What a full build writes for the corpus folder as it is now: the build steps' files (facts, lexicon)
+    into ``folder``, and the passages (returned)."""
+    corpus = load_corpus(Path(settings.corpus_dir), max_file_mb=settings.max_file_mb)
+    passages = chunk_corpus(settings, embedder, corpus)
+    folder.mkdir()
+    for step in BUILD_STEPS:
+        step(folder, corpus, passages)
+    return [json.loads(json.dumps(p.to_dict())) for p in passages]  # as passages.jsonl holds them
+
+
+def _assert_same_as_a_full_build(settings: Settings, embedder: Embedder, folder: Path) -> None:
+    build = current_path(Path(settings.index_dir))
+    passages = _full_build_steps(settings, embedder, folder)
+    assert list(read_jsonl(build / "passages.jsonl")) == passages
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == ["facts.json", "lexicon.json"]
+    for name in written:
+        assert (build / name).read_bytes() == (folder / name).read_bytes(), (
+            f"{name} differs from a full build"
+        )
+
+
+def test_facts_and_vocabulary_after_an_add_and_a_remove_equal_a_full_build(
+    tmp_path: Path, settings: Settings, built_index: Path, embedder: Embedder
+) -> None:
+    copy = _copy(tmp_path, settings)
+    before = json.loads((current_path(Path(copy.index_dir)) / "facts.json").read_text("utf-8"))
+    added = add_documents(copy, embedder, _stage(copy))
+    assert added.build is not None and added.added == [Path(PAPER).stem]
+    _assert_same_as_a_full_build(copy, embedder, tmp_path / "full-after-add")
+    after = json.loads((current_path(Path(copy.index_dir)) / "facts.json").read_text("utf-8"))
+    assert any(e["doc_id"] == Path(PAPER).stem for t in after["trials"] for e in t["evidence"])
+    assert len(after["trials"]) > len(before["trials"])  # the paper brought its own trial
+
+    seed = next(d for d in Previous.load(Path(copy.index_dir), embedder).documents.values())
+    removed = remove_documents(copy, embedder, [seed.id])
+    assert removed.build is not None and removed.build.passages_embedded == 0
+    _assert_same_as_a_full_build(copy, embedder, tmp_path / "full-after-remove")
+    facts = json.loads((current_path(Path(copy.index_dir)) / "facts.json").read_text("utf-8"))
+    assert all(e["doc_id"] != seed.id for t in facts["trials"] for e in t["evidence"])
+    assert all(f["doc_id"] != seed.id for f in facts["learned"])
+
+
+def test_a_full_build_fills_the_vector_cache(
+    settings: Settings, built_index: Path, embedder: Embedder
+) -> None:
+    build = current_path(Path(settings.index_dir))
+    manifest = IndexManifest.read(build)
+    passages = [Passage.from_dict(d) for d in read_jsonl(build / "passages.jsonl")]
+    corpus = load_corpus(Path(settings.corpus_dir))
+    texts = [p.embed_text for p in passages] + sentence_texts(corpus, sentence_table(passages)[0])
+    dense = DenseIndex.load(build / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
+    built = np.vstack([dense.vectors(np.arange(len(passages))), np.load(build / "sentences.npy")])
+    cache = VectorCache(Path(settings.index_dir) / CACHE_FILE, embedder.weights_sha256, embedder.dim)
+    try:
+        cached = cache.get(texts)
+    finally:
+        cache.close()
+    assert set(cached) == set(texts)
+    assert np.allclose(np.stack([cached[t] for t in texts]), built, atol=1e-6)
+
+
+def test_without_the_builds_own_vectors_a_change_embeds_only_the_new_paper(
+    tmp_path: Path, settings: Settings, built_index: Path, embedder: Embedder
+) -> None:
+    """The cache a full build filled stands in for the current build's vectors (another model file, an
+    index type whose vectors cannot be read back): nothing old is embedded again."""
+    copy = _copy(tmp_path, settings)
+    current = Previous.load(Path(copy.index_dir), embedder, Path(copy.corpus_dir))
+    blind = Previous(current.documents, current.sources, vectors={})
+    staged = _stage(copy)
+    nxt = build_next(copy, embedder, add=staged, remove=[], reason="add", previous=blind)
+    new_passages = [
+        p for p in read_jsonl(nxt.build / "passages.jsonl") if p["doc_id"] == staged[0].document.id
+    ]
+    assert nxt.passages_embedded == len({Passage.from_dict(p).embed_text for p in new_passages}) > 0
+    assert nxt.reused_documents == len(current.documents)
+    assert {"chunk", "facts", "embed (beside the steps)", "indexes"} <= set(nxt.stage_seconds)
