@@ -18,7 +18,7 @@ from typing import Any
 
 from qa.documents import Reference
 from qa.errors import CorpusError
-from qa.readers.base import ParsedText
+from qa.readers.base import BACK_MATTER, ParsedText, is_back_matter
 from qa.readers.builder import ABSTRACT, TextBuilder, clean
 from qa.readers.pdf_meta import front_metadata, glue, licence
 
@@ -320,6 +320,13 @@ def _runs_on(p: Para, nxt: Para | None) -> bool:
     return nxt is not None and nxt.text[:1].islower() and _just_above(p.lines[-1], nxt.lines[0])
 
 
+def _run_in_back_matter(p: Para) -> bool:
+    """A back-matter statement that opens with its label in bold on the same line ("Peer review information
+    Nature Communications thanks ..."): a paragraph, not a heading ("Funding source" stays a heading)."""
+    m = BACK_MATTER.match(p.text)
+    return m is not None and len(p.text[m.end() :].split()) >= 3
+
+
 def _named_heading(p: Para, body: tuple[float, str]) -> bool:
     """A one-line paragraph out of the body style whose text is a standard section name."""
     return len(p.lines) == 1 and p.style != body and bool(NAMED_HEADING.match(p.text.rstrip(":")))
@@ -381,6 +388,7 @@ class PdfReader:
             if id(p) not in front
             and ((p.style in levels and _heading_like(p, body)) or _named_heading(p, body))
             and not _runs_on(p, nxt)
+            and not _run_in_back_matter(p)
         }
         abstract_style: tuple[float, str] | None = None  # set while in an abstract this reader opened
         for p in paras:
@@ -400,6 +408,12 @@ class PdfReader:
                 kind = "abstract" if title.lower() == "abstract" else "references" if in_refs else "section"
                 num = re.match(r"(\d+(?:\.\d+)*)\.?\s", title)
                 level = len(num.group(1).split(".")) if num else levels.get(p.style, 1)
+                parent = builder.section
+                if kind == "section" and (
+                    is_back_matter(title)
+                    or (parent is not None and parent.kind == "back" and parent.level < level)
+                ):
+                    kind = "back"  # "Competing interests", and what a back-matter section holds
                 page = self._pages(builder, page, p.lines[0].page, 0)
                 builder.heading(title, level, number=num.group(1) if num else None, kind=kind)
                 continue

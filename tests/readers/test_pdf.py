@@ -241,3 +241,23 @@ def test_bare_reference_label_keeps_the_numbering_going(tmp_path: Path) -> None:
     back = PdfReader().read(tmp_path / "jtm2007-imiquimod-tlr7-actinic-keratosis.pdf")
     assert [r.number for r in back.references] == list(range(1, 103))
     assert back.references[32].text.startswith("Zeeberg BR")
+
+
+def test_back_matter_is_labelled_and_a_run_in_statement_is_no_heading(pdfs: dict[str, Document]) -> None:
+    """Nature Communications sets "Peer review information Nature Communications thanks ..." with its label in
+    bold on the statement's own line: a paragraph of the back matter, not a section heading."""
+    doc = pdfs[NCOMMS]
+    sections = doc.section_index().values()
+    assert not any(s.title.startswith("Peer review information") for s in sections)
+    back = {s.title for s in sections if s.kind == "back"}
+    assert {"Data availability", "Acknowledgements", "Author contributions", "Competing interests"} <= back
+    assert "Additional information" in back
+    holder = next(s for s in sections if s.title == "Additional information")
+    peer = doc.text.index("Peer review information Nature Communications thanks")
+    assert holder.start <= peer < holder.end
+    content = {"Abstract", "Introduction", "Results", "Discussion", "Methods"}
+    assert not any(s.kind == "back" for s in sections if s.title in content)
+    bmc = pdfs["bmchsr2014-quality-improvement-malawi.pdf"]
+    assert {"Competing interests", "Authors’ contributions"} <= {
+        s.title for s in bmc.section_index().values() if s.kind == "back"
+    }
