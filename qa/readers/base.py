@@ -24,6 +24,24 @@ BACK_MATTER = re.compile(
 )
 
 
+# The parts of a structured abstract, each opening with its label: "Background: ...", "Objectives. ...".
+ABSTRACT_PART = re.compile(
+    r"(?:^|(?<=[.!?]\s))(?P<label>Background|Objectives?|Aims?|Purpose|Introduction|Context|Methods?|"
+    r"Materials and methods|Patients and methods|Design|Setting|Participants|Interventions?|Measurements|"
+    r"Results?|Findings|Conclusions?|Interpretation|Significance|Trial registration|Keywords?)[.:]\s+(?=\S)"
+)
+
+
+def abstract_parts(text: str) -> list[tuple[str, int, int]]:
+    """(label, start, end) of each labelled part of a structured abstract paragraph, the label excluded;
+    [] when ``text`` does not open with a label."""
+    found = list(ABSTRACT_PART.finditer(text))
+    if not found or found[0].start() != 0:
+        return []
+    ends = [m.start() for m in found[1:]] + [len(text)]
+    return [(m.group("label"), m.end(), end) for m, end in zip(found, ends, strict=True)]
+
+
 def is_back_matter(title: str) -> bool:
     """``title`` names a back-matter section ("Competing interests", "Peer review information" ...)."""
     return bool(BACK_MATTER.match(title.strip()))

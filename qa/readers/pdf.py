@@ -18,7 +18,7 @@ from typing import Any
 
 from qa.documents import Reference
 from qa.errors import CorpusError
-from qa.readers.base import BACK_MATTER, ParsedText, is_back_matter
+from qa.readers.base import BACK_MATTER, ParsedText, abstract_parts, is_back_matter
 from qa.readers.builder import ABSTRACT, TextBuilder, clean
 from qa.readers.pdf_meta import front_metadata, glue, licence
 
@@ -221,19 +221,22 @@ class Para:
 
 def _paragraphs(lines: list[Line], body: tuple[float, str]) -> list[Para]:
     paras: list[Para] = []
-    gaps = [
-        b.top - a.top
-        for a, b in zip(lines, lines[1:], strict=False)
-        if a.page == b.page and a.column == b.column and a.style == body and b.style == body and b.top > a.top
-    ]
-    leading = statistics.median(gaps) if gaps else body[0] * 1.2
+    gaps: dict[tuple[float, str], list[float]] = {}
+    for a, b in zip(lines, lines[1:], strict=False):
+        if a.page == b.page and a.column == b.column and a.style == b.style and b.top > a.top:
+            gaps.setdefault(a.style, []).append(b.top - a.top)
+    leading = statistics.median(gaps[body]) if gaps.get(body) else body[0] * 1.2
+    # a style set in larger type or looser leading than the body (Nature's abstract) keeps its own spacing
+    spacing = {s: max(leading, statistics.median(g)) for s, g in gaps.items() if len(g) >= 5}
     for ln in lines:
         prev = paras[-1].lines[-1] if paras else None
         if prev is None:
             paras.append(Para([ln]))
             continue
         same_flow = (
-            prev.page == ln.page and prev.column == ln.column and 0 < ln.top - prev.top < leading * 1.45
+            prev.page == ln.page
+            and prev.column == ln.column
+            and 0 < ln.top - prev.top < spacing.get(prev.style, leading) * 1.45
         )
         new_column = not (prev.page == ln.page and prev.column == ln.column)
         style_change = ln.style != prev.style
@@ -332,6 +335,10 @@ def _named_heading(p: Para, body: tuple[float, str]) -> bool:
     return len(p.lines) == 1 and p.style != body and bool(NAMED_HEADING.match(p.text.rstrip(":")))
 
 
+def _in_abstract(builder: TextBuilder) -> bool:
+    return bool(builder.stack) and builder.stack[0].kind == "abstract"
+
+
 def _opening_section(
     builder: TextBuilder, p: Para, body: tuple[float, str], abstract_style: tuple[float, str] | None
 ) -> str | None:
@@ -340,7 +347,7 @@ def _opening_section(
     body-style paragraph after an abstract set in its own type (Nature's unheaded introduction)."""
     section = builder.section
     if abstract_style is not None:
-        if section is not None and section.kind == "abstract" and p.style == body != abstract_style:
+        if section is not None and _in_abstract(builder) and p.style == body != abstract_style:
             return "Introduction"
         return None
     if (section is None or section.title == "Front matter") and p.lines[0].page == 1 and len(p.text) >= 300:
@@ -423,6 +430,12 @@ class PdfReader:
             kind = "caption" if CAPTION.match(text) else "table" if " | " in text else "body"
             joined, marks = _join(p.lines, words, "\n" if kind == "table" else " ")
             page = self._pages(builder, page, p.lines[0].page, 0)
+            parts = abstract_parts(joined) if _in_abstract(builder) and kind == "body" and not marks else []
+            for label, start, end in parts:  # "Objectives. ... Methods. ...": each part its own section
+                builder.heading(label, 2)
+                builder.block(joined[start:end].strip())
+            if parts:
+                continue
             span = builder.block(joined, kind)  # type: ignore[arg-type]
             if span:
                 for offset, pg in marks:

@@ -199,7 +199,31 @@ def test_hindawi_unheaded_abstract_is_an_abstract_section(pdfs: dict[str, Docume
     cermine = (papers / HINDAWI.replace(".pdf", ".cermine-fulltext.txt")).read_text()
     expected = " ".join(cermine.split("Objectives. ", 1)[1].split("\n1. Introduction", 1)[0].split())
     got = " ".join(doc.text[abstract.start : abstract.end].split()).replace("’", "'")
-    assert got == "Abstract Objectives. " + expected
+    # a structured abstract: each labelled part is a section of its own, its label the section's title
+    labels = ["Objectives", "Methods", "Results", "Conclusion"]
+    assert [c.title for c in abstract.children] == labels
+    for label in labels[1:]:
+        expected = expected.replace(f" {label}. ", f" {label} ", 1)
+    assert got == "Abstract Objectives " + expected
+    methods = abstract.children[1]
+    assert doc.text[methods.start : methods.end].split("\n\n")[1].startswith("Focus groups were conducted")
+
+
+def test_structured_abstract_parts_and_a_whole_nature_abstract(pdfs: dict[str, Document]) -> None:
+    """BMC's "Background: ... Methods: ..." paragraphs become the abstract's sections; Nature's abstract, set
+    in larger type with looser leading than the body, stays one paragraph under its heading."""
+    bmc = pdfs["bmchsr2014-quality-improvement-malawi.pdf"]
+    abstract = next(s for s in bmc.sections if s.kind == "abstract")
+    assert [c.title for c in abstract.children][:4] == ["Background", "Methods", "Results", "Conclusions"]
+    results = abstract.children[2]
+    assert "Human resource shortages, staff attitudes" in bmc.text[results.start : results.end]
+    nature = pdfs[NCOMMS]
+    abstract = next(s for s in nature.sections if s.kind == "abstract")
+    text = nature.text[abstract.start : abstract.end]
+    assert text.startswith(
+        "Abstract\n\nDendritic cell (DC) vaccine was among the first FDA-approved cancer immunotherapies"
+    )
+    assert text.rstrip().endswith("minimal interference upon the clinical manufacturing process.")
 
 
 def test_ncomms_unheaded_introduction_is_not_the_abstract(pdfs: dict[str, Document]) -> None:
