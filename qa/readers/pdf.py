@@ -239,7 +239,9 @@ def _paragraphs(lines: list[Line], body: tuple[float, str]) -> list[Para]:
             and 0 < ln.top - prev.top < spacing.get(prev.style, leading) * 1.45
         )
         new_column = not (prev.page == ln.page and prev.column == ln.column)
-        style_change = ln.style != prev.style
+        # a caption's bold lead ("Fig. 1 | Schematic ... a Azido-sugars can be meta-") runs on in regular type
+        caption_runs_on = ln.style[0] == prev.style[0] and bool(CAPTION.match(paras[-1].text))
+        style_change = ln.style != prev.style and not caption_runs_on
         indented = same_flow and ln.x0 > prev.x0 + body[0] * 0.8 and prev.x0 <= paras[-1].lines[0].x0 + 1
         ends = prev.text.rstrip().endswith((".", ":", "?", "!"))
         short_prev = prev.x1 < max(x.x1 for x in paras[-1].lines) - body[0] * 3
