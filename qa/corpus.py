@@ -78,7 +78,9 @@ def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_byte
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
     rel = path.relative_to(root).as_posix()
     from_file = {k: v for k, v in parsed.meta.items() if k in _META_FIELDS and v not in (None, "", [])}
-    meta_values = from_file | {k: v for k, v in (entry or {}).items() if k in _META_FIELDS}
+    # the manifest wins, but a field it leaves empty keeps what the file states
+    stated = {k: v for k, v in (entry or {}).items() if k in _META_FIELDS and v not in (None, "", [])}
+    meta_values = from_file | stated
     meta_values.setdefault("id", path.stem)
     meta_values["file"] = rel
     meta = DocumentMeta(**meta_values)

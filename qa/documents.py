@@ -32,7 +32,7 @@ class Section:
     start: int
     end: int
     number: str | None = None
-    kind: Literal["section", "abstract", "table", "references"] = "section"
+    kind: Literal["section", "abstract", "table", "references", "back"] = "section"  # back: back matter
     children: list[Section] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

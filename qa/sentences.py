@@ -100,6 +100,28 @@ def _previous_token(text: str, dot: int, floor: int) -> str:
     return text[i:dot]
 
 
+# Words after which a lone capital is a person's initial ("and A. Jones", "by J. Smith"), not a label.
+_NAME_LEADS = frozenset(["and", "or", "by", "with", "from"])
+_LONE_CAPITAL = re.compile(r"[A-Z]")
+_NEXT_INITIAL = re.compile(r"\s+[A-Z]\.")  # "A. B. Smith": initials in a row are a name
+
+
+def _is_label(text: str, dot: int, floor: int) -> bool:
+    """A lone capital that labels a group or arm ("group A.", "arm C.", "groups A, B and C."): the list of
+    lone capitals it ends follows a lower-case word (a name's initial follows a name, or "and" after one)."""
+    words = [w.rstrip(",") for w in text[floor:dot].split()]
+    if not words or not _LONE_CAPITAL.fullmatch(words[-1]):
+        return False
+    k = len(words) - 1
+    while k > 0 and (
+        _LONE_CAPITAL.fullmatch(words[k - 1])
+        or (words[k - 1] in ("and", "or") and k > 1 and _LONE_CAPITAL.fullmatch(words[k - 2]))
+    ):
+        k -= 1  # back over "A, B and C" to the list's first label
+    before = words[k - 1] if k > 0 else ""
+    return before.isalpha() and before.islower() and before not in _NAME_LEADS
+
+
 def _is_abbreviation(token: str) -> bool:
     bare = token.strip("\"'“‘").lower()
     if bare in ABBREVIATIONS:
@@ -125,7 +147,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         nxt = _NEXT_START.match(text, match.end(), end)
         if not nxt:
             continue
-        if text[dot] == "." and _is_abbreviation(_previous_token(text, dot, cursor)):
+        if (
+            text[dot] == "."
+            and _is_abbreviation(_previous_token(text, dot, cursor))
+            and not (_is_label(text, dot, cursor) and not _NEXT_INITIAL.match(text, match.end(), end))
+        ):
             continue
         spans.append((cursor, match.end()))
         cursor = nxt.start(1) if nxt.group(1) else nxt.start(2)

@@ -34,6 +34,10 @@ _SELF = re.compile(
     r"designed|performed|present)\b|\b(?:study|trial)\s+was\s+(?:conducted|designed|performed)\b|\bThis\s+was\s+an?\b",
     re.I,
 )
+# a sentence crediting other authors' work ("Slingluff and colleagues reported ...", "Smith et al. showed")
+_OTHERS_CREDITED = re.compile(
+    r"\b[A-Z][\w'’-]+(?:\s+et\s+al\b|\s+and\s+(?:colleagues|co-?workers|associates|coauthors)\b|'s\s+group\b)"
+)
 _REVIEW = re.compile(
     r"\b(?:this|the\s+present|our)\s+(?:\w+\s+)?review\b|\bwe\s+(?:review|summari[sz]e|discuss)\b|"
     r"\b(?:systematic|narrative|comprehensive|literature)\s+review\b|\bmeta-analysis\b",
@@ -252,6 +256,9 @@ def absorbs(report: Report, trial: Trial) -> bool:
         return False
     doc, p = report.doc, trial.primary
     if p.doc_id != doc.id:
+        return False
+    # "After this trial was initiated, Slingluff and colleagues reported ... (34)": their study, not this one
+    if (p.refs or reference_numbers(p.quote)) and _OTHERS_CREDITED.search(p.quote):
         return False
     if _SELF.search(p.quote):
         return True  # "We conducted a phase III randomized controlled study ... (8)": its methods' citations

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from qa.documents import Block, Reference, Section
 from qa.errors import CorpusError
+
+# Back matter of research articles: statements about the paper, not its content (a section of kind "back").
+BACK_MATTER = re.compile(
+    r"^(?:\d{1,2}\.?\s+)?(?:acknowledge?ments?|competing interests?|conflicts? of interests?|"
+    r"declarations?(?: of (?:competing )?interests?)?|authors?[’'`]?s?[’'`]? contributions?|author details|"
+    r"author information|funding(?: information)?|additional files?|additional information|"
+    r"supplementary (?:information|material|data)|data availability(?: statement)?|code availability|"
+    r"availability of data and materials|ethics (?:approval|statement|declarations)(?: and consent to participate)?|"
+    r"consent for publication|peer review(?: information)?|reprints and permissions(?: information)?|"
+    r"publisher[’'`]?s note|open access|reporting summary|inclusion and ethics|rights and permissions|"
+    r"about this article|correspondence and requests for materials)\b",
+    re.I,
+)
+
+
+# The parts of a structured abstract, each opening with its label: "Background: ...", "Objectives. ...".
+ABSTRACT_PART = re.compile(
+    r"(?:^|(?<=[.!?]\s))(?P<label>Background|Objectives?|Aims?|Purpose|Introduction|Context|Methods?|"
+    r"Materials and methods|Patients and methods|Design|Setting|Participants|Interventions?|Measurements|"
+    r"Results?|Findings|Conclusions?|Interpretation|Significance|Trial registration|Keywords?)[.:]\s+(?=\S)"
+)
+
+
+def abstract_parts(text: str) -> list[tuple[str, int, int]]:
+    """(label, start, end) of each labelled part of a structured abstract paragraph, the label excluded;
+    [] when ``text`` does not open with a label."""
+    found = list(ABSTRACT_PART.finditer(text))
+    if not found or found[0].start() != 0:
+        return []
+    ends = [m.start() for m in found[1:]] + [len(text)]
+    return [(m.group("label"), m.end(), end) for m, end in zip(found, ends, strict=True)]
+
+
+def is_back_matter(title: str) -> bool:
+    """``title`` names a back-matter section ("Competing interests", "Peer review information" ...)."""
+    return bool(BACK_MATTER.match(title.strip()))
 
 
 @dataclass

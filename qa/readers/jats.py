@@ -14,7 +14,7 @@ from lxml import etree
 
 from qa.documents import Reference
 from qa.errors import CorpusError
-from qa.readers.base import ParsedText
+from qa.readers.base import ParsedText, is_back_matter
 from qa.readers.builder import TextBuilder, clean
 
 MAX_DEPTH = 200  # deeper nesting than any article needs; libxml2 itself stops at 256
@@ -301,7 +301,16 @@ class _Body:
         if not title:
             title = {"ack": "Acknowledgements"}.get(_local(el), "")
         if title:
-            self.b.heading(f"{label} {title}" if label else title, level, number=label)
+            parent = self.b.section
+            back = is_back_matter(title) or (
+                parent is not None and parent.kind == "back" and parent.level < level
+            )
+            self.b.heading(
+                f"{label} {title}" if label else title,
+                level,
+                number=label,
+                kind="back" if back else "section",
+            )
             self.container(el, level + 1)
         else:
             self.container(el, level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qa.readers.base import ParsedText, decode_text
+from qa.readers.text_meta import stated_metadata
 from qa.structure import analyze
 
 
@@ -15,4 +16,4 @@ class MarkdownReader:
     def read(self, path: Path) -> ParsedText:
         text = decode_text(path, path.read_bytes())
         blocks, sections = analyze(text, markdown=True)
-        return ParsedText(text, blocks, sections)
+        return ParsedText(text, blocks, sections, stated_metadata(text))

@@ -18,7 +18,7 @@ from typing import Any
 
 from qa.documents import Reference
 from qa.errors import CorpusError
-from qa.readers.base import ParsedText
+from qa.readers.base import BACK_MATTER, ParsedText, abstract_parts, is_back_matter
 from qa.readers.builder import ABSTRACT, TextBuilder, clean
 from qa.readers.pdf_meta import front_metadata, glue, licence
 
@@ -221,22 +221,27 @@ class Para:
 
 def _paragraphs(lines: list[Line], body: tuple[float, str]) -> list[Para]:
     paras: list[Para] = []
-    gaps = [
-        b.top - a.top
-        for a, b in zip(lines, lines[1:], strict=False)
-        if a.page == b.page and a.column == b.column and a.style == body and b.style == body and b.top > a.top
-    ]
-    leading = statistics.median(gaps) if gaps else body[0] * 1.2
+    gaps: dict[tuple[float, str], list[float]] = {}
+    for a, b in zip(lines, lines[1:], strict=False):
+        if a.page == b.page and a.column == b.column and a.style == b.style and b.top > a.top:
+            gaps.setdefault(a.style, []).append(b.top - a.top)
+    leading = statistics.median(gaps[body]) if gaps.get(body) else body[0] * 1.2
+    # a style set in larger type or looser leading than the body (Nature's abstract) keeps its own spacing
+    spacing = {s: max(leading, statistics.median(g)) for s, g in gaps.items() if len(g) >= 5}
     for ln in lines:
         prev = paras[-1].lines[-1] if paras else None
         if prev is None:
             paras.append(Para([ln]))
             continue
         same_flow = (
-            prev.page == ln.page and prev.column == ln.column and 0 < ln.top - prev.top < leading * 1.45
+            prev.page == ln.page
+            and prev.column == ln.column
+            and 0 < ln.top - prev.top < spacing.get(prev.style, leading) * 1.45
         )
         new_column = not (prev.page == ln.page and prev.column == ln.column)
-        style_change = ln.style != prev.style
+        # a caption's bold lead ("Fig. 1 | Schematic ... a Azido-sugars can be meta-") runs on in regular type
+        caption_runs_on = ln.style[0] == prev.style[0] and bool(CAPTION.match(paras[-1].text))
+        style_change = ln.style != prev.style and not caption_runs_on
         indented = same_flow and ln.x0 > prev.x0 + body[0] * 0.8 and prev.x0 <= paras[-1].lines[0].x0 + 1
         ends = prev.text.rstrip().endswith((".", ":", "?", "!"))
         short_prev = prev.x1 < max(x.x1 for x in paras[-1].lines) - body[0] * 3
@@ -320,9 +325,20 @@ def _runs_on(p: Para, nxt: Para | None) -> bool:
     return nxt is not None and nxt.text[:1].islower() and _just_above(p.lines[-1], nxt.lines[0])
 
 
+def _run_in_back_matter(p: Para) -> bool:
+    """A back-matter statement that opens with its label in bold on the same line ("Peer review information
+    Nature Communications thanks ..."): a paragraph, not a heading ("Funding source" stays a heading)."""
+    m = BACK_MATTER.match(p.text)
+    return m is not None and len(p.text[m.end() :].split()) >= 3
+
+
 def _named_heading(p: Para, body: tuple[float, str]) -> bool:
     """A one-line paragraph out of the body style whose text is a standard section name."""
     return len(p.lines) == 1 and p.style != body and bool(NAMED_HEADING.match(p.text.rstrip(":")))
+
+
+def _in_abstract(builder: TextBuilder) -> bool:
+    return bool(builder.stack) and builder.stack[0].kind == "abstract"
 
 
 def _opening_section(
@@ -333,7 +349,7 @@ def _opening_section(
     body-style paragraph after an abstract set in its own type (Nature's unheaded introduction)."""
     section = builder.section
     if abstract_style is not None:
-        if section is not None and section.kind == "abstract" and p.style == body != abstract_style:
+        if section is not None and _in_abstract(builder) and p.style == body != abstract_style:
             return "Introduction"
         return None
     if (section is None or section.title == "Front matter") and p.lines[0].page == 1 and len(p.text) >= 300:
@@ -381,6 +397,7 @@ class PdfReader:
             if id(p) not in front
             and ((p.style in levels and _heading_like(p, body)) or _named_heading(p, body))
             and not _runs_on(p, nxt)
+            and not _run_in_back_matter(p)
         }
         abstract_style: tuple[float, str] | None = None  # set while in an abstract this reader opened
         for p in paras:
@@ -400,6 +417,12 @@ class PdfReader:
                 kind = "abstract" if title.lower() == "abstract" else "references" if in_refs else "section"
                 num = re.match(r"(\d+(?:\.\d+)*)\.?\s", title)
                 level = len(num.group(1).split(".")) if num else levels.get(p.style, 1)
+                parent = builder.section
+                if kind == "section" and (
+                    is_back_matter(title)
+                    or (parent is not None and parent.kind == "back" and parent.level < level)
+                ):
+                    kind = "back"  # "Competing interests", and what a back-matter section holds
                 page = self._pages(builder, page, p.lines[0].page, 0)
                 builder.heading(title, level, number=num.group(1) if num else None, kind=kind)
                 continue
@@ -409,6 +432,12 @@ class PdfReader:
             kind = "caption" if CAPTION.match(text) else "table" if " | " in text else "body"
             joined, marks = _join(p.lines, words, "\n" if kind == "table" else " ")
             page = self._pages(builder, page, p.lines[0].page, 0)
+            parts = abstract_parts(joined) if _in_abstract(builder) and kind == "body" and not marks else []
+            for label, start, end in parts:  # "Objectives. ... Methods. ...": each part its own section
+                builder.heading(label, 2)
+                builder.block(joined[start:end].strip())
+            if parts:
+                continue
             span = builder.block(joined, kind)  # type: ignore[arg-type]
             if span:
                 for offset, pg in marks:

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from qa.readers.pdf import Line
 
 DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)")
+# a citation line naming the journal before year and volume: "BMC Health Services Research 2014, 14:1"
+CITATION_LINE = re.compile(
+    r"^(?:.*?\bet al\.?,?\s+)?(?P<j>[A-Z][\w&.’' -]+?)\s*[|,]?\s*\(?(?:19|20)\d{2}\)?[,;]?\s+\d+\s*[:(]"
+)
 _NAME_JUNK = re.compile(r"[\d*†‡§¶#✉✝]+")
 
 
@@ -137,11 +141,8 @@ def journal_name(first: list[Line], file_meta: dict[str, str]) -> str | None:
     subject = re.split(r",?\s*doi:", file_meta.get("subject", ""), maxsplit=1, flags=re.I)[0].strip(" ,;")
     if 3 < len(subject) < 120 and subject.lower() in page:
         return subject
-    cite = re.compile(
-        r"^(?:.*?\bet al\.?,?\s+)?(?P<j>[A-Z][\w&.’' -]+?)\s*[|,]?\s*\(?(?:19|20)\d{2}\)?[,;]?\s+\d+\s*[:(]"
-    )
     for i, line in enumerate(lines):
-        m = cite.match(line)
+        m = CITATION_LINE.match(line)
         if m and len(m.group("j").split()) <= 10:
             return m.group("j").strip(" |,")
         if i and re.match(r"^Vol(?:ume|\.)\s*\d+", line, re.I) and 3 < len(lines[i - 1]) < 120:
@@ -149,7 +150,7 @@ def journal_name(first: list[Line], file_meta: dict[str, str]) -> str | None:
     return None
 
 
-def _year(text: str) -> int | None:
+def stated_year(text: str) -> int | None:
     for pattern in (
         r"(?:©|\(c\)|Copyright|Published(?: online)?:?)[^©]{0,40}?\b((?:19|20)\d{2})\b",
         r"\(((?:19|20)\d{2})\)",
@@ -211,7 +212,7 @@ def front_metadata(
     # the file's journal only when its title agrees with the page; its Subject only where page 1 shows it
     trusted = file_meta.get("journal") if agrees or not page_title else None
     meta["journal"] = trusted or journal_name(first, file_meta)
-    meta["year"] = _year(first_text)
+    meta["year"] = stated_year(first_text)
     meta["licence"] = licence(all_text)
     if meta.get("doi"):
         meta["url"] = f"https://doi.org/{meta['doi']}"

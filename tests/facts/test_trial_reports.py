@@ -107,6 +107,18 @@ def test_cea_peptide_vaccine_dose_arms_and_survival_in_days() -> None:
     assert _outcome(trial, "mOS").value == "334 days" and _outcome(trial, "mPFS").value == "56 days"
 
 
+def test_a_sentence_crediting_other_authors_stays_out_of_the_trials_record() -> None:
+    """ "After this trial was initiated, Slingluff and colleagues reported ... (34)" speaks of their melanoma
+    study: the CEA vaccine trial's record does not take it as its own evidence."""
+    store, docs = papers_store()
+    doc_id = "jitc2013-cea-peptide-vaccine-pancreatic"
+    trial = _own(doc_id)
+    assert "Slingluff and colleagues" in docs[doc_id].text
+    assert not any("Slingluff" in e.quote for e in trial.evidence)
+    assert not any("Slingluff" in (o.quote or "") for o in trial.outcomes)
+    assert any("We conducted a pilot randomized phase I trial" in e.quote for e in trial.evidence)
+
+
 def test_imiquimod_phase_2_without_registry_id() -> None:
     trial = _own("jtm2007-imiquimod-tlr7-actinic-keratosis")
     assert trial.nct_ids == [] and trial.registry_ids == []

@@ -173,3 +173,10 @@ def test_table_rows_carry_spanning_cells_down_and_across_the_row_end() -> None:
         "ABBV-181 | NCT00000003 (pooled)",
         "bad span | III",  # an unreadable rowspan counts as 1 and empty cells drop out of the line
     ]
+
+
+def test_back_matter_sections_are_labelled_back(papers: Path) -> None:
+    doc = read("jitc2013-cea-peptide-vaccine-pancreatic.xml")
+    kinds = {s.title: s.kind for s in doc.sections}
+    assert kinds["Competing interests"] == kinds["Acknowledgments"] == "back"
+    assert kinds["Methods"] == kinds["Results"] == kinds["Discussion"] == "section"

@@ -199,7 +199,31 @@ def test_hindawi_unheaded_abstract_is_an_abstract_section(pdfs: dict[str, Docume
     cermine = (papers / HINDAWI.replace(".pdf", ".cermine-fulltext.txt")).read_text()
     expected = " ".join(cermine.split("Objectives. ", 1)[1].split("\n1. Introduction", 1)[0].split())
     got = " ".join(doc.text[abstract.start : abstract.end].split()).replace("’", "'")
-    assert got == "Abstract Objectives. " + expected
+    # a structured abstract: each labelled part is a section of its own, its label the section's title
+    labels = ["Objectives", "Methods", "Results", "Conclusion"]
+    assert [c.title for c in abstract.children] == labels
+    for label in labels[1:]:
+        expected = expected.replace(f" {label}. ", f" {label} ", 1)
+    assert got == "Abstract Objectives " + expected
+    methods = abstract.children[1]
+    assert doc.text[methods.start : methods.end].split("\n\n")[1].startswith("Focus groups were conducted")
+
+
+def test_structured_abstract_parts_and_a_whole_nature_abstract(pdfs: dict[str, Document]) -> None:
+    """BMC's "Background: ... Methods: ..." paragraphs become the abstract's sections; Nature's abstract, set
+    in larger type with looser leading than the body, stays one paragraph under its heading."""
+    bmc = pdfs["bmchsr2014-quality-improvement-malawi.pdf"]
+    abstract = next(s for s in bmc.sections if s.kind == "abstract")
+    assert [c.title for c in abstract.children][:4] == ["Background", "Methods", "Results", "Conclusions"]
+    results = abstract.children[2]
+    assert "Human resource shortages, staff attitudes" in bmc.text[results.start : results.end]
+    nature = pdfs[NCOMMS]
+    abstract = next(s for s in nature.sections if s.kind == "abstract")
+    text = nature.text[abstract.start : abstract.end]
+    assert text.startswith(
+        "Abstract\n\nDendritic cell (DC) vaccine was among the first FDA-approved cancer immunotherapies"
+    )
+    assert text.rstrip().endswith("minimal interference upon the clinical manufacturing process.")
 
 
 def test_ncomms_unheaded_introduction_is_not_the_abstract(pdfs: dict[str, Document]) -> None:
@@ -241,3 +265,23 @@ def test_bare_reference_label_keeps_the_numbering_going(tmp_path: Path) -> None:
     back = PdfReader().read(tmp_path / "jtm2007-imiquimod-tlr7-actinic-keratosis.pdf")
     assert [r.number for r in back.references] == list(range(1, 103))
     assert back.references[32].text.startswith("Zeeberg BR")
+
+
+def test_back_matter_is_labelled_and_a_run_in_statement_is_no_heading(pdfs: dict[str, Document]) -> None:
+    """Nature Communications sets "Peer review information Nature Communications thanks ..." with its label in
+    bold on the statement's own line: a paragraph of the back matter, not a section heading."""
+    doc = pdfs[NCOMMS]
+    sections = doc.section_index().values()
+    assert not any(s.title.startswith("Peer review information") for s in sections)
+    back = {s.title for s in sections if s.kind == "back"}
+    assert {"Data availability", "Acknowledgements", "Author contributions", "Competing interests"} <= back
+    assert "Additional information" in back
+    holder = next(s for s in sections if s.title == "Additional information")
+    peer = doc.text.index("Peer review information Nature Communications thanks")
+    assert holder.start <= peer < holder.end
+    content = {"Abstract", "Introduction", "Results", "Discussion", "Methods"}
+    assert not any(s.kind == "back" for s in sections if s.title in content)
+    bmc = pdfs["bmchsr2014-quality-improvement-malawi.pdf"]
+    assert {"Competing interests", "Authors’ contributions"} <= {
+        s.title for s in bmc.section_index().values() if s.kind == "back"
+    }

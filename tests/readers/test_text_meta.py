@@ -1,0 +1,68 @@
+"""Plain-text documents: title, authors, journal, year and DOI where their first lines state them, nothing
+invented where they do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from paperset import PAPERS, require_papers
+
+from qa.corpus import load_corpus, load_document
+from qa.readers.text_meta import stated_metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+CERMINE = "hindawi2010-heart-failure-rehab-focus-groups.cermine-fulltext.txt"
+
+
+def test_a_papers_text_export_states_its_metadata_on_its_first_lines() -> None:
+    """The CERMINE text of the Hindawi paper opens with publisher, journal, volume, DOI, title and byline."""
+    require_papers()
+    doc = load_document(PAPERS / CERMINE, PAPERS, None, 20_000_000)
+    m = doc.meta
+    assert m.title == "Patient Experiences of Structured Heart Failure Programmes"
+    assert m.authors == ["Nuala E. Tully", "Karen M. Morgan", "Helen M. Burke", "Hannah M. McGee"]
+    assert (m.journal, m.year, m.doi) == ("Rehabilitation Research and Practice", 2010, "10.1155/2010/157939")
+    assert m.url == "https://doi.org/10.1155/2010/157939"
+    assert m.title in doc.text and all(a in doc.text for a in m.authors)
+
+
+def test_labelled_lines_and_a_citation_line() -> None:
+    head = (
+        "A new approach to overcoming resistance to immunotherapy: nanotechnology\n"
+        "Jiayu Shao, Yanjun Jin and Chunxiang Jin\n"
+        "Frontiers in Oncology 2023; 13:1210245\n"
+        "doi: 10.3389/fonc.2023.1210245\n\nAbstract\nImmunotherapy for immune response has ushered in ..."
+    )
+    m = stated_metadata(head)
+    assert m["title"].startswith("A new approach") and m["authors"] == [
+        "Jiayu Shao",
+        "Yanjun Jin",
+        "Chunxiang Jin",
+    ]
+    assert (m["journal"], m["year"], m["doi"]) == ("Frontiers in Oncology", 2023, "10.3389/fonc.2023.1210245")
+    labelled = stated_metadata(
+        "Title: T cells in tumours\nAuthors: Smith J, Jones K\nYear: 2021\n\nIntroduction\nText."
+    )
+    assert labelled == {"title": "T cells in tumours", "authors": ["Smith J", "Jones K"], "year": 2021}
+
+
+def test_a_text_that_opens_with_its_abstract_gets_no_invented_title(tmp_path: Path) -> None:
+    """The seed reviews start with their abstract: no title, authors or DOI is stated, so none is made up;
+    a manifest's empty fields do not erase what a file states."""
+    for path in sorted((ROOT / "corpus").glob("*.txt")):
+        assert stated_metadata(path.read_text(encoding="utf-8")) == {}
+    (tmp_path / "paper.txt").write_text(
+        "Immune checkpoints in melanoma\nAnna Berg, Carl Dahl\n\nIntroduction\n\nCheckpoint blockade works.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"documents": [{"id": "paper", "file": "paper.txt", "title": None, "description": "d"}]}),
+        encoding="utf-8",
+    )
+    doc = load_corpus(tmp_path).documents[0]
+    assert doc.meta.title == "Immune checkpoints in melanoma" and doc.meta.authors == [
+        "Anna Berg",
+        "Carl Dahl",
+    ]
+    assert doc.meta.description == "d"
