@@ -140,10 +140,9 @@ class Retriever:
         found_scores, found_rows = self.index.dense.search(qvec[None, :], depth, rows=allowed)
         dense_rows = found_rows[0][found_rows[0] >= 0].astype(np.int64)
         dense = found_scores[0][: len(dense_rows)].astype(np.float64)
-        if allowed is None:
-            bm25_rows = np.argsort(-bm25_all, kind="stable")[:depth]
-        else:
-            bm25_rows = allowed[np.argsort(-bm25_all[allowed], kind="stable")[:depth]]
+        bm25_rows = (
+            _top_rows(bm25_all, depth) if allowed is None else allowed[_top_rows(bm25_all[allowed], depth)]
+        )
         bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]
 
         if mode == "dense":
@@ -258,6 +257,25 @@ class Retriever:
         for rank, hit in enumerate(hits, start=1):
             hit.rank = rank
         return hits
+
+
+def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` best scores, best first, ties in row order, as a stable sort of the whole array
+    would give; that sort costs ~30-80 ms at 10^6 passages, and BM25 scores are mostly zero, so only the
+    positive rows are ranked (the zeros that fill up to ``k`` are taken in row order)."""
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        sub = scores[positive]
+        kth = -np.partition(-sub, k - 1)[k - 1]
+        better = positive[sub > kth]
+        ties = positive[sub == kth][: k - len(better)]
+        return np.concatenate([better[np.argsort(-scores[better], kind="stable")], ties])
+    zeros = np.flatnonzero(scores == 0)[: k - len(positive)]
+    if len(positive) + len(zeros) < k:  # negative scores needed too
+        return np.argsort(-scores, kind="stable")[:k]
+    return np.concatenate([positive[np.argsort(-scores[positive], kind="stable")], zeros])
 
 
 def merge_passages(a: Passage, b: Passage) -> Passage:

@@ -127,3 +127,17 @@ def test_approximate_index_returns_the_exact_top10_for_95_percent_of_queries(kin
     _, want = DenseIndex.build(vectors, "flat").search(queries, 10)
     same = [set(g) == set(w) for g, w in zip(got, want, strict=True)]
     assert sum(same) / len(same) >= 0.95
+
+
+def test_top_rows_is_the_stable_sort_prefix() -> None:
+    """The keyword side's top rows, taken without sorting every passage, are exactly a stable sort's first k
+    (ties in row order), with mostly-zero scores as BM25 gives, negatives and k beyond the positives."""
+    from qa.retrieval import _top_rows
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        n, k = int(rng.integers(1, 300)), int(rng.integers(1, 350))
+        scores = rng.integers(-1, 5, n).astype(np.float32) * (rng.random(n) < rng.random())
+        if rng.random() < 0.5:
+            scores = np.abs(scores)
+        assert _top_rows(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
