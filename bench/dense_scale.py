@@ -93,10 +93,21 @@ def recall(got: np.ndarray, want: np.ndarray) -> float:
     return round(float(np.mean([len(set(g) & set(w)) / K for g, w in zip(got, want, strict=True)])), 4)
 
 
-def rss_of_load(path: Path, kind: str, params: dict[str, object], queries: Path, mmap: bool) -> dict[str, object]:
+def rss_of_load(
+    path: Path, kind: str, params: dict[str, object], queries: Path, mmap: bool
+) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", _RSS_CHILD, str(path), kind, json.dumps(params), "1" if mmap else "0", str(queries)],
+        [
+            sys.executable,
+            "-c",
+            _RSS_CHILD,
+            str(path),
+            kind,
+            json.dumps(params),
+            "1" if mmap else "0",
+            str(queries),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -202,7 +213,9 @@ def main() -> int:
     parser.add_argument("--ef-search", default="32,64,128", help="comma-separated; the first is the build's")
     parser.add_argument("--train-sample", type=int, default=100_000)
     parser.add_argument("--latency-queries", type=int, default=500)
-    parser.add_argument("--work", type=Path, default=None, help="folder for index files (default: a temp dir)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for index files (default: a temp dir)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--embed-beir", type=Path, default=None, help="embed a BEIR folder's sentences first")
     parser.add_argument("--embed-n", type=int, default=20_000)
@@ -222,7 +235,11 @@ def main() -> int:
         "queries": len(queries),
         "dim": int(base.shape[1]),
         "faiss": faiss.__version__,
-        "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "affinity": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(),
+        },
         "skipped_sizes": [n for n in sizes if n > available],
         "sizes": [],
     }
