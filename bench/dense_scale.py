@@ -197,7 +197,8 @@ def embed_beir(folder: Path, n: int, n_queries: int, vectors: Path, queries: Pat
             texts += [text[a:b] for a, b in split_sentences(text) if b - a > 20]
             if len(texts) >= n:
                 break
-    qs = [json.loads(line)["text"] for line in open(folder / "queries.jsonl", encoding="utf-8")][:n_queries]
+    with open(folder / "queries.jsonl", encoding="utf-8") as fh:
+        qs = [json.loads(line)["text"] for line in fh][:n_queries]
     embedder = Embedder("all-MiniLM-L6-v2")
     np.save(vectors, embedder.encode_many(texts[:n], progress=True).astype(np.float16))
     np.save(queries, embedder.encode(qs).astype(np.float16))

@@ -203,7 +203,7 @@ class Settings(BaseSettings):
         return {"max_tokens": self.chunk_max_tokens, "overlap_sentences": self.chunk_overlap_sentences}
 
     @property
-    def dense_build_options(self) -> dict[str, int]:
+    def dense_build_options(self) -> dict[str, Any]:
         """The HNSW parameters a build uses (``DenseIndex.build``); the index's own go into its manifest."""
         return {
             "hnsw_m": self.dense_hnsw_m,

@@ -63,7 +63,7 @@ def choose_kind(n: int, requested: str, exact_max: int) -> Kind:
     if requested != "auto":
         if requested not in KINDS:
             raise ValueError(f"unknown index type {requested!r}")
-        return requested  # type: ignore[return-value]
+        return requested
     return "flat" if n <= exact_max else "hnsw"
 
 
@@ -144,7 +144,9 @@ class DenseIndex:
             index, params = faiss.IndexFlatIP(dim), DenseParams()
         elif kind == "hnsw":
             if quantizer == "sq8":
-                index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+                index = faiss.IndexHNSWSQ(
+                    dim, faiss.ScalarQuantizer.QT_8bit, hnsw_m, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
+                )
             elif quantizer == "none":
                 index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             else:
@@ -191,7 +193,7 @@ class DenseIndex:
             k = max(1, min(k, self.size)) if self.size else 1
             if self.kind == "hnsw" and k > self.params.ef_search:  # the candidate list holds at least k
                 params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-                params.efSearch = k  # type: ignore[attr-defined]
+                params.efSearch = k
                 return self.index.search(queries, k, params=params)
             return self.index.search(queries, k)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
