@@ -38,8 +38,11 @@ class Settings(BaseSettings):
         description="FAISS index type; 'auto' is exact up to dense_exact_max passages, HNSW over 8-bit "
         "scalar-quantized vectors above.",
     )
+    # Measured (bench/results/dense_scale.json): a flat search of one query on one thread takes ~0.32 ms per
+    # 10^4 vectors here at best (p50), so 5x10^4 ~ 1.6 ms; 2x10^5 would be ~6.5 ms at best (157 ms p50 under
+    # this machine's load), too much of a 10 ms budget for dense + BM25 + fusion. HNSW-SQ8: ~0.1 ms, recall 0.99.
     dense_exact_max: int = Field(
-        200_000,
+        50_000,
         ge=1,
         description="Most passages 'auto' searches exactly (a flat index); more get HNSW-SQ8.",
     )
