@@ -60,8 +60,16 @@ print(json.dumps({"rss_before_load": before, "rss_after_load": loaded, "rss_afte
 
 
 def rows_available(vectors: Path) -> int:
-    """Rows of ``vectors`` that are written: all of them, unless a progress.json beside it says fewer."""
-    total = int(np.load(vectors, mmap_mode="r").shape[0])
+    """Rows of ``vectors`` that are written: up to the first all-zero row, and no more than a progress.json
+    beside it says."""
+    array = np.load(vectors, mmap_mode="r")
+    total = int(array.shape[0])
+    # A file written in place is preallocated with zeros: the rows done end at the first all-zero row.
+    for start in range(0, total, 100_000):
+        empty = np.flatnonzero(~np.any(array[start : start + 100_000], axis=1))
+        if len(empty):
+            total = start + int(empty[0])
+            break
     progress = vectors.parent / "progress.json"
     if progress.exists():
         try:
