@@ -34,10 +34,33 @@ class Settings(BaseSettings):
         1, ge=0, le=5, description="Sentences repeated at the start of the next passage of a section."
     )
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
-        "auto", description="FAISS index type; 'auto' is exact below ann_threshold passages, HNSW above."
+        "auto",
+        description="FAISS index type; 'auto' is exact up to dense_exact_max passages, HNSW over 8-bit "
+        "scalar-quantized vectors above.",
     )
-    ann_threshold: int = Field(
-        50_000, ge=1, description="Passage count from which 'auto' switches to an approximate index."
+    # Measured (bench/results/dense_scale.json): a flat search of one query on one thread takes ~0.32 ms per
+    # 10^4 vectors here at best (p50), so 5x10^4 ~ 1.6 ms; 2x10^5 would be ~6.5 ms at best (157 ms p50 under
+    # this machine's load), too much of a 10 ms budget for dense + BM25 + fusion. HNSW-SQ8: ~0.1 ms, recall 0.99.
+    dense_exact_max: int = Field(
+        50_000,
+        ge=1,
+        description="Most passages 'auto' searches exactly (a flat index); more get HNSW-SQ8.",
+    )
+    dense_hnsw_m: int = Field(
+        32, ge=4, le=128, description="HNSW graph neighbours per vector (recorded in the index manifest)."
+    )
+    dense_ef_construction: int = Field(
+        80, ge=8, le=1000, description="HNSW candidate list while building (recorded in the index manifest)."
+    )
+    dense_ef_search: int = Field(
+        64,
+        ge=10,
+        le=2000,
+        description="HNSW candidate list while searching; recorded in the manifest at build time and used "
+        "from there.",
+    )
+    dense_train_sample: int = Field(
+        100_000, ge=1000, description="Vectors sampled to train the HNSW index's 8-bit scalar quantizer."
     )
     max_file_mb: float = Field(
         20.0, gt=0, description="Documents larger than this many megabytes are skipped."
@@ -181,6 +204,16 @@ class Settings(BaseSettings):
     def chunking(self) -> dict[str, int]:
         """The parameters that shape passages; recorded in (and checked against) the index manifest."""
         return {"max_tokens": self.chunk_max_tokens, "overlap_sentences": self.chunk_overlap_sentences}
+
+    @property
+    def dense_build_options(self) -> dict[str, Any]:
+        """The HNSW parameters a build uses (``DenseIndex.build``); the index's own go into its manifest."""
+        return {
+            "hnsw_m": self.dense_hnsw_m,
+            "ef_construction": self.dense_ef_construction,
+            "ef_search": self.dense_ef_search,
+            "train_sample": self.dense_train_sample,
+        }
 
 
 @lru_cache(maxsize=1)

@@ -268,8 +268,8 @@ def write_build(
     clock.lap("waiting for vectors")
     clock.seconds["embed (beside the steps)"] = embed_seconds[0]  # overlaps the steps and the wait
     sentences, _ = sentence_table(passages)
-    kind = choose_kind(len(passages), settings.index_type, settings.ann_threshold)
-    DenseIndex.build(p_vecs, kind).save(work / "dense.faiss")
+    kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
+    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
     KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
     np.save(work / "sentences.npy", s_vecs)
     write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
@@ -292,6 +292,7 @@ def write_build(
         passages=len(passages),
         sentences=len(sentences),
         index_type=kind,
+        dense=dense,
         library_versions=_versions(),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3),

@@ -1,32 +1,95 @@
-"""Dense vector index over normalized embeddings: exact (flat) for small corpora, HNSW or IVF for large."""
+"""Dense vector index over normalized embeddings, chosen by size: exact (flat) up to ``dense_exact_max``
+passages, HNSW over 8-bit scalar-quantized vectors above (IVF as an explicit choice).
+
+An index's parameters (``DenseParams``) are recorded in the manifest and used again when it is loaded.
+Loading memory-maps the index file where FAISS can (``IO_FLAG_MMAP_IFC``: the flat and scalar-quantized
+codes are read in place from the page cache, not copied into the process), so a served index costs its
+graph in RAM and the pages of codes that searches touch.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 Kind = Literal["flat", "hnsw", "ivf"]
+KINDS: tuple[Kind, ...] = ("flat", "hnsw", "ivf")
 # An approximate index searched within a set of rows misses some of the set's best rows (a graph walk or the
 # probed lists find too few of them), so a set up to this size is scored exactly from its stored vectors.
 EXACT_ROWS = 50_000
+# Read-only memory mapping of in-memory codes (FAISS >= 1.11); older FAISS only maps IVF lists.
+_MMAP_FLAGS = [f for f in ("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP") if hasattr(faiss, f)]
 
 
-def choose_kind(n: int, requested: str, threshold: int) -> Kind:
+@dataclass(frozen=True)
+class DenseParams:
+    """How a dense index was built and is searched; the manifest's ``dense`` record."""
+
+    kind: Kind = "flat"
+    quantizer: str = "none"  # "sq8": 8-bit scalar quantizer (one byte per dimension), "none": float32
+    hnsw_m: int = 32  # graph neighbours per node (twice that on the bottom layer)
+    ef_construction: int = 80  # candidate list while inserting
+    ef_search: int = 64  # candidate list while searching (>= k)
+    train_sample: int = 0  # vectors the quantizer was trained on (0: no training)
+    nlist: int = 0  # IVF lists
+    nprobe: int = 0  # IVF lists probed per search
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, kind: str) -> DenseParams:
+        """The record of a manifest; an old manifest (none recorded) gets the parameters its kind had then."""
+        if not data:
+            return cls(kind=kind, ef_search=128) if kind != "flat" else cls()  # type: ignore[arg-type]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def choose_kind(n: int, requested: str, exact_max: int) -> Kind:
+    """``requested`` unless it is "auto": exact up to ``exact_max`` vectors, HNSW-SQ8 above."""
     if requested != "auto":
-        return requested  # type: ignore[return-value]
-    return "flat" if n < threshold else "hnsw"
+        if requested not in KINDS:
+            raise ValueError(f"unknown index type {requested!r}")
+        return requested
+    return "flat" if n <= exact_max else "hnsw"
+
+
+@contextmanager
+def build_threads() -> Iterator[None]:
+    """FAISS's OpenMP threads on every core of this process for a build (a serving process runs its
+    searches on one), set back afterwards."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class DenseIndex:
     """Inner-product search over L2-normalized vectors (= cosine); one interface for every FAISS type."""
 
-    def __init__(self, index: faiss.Index, kind: Kind) -> None:
+    def __init__(self, index: faiss.Index, params: DenseParams, *, mapped: bool = False) -> None:
         self.index = index
-        self.kind = kind
+        self.params = params
+        self.mapped = mapped  # codes read in place from the file (memory-mapped)
+
+    @property
+    def kind(self) -> Kind:
+        return self.params.kind
 
     @property
     def size(self) -> int:
@@ -36,34 +99,83 @@ class DenseIndex:
     def dim(self) -> int:
         return int(self.index.d)
 
+    @property
+    def exact_vectors(self) -> bool:
+        """Whether ``vectors()`` gives back the vectors as built (not a quantized approximation)."""
+        return self.params.quantizer == "none"
+
     @classmethod
-    def build(cls, vectors: np.ndarray, kind: Kind = "flat", *, hnsw_m: int = 32) -> DenseIndex:
+    def build(
+        cls,
+        vectors: np.ndarray,
+        kind: Kind = "flat",
+        *,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 64,
+        train_sample: int = 100_000,
+        quantizer: str = "sq8",
+        seed: int = 0,
+    ) -> DenseIndex:
+        """An index of ``vectors`` (float rows; built from the float vectors, never from another index's
+        quantized ones). ``quantizer`` ("sq8" or "none") applies to HNSW; the scalar quantizer is trained on
+        a random sample of ``train_sample`` rows (its per-dimension ranges)."""
+        with build_threads():
+            return cls._build(vectors, kind, hnsw_m, ef_construction, ef_search, train_sample, quantizer, seed)
+
+    @classmethod
+    def _build(
+        cls,
+        vectors: np.ndarray,
+        kind: Kind,
+        hnsw_m: int,
+        ef_construction: int,
+        ef_search: int,
+        train_sample: int,
+        quantizer: str,
+        seed: int,
+    ) -> DenseIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dim = vectors.shape
         index: faiss.Index
+        params: DenseParams
+        started = time.perf_counter()
         if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
+            index, params = faiss.IndexFlatIP(dim), DenseParams()
         elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 200
+            if quantizer == "sq8":
+                index = faiss.IndexHNSWSQ(
+                    dim, faiss.ScalarQuantizer.QT_8bit, hnsw_m, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
+                )
+            elif quantizer == "none":
+                index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            else:
+                raise ValueError(f"unknown quantizer {quantizer!r}")
+            index.hnsw.efConstruction = ef_construction
+            sample = _sample(vectors, train_sample, seed) if quantizer != "none" else vectors[:0]
+            if len(sample):
+                index.train(sample)
+            params = DenseParams("hnsw", quantizer, hnsw_m, ef_construction, ef_search, len(sample))
         elif kind == "ivf":
             nlist = max(1, int(4 * math.sqrt(n)))
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
             index.train(vectors)
+            params = DenseParams("ivf", train_sample=n, nlist=nlist, nprobe=max(16, nlist // 16))
         else:
             raise ValueError(f"unknown index type {kind!r}")
         index.add(vectors)
-        built = cls(index, kind)
+        log.info("dense %s index of %d vectors built in %.1f s", kind, n, time.perf_counter() - started)
+        built = cls(index, params)
         built.tune()
         return built
 
-    def tune(self, k: int = 10) -> None:
-        """Search-time accuracy knobs for the approximate types (set again after loading)."""
+    def tune(self) -> None:
+        """Search-time accuracy knobs of the approximate types (set again after loading)."""
         if self.kind == "hnsw":
-            faiss.downcast_index(self.index).hnsw.efSearch = max(128, 8 * k)  # type: ignore[attr-defined]
+            faiss.downcast_index(self.index).hnsw.efSearch = self.params.ef_search  # type: ignore[attr-defined]
         elif self.kind == "ivf":
             ivf = faiss.extract_index_ivf(self.index)
-            ivf.nprobe = max(16, ivf.nlist // 16)
+            ivf.nprobe = self.params.nprobe or max(16, ivf.nlist // 16)
             ivf.make_direct_map()  # lets reconstruct() fetch a stored vector by row
 
     def search(
@@ -73,11 +185,16 @@ class DenseIndex:
 
         With ``rows`` only those rows are searched (a document filter): through a FAISS ID selector, which
         is exact on a flat index and on a large set; a smaller set under an approximate index is scored
-        exactly from its stored vectors.
+        exactly from its stored vectors (for HNSW-SQ8 the 8-bit vectors: exact over them, their scores
+        within about 0.01 of the float ones).
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if rows is None:
             k = max(1, min(k, self.size)) if self.size else 1
+            if self.kind == "hnsw" and k > self.params.ef_search:  # the candidate list holds at least k
+                params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+                params.efSearch = k
+                return self.index.search(queries, k, params=params)
             return self.index.search(queries, k)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         k = max(1, min(k, len(rows)))
@@ -92,7 +209,7 @@ class DenseIndex:
         params: faiss.SearchParameters
         if self.kind == "hnsw":
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-            params.efSearch = max(faiss.downcast_index(self.index).hnsw.efSearch, 8 * k)  # type: ignore[attr-defined]
+            params.efSearch = max(self.params.ef_search, 8 * k)  # type: ignore[attr-defined]
         elif self.kind == "ivf":
             params = faiss.SearchParametersIVF()
             params.nprobe = faiss.extract_index_ivf(self.index).nprobe
@@ -103,18 +220,43 @@ class DenseIndex:
         return scores, ids
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """The stored vectors of ``rows`` (one call, not one per row)."""
+        """The stored vectors of ``rows`` (one call, not one per row); decoded, so approximate under SQ8
+        (``exact_vectors``): fine to score a few rows, never to build another index from."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32).reshape(len(rows), self.dim)
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path) -> dict[str, Any]:
+        """Write the index; its parameters for the manifest's ``dense`` record."""
         faiss.write_index(self.index, str(path))
+        return self.params.to_dict()
 
     @classmethod
-    def load(cls, path: Path, kind: Kind) -> DenseIndex:
-        loaded = cls(faiss.read_index(str(path)), kind)
+    def load(
+        cls, path: Path, kind: str, params: dict[str, Any] | None = None, *, mmap: bool = True
+    ) -> DenseIndex:
+        """The index at ``path`` with the manifest's ``kind`` and ``params`` (its ``dense`` record; an old
+        manifest has none), memory-mapped where this FAISS can map the type, read into RAM otherwise."""
+        record = DenseParams.from_dict(params, kind)
+        index, mapped = _read(path, mmap)
+        loaded = cls(index, record, mapped=mapped)
         loaded.tune()
         return loaded
+
+
+def _read(path: Path, mmap: bool) -> tuple[faiss.Index, bool]:
+    for flag in _MMAP_FLAGS if mmap else []:
+        try:
+            return faiss.read_index(str(path), getattr(faiss, flag) | faiss.IO_FLAG_READ_ONLY), True
+        except RuntimeError as exc:  # this FAISS cannot map this index type
+            log.debug("%s: %s not supported (%s)", path, flag, exc)
+    return faiss.read_index(str(path)), False
+
+
+def _sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
+    if size <= 0 or size >= len(vectors):
+        return vectors
+    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), size, replace=False))
+    return vectors[rows]
 
 
 def _exact(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,9 @@ class IndexManifest:
     format_version: int = FORMAT_VERSION
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     extra: dict[str, Any] = field(default_factory=dict)
+    # The dense index's parameters (``qa.index.dense.DenseParams``); empty in a manifest from before they
+    # were recorded, whose index is loaded with the parameters of its ``index_type`` then.
+    dense: dict[str, Any] = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
         (folder / MANIFEST_NAME).write_text(

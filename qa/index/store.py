@@ -66,7 +66,7 @@ class SearchIndex:
         self.sentence_row = {(s.doc_id, s.start, s.end): s.row for s in self.sentences}
         docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
         self.documents: dict[str, Document] = {d["meta"]["id"]: document_from_dict(d) for d in docs}
-        self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
+        self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type, manifest.dense)
         self.keyword = KeywordIndex.load(path / "bm25")
 
     @classmethod

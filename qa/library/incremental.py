@@ -88,9 +88,12 @@ def _build_vectors(folder: Path, manifest: IndexManifest, docs: dict[str, Docume
     out: dict[str, np.ndarray] = {}
     embed_texts = [Passage.from_dict(d).embed_text for d in read_jsonl(folder / "passages.jsonl")]
     if embed_texts:
-        dense = DenseIndex.load(folder / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
-        rows = dense.vectors(np.arange(len(embed_texts)))
-        out.update(zip(embed_texts, rows, strict=True))
+        dense = DenseIndex.load(folder / "dense.faiss", manifest.index_type, manifest.dense)
+        # Only an index that stores the float vectors gives them back; HNSW-SQ8's decoded 8-bit vectors
+        # would degrade the next build, whose passages then come from the vector cache (a full build puts
+        # every vector there) or are embedded again.
+        if dense.exact_vectors:
+            out.update(zip(embed_texts, dense.vectors(np.arange(len(embed_texts))), strict=True))
     s_vecs = np.load(folder / "sentences.npy")
     for row, s in enumerate(read_jsonl(folder / "sentences.jsonl")):
         doc = docs.get(str(s["doc_id"]))

@@ -39,17 +39,25 @@ def test_filtered_hits_are_the_documents_best_passages(services: Services) -> No
     assert all(h.passage.doc_id == DOC_003 for h in hits)
 
 
-def test_an_approximate_index_searched_within_rows_is_exact(services: Services) -> None:
+@pytest.mark.parametrize("quantizer", ["none", "sq8"])
+def test_an_approximate_index_searched_within_rows_is_exact(services: Services, quantizer: str) -> None:
+    """Exact over the stored vectors: the float ones, or HNSW-SQ8's 8-bit ones (scores within 0.02)."""
     index = services.index
     vectors = index.dense_vectors(np.arange(len(index.passages)))
-    flat, hnsw = DenseIndex.build(vectors, "flat"), DenseIndex.build(vectors, "hnsw")
+    flat, hnsw = DenseIndex.build(vectors, "flat"), DenseIndex.build(vectors, "hnsw", quantizer=quantizer)
     rows = services.retriever.document_rows([DOC_000])
     query = vectors[int(rows[3])][None, :]
     flat_scores, flat_rows = flat.search(query, 10, rows=rows)
     hnsw_scores, hnsw_rows = hnsw.search(query, 10, rows=rows)
     assert set(flat_rows[0]) <= set(rows.tolist()) and flat_rows[0][0] == rows[3]
-    assert flat_rows[0].tolist() == hnsw_rows[0].tolist()
-    assert np.allclose(flat_scores, hnsw_scores, atol=1e-5)
+    if quantizer == "none":
+        assert flat_rows[0].tolist() == hnsw_rows[0].tolist()
+        assert np.allclose(flat_scores, hnsw_scores, atol=1e-5)
+    else:
+        stored = query @ hnsw.vectors(rows).T
+        assert hnsw_rows[0][0] == rows[3] and set(hnsw_rows[0]) <= set(rows.tolist())
+        assert np.allclose(hnsw_scores[0], np.sort(stored[0])[::-1][:10], atol=1e-5)
+        assert np.allclose(hnsw_scores, flat_scores, atol=0.02)  # each score within 0.02, so each rank's
 
 
 def test_trials_are_those_the_documents_describe(services: Services) -> None:
