@@ -52,6 +52,25 @@ def texts(data: Path, n: int) -> list[str]:
     return out
 
 
+def vectors(data: Path, n: int) -> np.ndarray:
+    """The first ``n`` passage vectors: the real model's where bench/scale_corpus.py has computed them; past
+    those (only with --stand-in) row i is real row i mod done plus Gaussian noise (sigma 0.03 per dimension,
+    about the spread of a real vector's nearest neighbours), normalised: a labelled stand-in for index
+    mechanics (build time, memory, latency), never reported as the real model's vectors."""
+    done = json.loads((data / "progress.json").read_text())["done"]
+    real = np.asarray(np.load(data / "vectors.f16.npy", mmap_mode="r")[: min(n, done)], dtype=np.float32)
+    if n <= done:
+        return real
+    rng = np.random.default_rng(0)
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    out[:done] = real
+    for start in range(done, n, 100_000):
+        stop = min(n, start + 100_000)
+        block = real[np.arange(start, stop) % done] + rng.normal(0, 0.03, (stop - start, real.shape[1]))
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
 def build(data: Path, n: int, folder: Path) -> dict[str, object]:
     from qa.index.dense import DenseIndex, choose_kind
     from qa.index.keyword import KeywordIndex
@@ -61,13 +80,13 @@ def build(data: Path, n: int, folder: Path) -> dict[str, object]:
     t0 = time.perf_counter()
     KeywordIndex.build(texts(data, n)).save(folder / "bm25")
     t1 = time.perf_counter()
-    vectors = np.asarray(np.load(data / "vectors.f16.npy", mmap_mode="r")[:n], dtype=np.float32)
-    kind = choose_kind(n, settings.index_type, settings.ann_threshold)
-    DenseIndex.build(vectors, kind).save(folder / "dense.faiss")
+    kind = choose_kind(n, settings.index_type, settings.dense_exact_max)
+    params = DenseIndex.build(vectors(data, n), kind).save(folder / "dense.faiss")
     t2 = time.perf_counter()
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     return {
         "kind": kind,
+        "dense_params": params,
         "build_seconds": round(t2 - t0, 1),
         "bm25_seconds": round(t1 - t0, 1),
         "dense_seconds": round(t2 - t1, 1),
@@ -109,8 +128,8 @@ def serve(data: Path, n: int, folder: Path, queries: int) -> dict[str, object]:
     faiss.omp_set_num_threads(1)
     base = rss_mb()
     keyword = KeywordIndex.load(folder / "bm25")
-    kind = json.loads((folder / "kind.json").read_text())["kind"]
-    dense = DenseIndex.load(folder / "dense.faiss", kind)
+    record = json.loads((folder / "kind.json").read_text())
+    dense = DenseIndex.load(folder / "dense.faiss", record["kind"], record["params"])
 
     class Index:
         passages = _Passages(data / "passages.jsonl", n)
@@ -175,11 +194,11 @@ def _query_lines(data: Path) -> list[str]:
 
 def _recall(data: Path, n: int, qvecs: np.ndarray, found: np.ndarray) -> float:
     """Share of the exact top 10 (inner product over the same float16 vectors) the dense index returned."""
-    vectors = np.load(data / "vectors.f16.npy", mmap_mode="r")
+    stored = vectors(data, n)
     best = np.full((len(qvecs), 10), -np.inf, dtype=np.float32)
     best_ids = np.zeros((len(qvecs), 10), dtype=np.int64)
     for start in range(0, n, 100_000):
-        block = np.asarray(vectors[start : min(n, start + 100_000)], dtype=np.float32)
+        block = stored[start : min(n, start + 100_000)]
         scores = qvecs @ block.T
         ids = np.argpartition(-scores, 9, axis=1)[:, :10]
         cand = np.concatenate([best, np.take_along_axis(scores, ids, axis=1)], axis=1)
@@ -194,7 +213,9 @@ def child(args: argparse.Namespace) -> None:
     folder = Path(args.folder)
     if args.child == "build":
         result = build(args.data, args.n, folder)
-        (folder / "kind.json").write_text(json.dumps({"kind": result["kind"]}))
+        (folder / "kind.json").write_text(
+            json.dumps({"kind": result["kind"], "params": result["dense_params"]})
+        )
     else:
         result = serve(args.data, args.n, folder, args.queries)
     print(json.dumps(result))
@@ -245,6 +266,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     ap.add_argument("--plot", type=Path, default=ROOT / "bench" / "results" / "scale.png")
+    ap.add_argument(
+        "--stand-in", action="store_true", help="sizes past the computed vectors use labelled stand-ins"
+    )
     ap.add_argument("--child", choices=["build", "serve"])
     ap.add_argument("--n", type=int)
     ap.add_argument("--folder")
@@ -255,11 +279,11 @@ def main() -> None:
     done = json.loads((args.data / "progress.json").read_text())["done"]
     rows = []
     for n in args.sizes:
-        if n > done:
+        if n > done and not args.stand_in:
             print(f"{n}: only {done} vectors computed so far (bench/scale_corpus.py); skipped", flush=True)
             continue
         with tempfile.TemporaryDirectory(prefix="qa-scale-") as tmp:
-            row: dict[str, object] = {"passages": n}
+            row: dict[str, object] = {"passages": n, "real_model_vectors": min(n, done)}
             row.update(run_child("build", args, n, Path(tmp)))
             row.update(run_child("serve", args, n, Path(tmp)))
         print(json.dumps(row), flush=True)
