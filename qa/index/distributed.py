@@ -180,7 +180,7 @@ def _run_pipeline(
 
     t0 = time.perf_counter()
     items = [{"index": i, "path": str(p)} for i, p in enumerate(files)]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * actors)))
+    ds: Any = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * actors)))
     ds = ds.map(
         read_and_chunk,
         fn_kwargs={"root": str(root), "model": settings.model, "settings_json": settings.model_dump_json()},

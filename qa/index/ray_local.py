@@ -29,9 +29,17 @@ class LocalRayCluster:
     """``with LocalRayCluster(workers=1) as address:`` a head and ``workers`` worker nodes; ``address`` is
     the head's host:port for ``ray.init`` / ``qa index --ray``."""
 
-    def __init__(self, workers: int = 1, *, cpus: int = 2, object_store_bytes: int = 200_000_000) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        *,
+        cpus: int = 2,
+        head_cpus: int | None = None,
+        object_store_bytes: int = 200_000_000,
+    ) -> None:
         self.workers = workers
         self.cpus = cpus
+        self.head_cpus = cpus if head_cpus is None else head_cpus  # 0: the head schedules, runs no work
         self.object_store_bytes = object_store_bytes
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -44,9 +52,9 @@ class LocalRayCluster:
         # what a client of this cluster needs in its environment (``ray.init``, `qa index --ray`)
         self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
 
-    def _node_flags(self) -> list[str]:
+    def _node_flags(self, cpus: int) -> list[str]:
         return [
-            f"--num-cpus={self.cpus}",
+            f"--num-cpus={cpus}",
             f"--object-store-memory={self.object_store_bytes}",
             "--node-ip-address=127.0.0.1",
             "--disable-usage-stats",
@@ -94,12 +102,12 @@ class LocalRayCluster:
                 f"--port={self.port}",
                 f"--temp-dir={self.temp_dir}",
                 "--include-dashboard=false",
-                *self._node_flags(),
+                *self._node_flags(self.head_cpus),
             ]
         )
         self._wait_for_nodes(1)
         for _ in range(self.workers):
-            self._start([f"--address={self.address}", *self._node_flags()])
+            self._start([f"--address={self.address}", *self._node_flags(self.cpus)])
         self._wait_for_nodes(1 + self.workers)
         return self.address
 
