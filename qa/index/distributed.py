@@ -141,7 +141,9 @@ def build_index_ray(
             shards = work.with_name(work.name.removesuffix(".partial") + ".shards")
             shards.mkdir()
             try:
-                docs, stats = _run_pipeline(settings, root, files, shards, actors=actors, gpus=gpus)
+                docs, stats = _run_pipeline(
+                    settings, root, files, shards, actors=actors, gpus=gpus, progress=progress
+                )
                 clock.lap("ray pipeline")
                 corpus, passages, p_vecs, s_vecs = _assemble(root, files, docs, shards, embedder.dim)
                 clock.lap("assemble shards")
@@ -173,12 +175,22 @@ def corpus_text(corpus: Corpus, row: dict[str, object]) -> str:
 
 
 def _run_pipeline(
-    settings: Settings, root: Path, files: list[Path], shards: Path, *, actors: int, gpus: float
+    settings: Settings,
+    root: Path,
+    files: list[Path],
+    shards: Path,
+    *,
+    actors: int,
+    gpus: float,
+    progress: bool,
 ) -> tuple[dict[int, tuple[Document | None, str, list[Passage]]], dict[str, object]]:
     """Stream the corpus through Ray; each result batch's vectors go to a shard file in ``shards``."""
     import ray
 
     t0 = time.perf_counter()
+    if not progress:  # Ray Data's progress lines every few seconds
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        ray.data.DataContext.get_current().enable_progress_bars = False
     items = [{"index": i, "path": str(p)} for i, p in enumerate(files)]
     ds: Any = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * actors)))
     ds = ds.map(
