@@ -78,7 +78,19 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         Path(settings.corpus_dir), max_file_mb=settings.max_file_mb
     )  # fail before the model loads
     embedder = Embedder(settings.model, threads=settings.torch_threads)
-    path = build_index(settings, embedder, corpus=corpus, progress=not args.quiet)
+    if getattr(args, "ray", None):
+        from qa.index.distributed import build_index_ray
+
+        path = build_index_ray(
+            settings,
+            embedder,
+            address=args.ray,
+            actors=args.ray_actors,
+            gpus=args.ray_gpus,
+            progress=not args.quiet,
+        )
+    else:
+        path = build_index(settings, embedder, corpus=corpus, progress=not args.quiet)
     from qa.index.manifest import IndexManifest
 
     m = IndexManifest.read(path)
@@ -239,6 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-stale", action="store_true", help="do nothing when the index matches corpus and settings"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="read, chunk and embed on Ray (pip install 'qa[ray]'): 'auto' uses the cluster at RAY_ADDRESS "
+        "if set, else starts a local one; or the address of a running cluster (host:port, ray://...)",
+    )
+    p.add_argument(
+        "--ray-actors", type=int, default=1, metavar="N", help="--ray: embedding actors, one model each"
+    )
+    p.add_argument(
+        "--ray-gpus", type=float, default=0.0, metavar="G", help="--ray: GPUs per embedding actor (0: CPU)"
+    )
     add_settings_flags(p, ["index_dir", "model", "chunk_max_tokens", "chunk_overlap_sentences", "index_type"])
 
     p = sub.add_parser("search", help="top passages for a query")

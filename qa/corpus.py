@@ -93,16 +93,39 @@ def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_byte
 def load_corpus(root: Path, *, max_file_mb: float = 20.0) -> Corpus:
     """Read every supported document under ``root``; unreadable ones are skipped with a warning."""
     root = Path(root)
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     documents: list[Document] = []
     skipped: list[str] = []
     for path in corpus_files(root):
-        rel = path.relative_to(root).as_posix()
-        try:
-            documents.append(load_document(path, root, manifest.get(rel), int(max_file_mb * 1e6)))
-        except CorpusError as exc:
-            log.warning("skipping %s", exc.message)
-            skipped.append(exc.message)
+        document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
+        if document is not None:
+            documents.append(document)
+        else:
+            skipped.append(message)
+    return assemble_corpus(root, manifest, documents, skipped)
+
+
+def read_manifest(root: Path) -> dict[str, dict[str, Any]]:
+    """``root``'s manifest.json entries by corpus file (empty without one)."""
+    return _read_manifest(Path(root))
+
+
+def read_corpus_file(
+    path: Path, root: Path, manifest: dict[str, dict[str, Any]], *, max_file_mb: float
+) -> tuple[Document | None, str]:
+    """One corpus file as a Document, or None and the message saying why it is skipped."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        return load_document(path, root, manifest.get(rel), int(max_file_mb * 1e6)), ""
+    except CorpusError as exc:
+        log.warning("skipping %s", exc.message)
+        return None, exc.message
+
+
+def assemble_corpus(
+    root: Path, manifest: dict[str, dict[str, Any]], documents: list[Document], skipped: list[str]
+) -> Corpus:
+    """The Corpus of documents read from ``root`` (in corpus file order), checked as a whole."""
     if not documents:
         reason = "; ".join(skipped) if skipped else f"no {'/'.join(supported_suffixes())} files"
         raise CorpusError(f"{root}: no readable documents ({reason})")

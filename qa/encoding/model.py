@@ -62,7 +62,7 @@ def weights_hash(model_path: str) -> str | None:
 class Embedder:
     """Sentence-transformers model with normalized outputs; one instance per process."""
 
-    def __init__(self, name: str, *, threads: int = 0) -> None:
+    def __init__(self, name: str, *, threads: int = 0, device: str = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -75,10 +75,11 @@ class Embedder:
 
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self.name = name
+        self.device = device  # "cpu" everywhere but in a Ray embedding actor given a GPU ("cuda")
         self.path = resolve_model(name)
         started = time.perf_counter()
         try:
-            self.model: SentenceTransformer = SentenceTransformer(self.path, device="cpu")
+            self.model: SentenceTransformer = SentenceTransformer(self.path, device=device)
         except OSError as exc:
             raise QAError(
                 f"cannot load embedding model '{name}' ({exc}); use a local folder or the packaged "
@@ -165,7 +166,9 @@ class Embedder:
         preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
         with self._tokenizing:
             features = preprocess(texts)
+        if self.device != "cpu":
+            features = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()}
         with torch.inference_mode():
             vectors = self.model(features)["sentence_embedding"]
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-        return np.ascontiguousarray(vectors.float().numpy(), dtype=np.float32)
+        return np.ascontiguousarray(vectors.float().cpu().numpy(), dtype=np.float32)

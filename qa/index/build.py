@@ -146,13 +146,30 @@ def build_index(
             remember_vectors(index_dir, embedder, p_texts, p_vecs, texts, s_vecs)
             return p_vecs, s_vecs
 
-        sources = {d.meta.file: file_sha256(corpus.root / d.meta.file) for d in corpus.documents}
-        write_build(work, settings, embedder, corpus, passages, embed, sources, started, clock=clock)
-        final = finish_build(work)
-        log.info("built %s: %s", final.name, clock.line())
-        swap_current(index_dir, final)
-        prune_builds(index_dir, keep={final.name})
-        return final
+        return assemble_build(settings, embedder, work, corpus, passages, embed, started, clock)
+
+
+def assemble_build(
+    settings: Settings,
+    embedder: Embedder,
+    work: Path,
+    corpus: Corpus,
+    passages: list[Passage],
+    embed: Embed,
+    started: float,
+    clock: Stopwatch,
+    extra: dict[str, object] | None = None,
+) -> Path:
+    """Write a full build of ``corpus`` into ``work``, make it current and prune old builds (under the
+    build lock): the tail of every full build, in one process or on Ray (``qa.index.distributed``)."""
+    index_dir = Path(settings.index_dir)
+    sources = {d.meta.file: file_sha256(corpus.root / d.meta.file) for d in corpus.documents}
+    write_build(work, settings, embedder, corpus, passages, embed, sources, started, extra, clock=clock)
+    final = finish_build(work)
+    log.info("built %s: %s", final.name, clock.line())
+    swap_current(index_dir, final)
+    prune_builds(index_dir, keep={final.name})
+    return final
 
 
 def new_build_folder(index_dir: Path) -> Path:

@@ -1,0 +1,277 @@
+"""A full build on Ray (`qa index --ray auto|ADDRESS`): reading, structure, chunking and embedding run as one
+Ray Data pipeline (the embedding in a pool of actors, one model each, CPU or GPU); the vectors come back as
+shards on the driver, which assembles the same build as ``build_index`` (manifest, atomic swap).
+
+Ray is imported here only, and only when a build asks for it: without ``--ray`` nothing imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import shutil
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import Passage, TokenCounter, chunk_document
+from qa.corpus import Corpus, assemble_corpus, corpus_files, read_corpus_file, read_manifest
+from qa.documents import Document
+from qa.encoding import Embedder, resolve_model
+from qa.errors import QAError
+from qa.index.build import (
+    Stopwatch,
+    assemble_build,
+    build_lock,
+    new_build_folder,
+    remember_vectors,
+    sentence_table,
+)
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DOCS_PER_BATCH = 8  # documents per embedding batch: an actor embeds their passages and sentences together
+
+
+@lru_cache(maxsize=2)
+def _counter(model: str) -> TokenCounter:
+    """The model's word-piece counter, without its weights (one per Ray worker process)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+
+    def count(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+
+    return count
+
+
+def read_and_chunk(row: dict[str, Any], *, root: str, model: str, settings_json: str) -> dict[str, Any]:
+    """Ray Data map: one corpus file -> its document, passages and the texts to embed (pickled)."""
+    settings = Settings.model_validate_json(settings_json)
+    base = Path(root)
+    doc, message = read_corpus_file(
+        Path(row["path"]), base, read_manifest(base), max_file_mb=settings.max_file_mb
+    )
+    passages: list[Passage] = []
+    sentences: list[str] = []
+    if doc is not None:
+        passages = chunk_document(
+            doc,
+            _counter(model),
+            max_tokens=settings.chunk_max_tokens,
+            overlap=settings.chunk_overlap_sentences,
+        )
+        rows, _ = sentence_table(passages)
+        sentences = [doc.text[int(s["start"]) : int(s["end"])] for s in rows]  # type: ignore[call-overload]
+    return {"index": row["index"], "payload": pickle.dumps((doc, message, passages, sentences))}
+
+
+class EmbedActor:
+    """Ray Data actor: one model, embedding a batch of documents' passages and sentences in one go."""
+
+    def __init__(self, model: str, threads: int, device: str) -> None:
+        self.embedder = Embedder(model, threads=threads, device=device)
+        self.threads = threads
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts: list[str] = []
+        counts = []
+        for payload in batch["payload"]:
+            _, _, passages, sentences = pickle.loads(payload)
+            texts.extend(p.embed_text for p in passages)
+            texts.extend(sentences)
+            counts.append((len(passages), len(sentences)))
+        vectors = self.embedder.encode_many(texts, workers=1)
+        out, at = [], 0
+        for n_p, n_s in counts:
+            out.append(vectors[at : at + n_p + n_s].tobytes())
+            at += n_p + n_s
+        return {
+            "index": np.asarray(batch["index"]),
+            "payload": batch["payload"],
+            "counts": np.asarray(counts, dtype=np.int64).reshape(-1, 2),
+            "vectors": np.asarray(out, dtype=object),
+        }
+
+
+def connect(address: str) -> None:
+    """``auto``: the cluster at RAY_ADDRESS when set, else a new local one; anything else: that cluster."""
+    import ray
+
+    import qa
+
+    target = os.environ.get("RAY_ADDRESS") if address == "auto" else address
+    runtime_env = {
+        "py_modules": [str(Path(qa.__file__).parent)],  # this qa, shipped to every node
+        "env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+    }
+    try:
+        ray.init(address=target or None, runtime_env=runtime_env, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise QAError(f"cannot connect to Ray at {target or 'a new local cluster'}: {exc}") from exc
+
+
+def build_index_ray(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    address: str = "auto",
+    actors: int = 1,
+    gpus: float = 0.0,
+    progress: bool = False,
+) -> Path:
+    """Read, chunk and embed ``settings.corpus_dir`` on Ray; the same build as ``build_index``, now current."""
+    import ray
+
+    started = time.perf_counter()
+    root = Path(settings.corpus_dir)
+    files = corpus_files(root)
+    index_dir = Path(settings.index_dir)
+    connect(address)
+    try:
+        with build_lock(index_dir):
+            clock = Stopwatch()
+            work = new_build_folder(index_dir)
+            shards = work.with_name(work.name.removesuffix(".partial") + ".shards")
+            shards.mkdir()
+            try:
+                docs, stats = _run_pipeline(
+                    settings, root, files, shards, actors=actors, gpus=gpus, progress=progress
+                )
+                clock.lap("ray pipeline")
+                corpus, passages, p_vecs, s_vecs = _assemble(root, files, docs, shards, embedder.dim)
+                clock.lap("assemble shards")
+            finally:
+                shutil.rmtree(shards, ignore_errors=True)
+            for message in corpus.skipped:
+                log.warning("skipped: %s", message)
+            p_texts = [p.embed_text for p in passages]
+            sentences, _ = sentence_table(passages)
+            s_texts = [corpus_text(corpus, s) for s in sentences]
+
+            def embed() -> tuple[np.ndarray, np.ndarray]:
+                remember_vectors(index_dir, embedder, p_texts, p_vecs, s_texts, s_vecs)
+                return p_vecs, s_vecs
+
+            if progress:
+                print(f"ray: {stats}", flush=True)
+            return assemble_build(
+                settings, embedder, work, corpus, passages, embed, started, clock, extra={"ray": stats}
+            )
+    finally:
+        ray.shutdown()
+
+
+def corpus_text(corpus: Corpus, row: dict[str, object]) -> str:
+    doc = corpus.get(str(row["doc_id"]))
+    assert doc is not None
+    return doc.text[int(row["start"]) : int(row["end"])]  # type: ignore[call-overload]
+
+
+def _run_pipeline(
+    settings: Settings,
+    root: Path,
+    files: list[Path],
+    shards: Path,
+    *,
+    actors: int,
+    gpus: float,
+    progress: bool,
+) -> tuple[dict[int, tuple[Document | None, str, list[Passage]]], dict[str, object]]:
+    """Stream the corpus through Ray; each result batch's vectors go to a shard file in ``shards``."""
+    import ray
+
+    t0 = time.perf_counter()
+    if not progress:  # Ray Data's progress lines every few seconds
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    items = [{"index": i, "path": str(p)} for i, p in enumerate(files)]
+    ds: Any = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * actors)))
+    ds = ds.map(
+        read_and_chunk,
+        fn_kwargs={"root": str(root), "model": settings.model, "settings_json": settings.model_dump_json()},
+        num_cpus=0.25,
+    )
+    threads = 1 if gpus else max(1, settings.torch_threads)
+    ds = ds.map_batches(
+        EmbedActor,
+        fn_constructor_kwargs={
+            "model": settings.model,
+            "threads": threads,
+            "device": "cuda" if gpus else "cpu",
+        },
+        batch_size=DOCS_PER_BATCH,
+        concurrency=actors,
+        num_cpus=threads,
+        num_gpus=gpus or None,
+    )
+    docs: dict[int, tuple[Document | None, str, list[Passage]]] = {}
+    texts = 0
+    for n, batch in enumerate(ds.iter_batches(batch_size=None, batch_format="numpy")):
+        indices = [int(i) for i in batch["index"]]
+        counts = np.asarray(batch["counts"]).reshape(-1, 2)
+        for i, payload in zip(indices, batch["payload"], strict=True):
+            doc, message, passages, _ = pickle.loads(payload)
+            docs[i] = (doc, message, passages)
+        np.savez(
+            shards / f"shard-{n:05d}.npz",
+            index=np.asarray(indices, dtype=np.int64),
+            counts=counts,
+            vectors=np.frombuffer(b"".join(batch["vectors"]), dtype=np.float32),
+        )
+        texts += int(counts.sum())
+    seconds = time.perf_counter() - t0
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    stats: dict[str, object] = {
+        "nodes": len(nodes),
+        "actors": actors,
+        "gpus_per_actor": gpus,
+        "documents": len(files),
+        "texts_embedded": texts,
+        "pipeline_seconds": round(seconds, 3),
+    }
+    return docs, stats
+
+
+def _assemble(
+    root: Path,
+    files: list[Path],
+    docs: dict[int, tuple[Document | None, str, list[Passage]]],
+    shards: Path,
+    dim: int,
+) -> tuple[Corpus, list[Passage], np.ndarray, np.ndarray]:
+    """The corpus, passages and vectors in corpus order (by file, then passage), whatever order Ray gave."""
+    if sorted(docs) != list(range(len(files))):
+        raise QAError(f"ray: {len(files) - len(docs)} of {len(files)} corpus files came back without a result")
+    per_doc: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for shard in sorted(shards.glob("shard-*.npz")):
+        with np.load(shard) as data:
+            vectors = data["vectors"].reshape(-1, dim)
+            at = 0
+            for i, (n_p, n_s) in zip(data["index"], data["counts"], strict=True):
+                per_doc[int(i)] = (vectors[at : at + n_p], vectors[at + n_p : at + n_p + n_s])
+                at += n_p + n_s
+    documents: list[Document] = []
+    skipped: list[str] = []
+    passages: list[Passage] = []
+    p_parts, s_parts = [], []
+    for i in range(len(files)):
+        doc, message, doc_passages = docs[i]
+        if doc is None:
+            skipped.append(message)
+            continue
+        documents.append(doc)
+        passages.extend(doc_passages)
+        p_parts.append(per_doc[i][0])
+        s_parts.append(per_doc[i][1])
+    corpus = assemble_corpus(root, read_manifest(root), documents, skipped)
+    empty = np.zeros((0, dim), dtype=np.float32)
+    p_vecs = np.ascontiguousarray(np.vstack(p_parts) if p_parts else empty, dtype=np.float32)
+    s_vecs = np.ascontiguousarray(np.vstack(s_parts) if s_parts else empty, dtype=np.float32)
+    return corpus, passages, p_vecs, s_vecs

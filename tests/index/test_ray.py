@@ -1,0 +1,83 @@
+"""`qa index --ray`: the same build through a real two-node Ray cluster (a head and a worker node on
+127.0.0.1) as in one process: passage ids, texts and offsets identical, vectors equal within 1e-5."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CORPUS, ROOT, SHARED
+
+from qa.encoding import Embedder
+from qa.index.build import build_index
+from qa.index.manifest import IndexManifest
+from qa.index.ray_local import LocalRayCluster
+from qa.settings import Settings
+
+pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]'; the test extra has it)")
+
+JATS = SHARED / "papers" / "jitc2013-cea-peptide-vaccine-pancreatic.xml"
+
+
+def _rows(path: Path, name: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (path / name).read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.slow
+def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    if JATS.exists():
+        shutil.copy(JATS, corpus / JATS.name)
+    single = build_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "single"), embedder)
+
+    cluster = LocalRayCluster(workers=1)
+    with cluster as address:
+        out = subprocess.run(
+            [sys.executable, "-m", "qa", "index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "ray")]
+            + ["--ray", address, "--ray-actors", "2", "--quiet"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=os.environ | cluster.env,
+        )
+    assert out.returncode == 0, out.stderr[-3000:]
+    distributed = (tmp_path / "ray" / "current").resolve()
+
+    m1, m2 = IndexManifest.read(single), IndexManifest.read(distributed)
+    assert m2.extra["ray"]["nodes"] == 2 and m2.extra["ray"]["actors"] == 2
+    assert (m2.documents, m2.passages, m2.sentences) == (m1.documents, m1.passages, m1.sentences)
+    assert m1.documents == (3 if JATS.exists() else 2)
+    assert m2.corpus_hash == m1.corpus_hash
+    for name in ("passages.jsonl", "sentences.jsonl", "documents.json", "sources.json"):
+        assert (distributed / name).read_bytes() == (single / name).read_bytes(), name
+    p1, p2 = _rows(single, "passages.jsonl"), _rows(distributed, "passages.jsonl")
+    assert [(p["id"], p["start"], p["end"], p["text"]) for p in p2] == [
+        (p["id"], p["start"], p["end"], p["text"]) for p in p1
+    ]
+    import faiss
+
+    d1, d2 = faiss.read_index(str(single / "dense.faiss")), faiss.read_index(str(distributed / "dense.faiss"))
+    v1, v2 = d1.reconstruct_n(0, d1.ntotal), d2.reconstruct_n(0, d2.ntotal)
+    assert v1.shape == v2.shape == (m1.passages, 384)
+    assert np.abs(v1 - v2).max() < 1e-5
+    s1, s2 = np.load(single / "sentences.npy"), np.load(distributed / "sentences.npy")
+    assert s1.shape == s2.shape and np.abs(s1 - s2).max() < 1e-5
+
+
+def test_index_without_ray_does_not_import_it(tmp_path: Path) -> None:
+    code = (
+        "import sys; from qa.cli import main; "
+        f"rc = main(['index', '--corpus', {str(CORPUS)!r}, '--index-dir', {str(tmp_path)!r}, '--quiet']); "
+        "assert rc == 0; assert 'ray' not in sys.modules, 'ray imported'; print('no ray')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "no ray" in out.stdout
