@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from qa.chunking import Passage
 from qa.documents import Document, DocumentMeta, document_from_dict, document_to_dict
@@ -135,7 +135,13 @@ class Passages(Sequence[Passage]):
     def __len__(self) -> int:
         return self._len
 
-    def __getitem__(self, row: int) -> Passage:  # type: ignore[override]
+    @overload
+    def __getitem__(self, row: int) -> Passage: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Passage]: ...
+    def __getitem__(self, row: int | slice) -> Passage | list[Passage]:
+        if isinstance(row, slice):
+            return self.rows(range(*row.indices(self._len)))
         row = int(row)
         if row < 0:
             row += self._len
@@ -194,7 +200,13 @@ class Sentences(Sequence[Sentence]):
     def __len__(self) -> int:
         return self._len
 
-    def __getitem__(self, row: int) -> Sentence:  # type: ignore[override]
+    @overload
+    def __getitem__(self, row: int) -> Sentence: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Sentence]: ...
+    def __getitem__(self, row: int | slice) -> Sentence | list[Sentence]:
+        if isinstance(row, slice):
+            return [self[r] for r in range(*row.indices(self._len))]
         row = int(row)
         if row < 0:
             row += self._len
