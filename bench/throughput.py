@@ -66,9 +66,11 @@ def _named_in(text: str, names: list[str]) -> list[str]:
     ]
 
 
-def unique_questions(passages_file: Path, vocabulary_file: Path, n: int) -> list[str]:
+def unique_questions(build: Path, vocabulary_file: Path, n: int) -> list[str]:
     """``n`` distinct questions about entities the indexed passages mention, interleaved across templates."""
-    text = " ".join(json.loads(line)["text"] for line in passages_file.open(encoding="utf-8") if line.strip())
+    from qa.index.tables import STORE_FILE, Passages, Store
+
+    text = " ".join(p.text for p in Passages(Store(build / STORE_FILE)))
     vocab = json.loads(vocabulary_file.read_text(encoding="utf-8"))
     drugs = _named_in(text, list(vocab["drugs"])) or ["pembrolizumab", "nivolumab"]
     targets = _named_in(text, list(vocab["targets"])) or ["PD-1", "CTLA-4"]
@@ -308,16 +310,17 @@ def model_floor(model_path: str, questions: list[str], batch: int, seconds: floa
     return out
 
 
-def build_txtai(passages_file: Path, model_path: str, folder: Path) -> Path:
+def build_txtai(build: Path, model_path: str, folder: Path) -> Path:
     try:
         from txtai import Embeddings
     except ImportError:
         raise SystemExit(
             "txtai is not installed: .venv/bin/pip install txtai (or pass --skip-txtai)"
         ) from None
-    rows = [json.loads(line) for line in passages_file.open(encoding="utf-8") if line.strip()]
+    from qa.index.tables import STORE_FILE, Passages, Store
+
     embeddings = Embeddings(path=model_path, content=True, hybrid=True)
-    embeddings.index([(r["id"], r["text"], None) for r in rows])
+    embeddings.index([(p.id, p.text, None) for p in Passages(Store(build / STORE_FILE))])
     embeddings.save(str(folder / "index"))
     config = folder / "config.yml"
     # `path` loads the saved index; the `embeddings` section is what turns on the /search routes.
@@ -347,12 +350,10 @@ def main() -> None:
 
     settings = Settings()
     subprocess.run([sys.executable, "-m", "qa.cli", "index", "--if-stale", "--quiet"], check=True, cwd=ROOT)
-    passages_file = current_path(Path(settings.index_dir)).resolve() / "passages.jsonl"
+    build = current_path(Path(settings.index_dir)).resolve()
     model_path = resolve_model(settings.model)
     # Enough unique questions that neither system ever sees one twice (300 a second is well above the bar).
-    questions = unique_questions(
-        passages_file, ROOT / "qa" / "data" / "vocabulary.json", int(args.seconds * 300)
-    )
+    questions = unique_questions(build, ROOT / "qa" / "data" / "vocabulary.json", int(args.seconds * 300))
     load_before = os.getloadavg()
 
     env = {**os.environ, "QA_RATE_LIMIT_PER_MINUTE": "0", "QA_LOG_LEVEL": "WARNING", "QA_WORKERS": "1"}
@@ -363,7 +364,7 @@ def main() -> None:
     print(f"model alone: {results['model_floor']}", flush=True)
     if not args.skip_txtai:
         with tempfile.TemporaryDirectory(prefix="txtai-bench-") as tmp:
-            config = build_txtai(passages_file, model_path, Path(tmp))
+            config = build_txtai(build, model_path, Path(tmp))
             txtai_cmd = [
                 sys.executable,
                 "-m",

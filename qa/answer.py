@@ -134,7 +134,8 @@ class QuestionTerms:
     def mentions(self, index: SearchIndex) -> Mentions:
         """Which sentences hold each token, built on first use (one pass over the sentence table)."""
         if self._mentions is None:
-            self._mentions = Mentions(self.sentence(index, row).tokens for row in range(len(index.sentences)))
+            # tokens only: the traits of every sentence are not kept (scoring keeps those it reads)
+            self._mentions = Mentions(frozenset(tokenize(index.sentence_text(s))) for s in index.sentences)
         return self._mentions
 
     def sentence(self, index: SearchIndex, row: int) -> SentenceTraits:
@@ -262,7 +263,7 @@ def score_sentences(
                 owners.append(hit_index)
     if not rows:
         return []
-    cosines = (index.sentence_vectors[rows] @ qvec).tolist()  # one product for every candidate sentence
+    cosines = (index.sentence_matrix(rows) @ qvec).tolist()  # one product for every candidate sentence
     total = sum(weights.values())
     scored: list[ScoredSentence] = []
     for row, hit_index, cosine in zip(rows, owners, cosines, strict=True):
@@ -288,8 +289,11 @@ def select(
             break
         if chosen and cand.score < KEEP_RATIO * chosen[0].score:
             break
-        vec = index.sentence_vectors[cand.sentence.row]
-        if any(float(vec @ index.sentence_vectors[c.sentence.row]) > NEAR_DUPLICATE for c in chosen):
+        vec = index.sentence_matrix([cand.sentence.row])[0]
+        if (
+            chosen
+            and float((index.sentence_matrix([c.sentence.row for c in chosen]) @ vec).max()) > NEAR_DUPLICATE
+        ):
             continue
         chosen.append(cand)
     return chosen
@@ -429,10 +433,12 @@ def _window_tokens(index: SearchIndex, terms: QuestionTerms, row: int) -> frozen
     """Tokens of a sentence and the WINDOW before it in the same document, back to the nearest sentence
     that names a study: a figure after "IOV-COM-202 (NCT03645928) is ..." is that study's, not an earlier
     one's."""
-    doc = index.sentences[row].doc_id
+    doc = terms.sentence(index, row).sentence.doc_id
     rows = [row]
     for r in range(row - 1, max(-1, row - WINDOW - 1), -1):
-        if index.sentences[r].doc_id != doc or _names_a_study(terms.sentence(index, r + 1).text):
+        if terms.sentence(index, r).sentence.doc_id != doc or _names_a_study(
+            terms.sentence(index, r + 1).text
+        ):
             break
         rows.append(r)
     return frozenset(t for r in rows for t in terms.sentence(index, r).tokens)

@@ -4,6 +4,7 @@ passages they name: captions and tables by their label, body passages by their s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qa.chunking import Passage
@@ -25,7 +26,7 @@ class ReferenceMap:
     rows: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_passages(cls, passages: list[Passage]) -> ReferenceMap:
+    def from_passages(cls, passages: Iterable[Passage]) -> ReferenceMap:
         out: dict[tuple[str, str], list[int]] = {}
         label: tuple[str, str] | None = None  # a caption split over passages: the rest keep its label
         previous: Passage | None = None

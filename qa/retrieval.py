@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal, Protocol
@@ -24,7 +24,10 @@ Fusion = Literal["rrf", "minmax", "zscore"]
 class PassageIndex(Protocol):
     """What retrieval needs from an index: the passages (row order) and the two searchable indexes."""
 
-    passages: list[Passage]
+    @property
+    def passages(self) -> Sequence[Passage]:
+        """A list, or the store's table read by row (which also has ``rows`` and ``document_rows``)."""
+
     dense: DenseIndex
     keyword: KeywordIndex
 
@@ -183,6 +186,9 @@ class Retriever:
 
     def document_rows(self, documents: Collection[str]) -> np.ndarray:
         """The passage rows of ``documents``, ascending (ids without passages add none)."""
+        table_rows = getattr(self.index.passages, "document_rows", None)
+        if table_rows is not None:  # the store's table: read by its doc_id index, not scanned
+            return np.array(table_rows(documents), dtype=np.int64)
         parts = [self._rows_by_document[d] for d in dict.fromkeys(documents) if d in self._rows_by_document]
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
@@ -234,8 +240,9 @@ class Retriever:
         into them (the hit spans all)."""
         hits: list[Hit] = []
         own: dict[int, str] = {}  # id(hit) -> the indexed passage it started from
-        for row, score in zip(rows, fused, strict=True):
-            p = self.index.passages[row]
+        fetched = _PassageFetch(self.index.passages, rows, 2 * k)
+        for i, (row, score) in enumerate(zip(rows, fused, strict=True)):
+            p = fetched.at(i)
             hosts = [h for h in hits if _overlaps(h.passage, p)]
             if hosts:
                 host = hosts[0]
@@ -278,6 +285,28 @@ def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([positive[np.argsort(-scores[positive], kind="stable")], zeros])
 
 
+class _PassageFetch:
+    """The passages at ``rows`` in order, read a batch at a time from a table that has ``rows`` (one query
+    for the first few candidates, not one per candidate); a list is simply indexed."""
+
+    def __init__(self, passages: Sequence[Passage], rows: list[int], batch: int) -> None:
+        self.passages, self.rows_of, self.order, self.batch = (
+            passages,
+            getattr(passages, "rows", None),
+            rows,
+            batch,
+        )
+        self.got: list[Passage] = []
+
+    def at(self, i: int) -> Passage:
+        if self.rows_of is None:
+            return self.passages[self.order[i]]
+        while i >= len(self.got):
+            start = len(self.got)
+            self.got.extend(self.rows_of(self.order[start : start + max(self.batch, start)]))
+        return self.got[i]
+
+
 def merge_passages(a: Passage, b: Passage) -> Passage:
     """One passage spanning two overlapping passages of a section (both texts are slices of one document).
 
@@ -317,6 +346,9 @@ class SentenceMatcher:
         sentence_rows = getattr(index, "sentence_rows", None)
         if vectors is None or sentence_rows is None:  # a benchmark index without sentence vectors
             return None
+        stored = getattr(index, "passage_sentences", None)
+        if stored is not None:  # the build's table of them (memory-mapped, like the float16 vectors)
+            return cls(vectors, stored)
         lists = [sentence_rows(p) for p in index.passages]
         rows = np.full((len(lists), max((len(x) for x in lists), default=0) or 1), -1, dtype=np.int64)
         for i, x in enumerate(lists):
@@ -325,6 +357,8 @@ class SentenceMatcher:
 
     def best(self, passage_rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
         """Highest cosine to ``qvec`` among each passage's sentences (-1 for a passage without any)."""
-        rows = self.rows[passage_rows]
-        sims = self.vectors[rows.clip(0)] @ qvec.astype(np.float32)
-        return np.where(rows >= 0, sims, -1.0).max(axis=1).astype(np.float64)
+        rows = np.asarray(self.rows[passage_rows], dtype=np.int64)
+        present = rows >= 0  # only real sentences are read (the vectors may be a float16 map on disk)
+        sims = np.full(rows.shape, -1.0, dtype=np.float32)
+        sims[present] = np.asarray(self.vectors[rows[present]], dtype=np.float32) @ qvec.astype(np.float32)
+        return sims.max(axis=1).astype(np.float64)

@@ -81,11 +81,11 @@ class Services:
                 index,
                 embedder.encode,
                 **settings.retrieval,
-                lexicon=Lexicon.for_index(index.path, [d.text for d in index.documents.values()]),
+                lexicon=Lexicon.for_index(index.path, (d.text for d in index.documents.values())),
             ),
             QuestionTerms(index),
             conversations,
-            FactStore.for_index(index.path, list(index.documents.values()), index.passages),
+            FactStore.for_index(index.path, index.documents.values(), index.passages),
             batcher,
         )
 

@@ -14,7 +14,7 @@ from qa.api.models import (
     TrialOut,
 )
 from qa.chunking import Passage
-from qa.documents import Document
+from qa.documents import Document, DocumentMeta
 from qa.facts.model import Trial
 from qa.index.store import SearchIndex
 from qa.pipeline import AskResult
@@ -92,8 +92,9 @@ def trial_out(trial: Trial) -> TrialOut:
     return TrialOut.model_validate(trial.to_dict())
 
 
-def document_summary(index: SearchIndex, doc: Document) -> DocumentSummary:
-    m = doc.meta
+def document_summary(index: SearchIndex, doc: Document | DocumentMeta) -> DocumentSummary:
+    """A document's listing entry; from its metadata alone (no text read) when given a DocumentMeta."""
+    m = doc.meta if isinstance(doc, Document) else doc
     return DocumentSummary(
         id=m.id,
         title=m.title,
@@ -104,8 +105,8 @@ def document_summary(index: SearchIndex, doc: Document) -> DocumentSummary:
         url=m.url,
         licence=m.licence,
         file=m.file,
-        characters=len(doc.text),
-        passages=sum(1 for p in index.passages if p.doc_id == m.id),
+        characters=len(doc.text) if isinstance(doc, Document) else index.documents.lengths[m.id],
+        passages=index.passages.count(m.id),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -143,13 +143,13 @@ class FactStore:
         )
 
     @classmethod
-    def for_index(cls, folder: Path, documents: list[Document], passages: list[Passage]) -> FactStore:
+    def for_index(cls, folder: Path, documents: Iterable[Document], passages: Iterable[Passage]) -> FactStore:
         """The store saved with an index; rebuilt in memory for an index built before facts existed."""
         path = Path(folder) / FACTS_FILE
         if path.exists():
             return cls.load(path)
         log.warning("%s has no %s; extracting facts in memory", folder, FACTS_FILE)
-        return build_facts(documents, passages, Vocabulary.load())
+        return build_facts(list(documents), list(passages), Vocabulary.load())
 
 
 def within_documents(trials: list[Trial], documents: Collection[str]) -> list[Trial]:

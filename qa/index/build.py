@@ -21,14 +21,13 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from qa.jsonl import write_jsonl
 from qa.chunking import Passage, chunk_document
 from qa.corpus import Corpus, load_corpus
-from qa.documents import document_to_dict
 from qa.encoding import Embedder
 from qa.index.dense import DenseIndex, choose_kind
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
+from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.settings import Settings
 
@@ -284,20 +283,16 @@ def write_build(
     p_vecs, s_vecs = vectors.result()
     clock.lap("waiting for vectors")
     clock.seconds["embed (beside the steps)"] = embed_seconds[0]  # overlaps the steps and the wait
-    sentences, _ = sentence_table(passages)
+    sentences, by_passage = sentence_table(passages)
     kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
     dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
     KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
-    np.save(work / "sentences.npy", s_vecs)
-    write_jsonl(work / "passages.jsonl", [p.to_dict() for p in passages])
-    write_jsonl(work / "sentences.jsonl", sentences)
-    (work / "documents.json").write_text(
-        json.dumps([document_to_dict(d) for d in corpus.documents]), encoding="utf-8"
-    )
+    write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
+    write_store(work / STORE_FILE, passages, sentences, corpus.documents)
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
     clock.lap("indexes")
 
-    files = {p.relative_to(work).as_posix(): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()}
+    files, sizes = file_digests(work)
     IndexManifest(
         model=settings.model,
         model_weights_sha256=embedder.weights_sha256,
@@ -314,6 +309,7 @@ def write_build(
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3),
         files=files,
+        sizes=sizes,
         extra={
             "skipped": corpus.skipped,
             "tokenizer": tokenizer_signature(),
@@ -323,6 +319,26 @@ def write_build(
     ).write(work)
     _fsync_tree(work)
     clock.lap("manifest and sync")
+
+
+def write_sentence_vectors(work: Path, s_vecs: np.ndarray, passage_rows: list[list[int]]) -> None:
+    """Sentence vectors as float16 (half the bytes; the store maps them) and each passage's sentence rows
+    as one -1 padded int32 table, so the retriever's best-sentence score needs no per-passage lookup."""
+    np.save(work / SENTENCE_VECTORS, np.asarray(s_vecs, dtype=np.float16))
+    width = max((len(r) for r in passage_rows), default=0) or 1
+    table = np.full((len(passage_rows), width), -1, dtype=np.int32)
+    for i, rows in enumerate(passage_rows):
+        table[i, : len(rows)] = rows
+    np.save(work / PASSAGE_SENTENCES, table)
+
+
+def file_digests(work: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """sha256 and size of every file of a build (the manifest's ``files`` and ``sizes``)."""
+    paths = [p for p in sorted(work.rglob("*")) if p.is_file()]
+    return (
+        {p.relative_to(work).as_posix(): file_sha256(p) for p in paths},
+        {p.relative_to(work).as_posix(): p.stat().st_size for p in paths},
+    )
 
 
 def finish_build(work: Path) -> Path:

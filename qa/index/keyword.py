@@ -92,5 +92,9 @@ class KeywordIndex:
         self.model.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path) -> KeywordIndex:
-        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
+    def load(cls, folder: Path, *, mmap: bool = True) -> KeywordIndex:
+        """The saved index, its score matrix memory-mapped by default (pages read as queries touch them)."""
+        model = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False, verbosity=0)
+        for name in ("data", "indices", "indptr"):  # plain arrays over the map: np.memmap slices cost more
+            model.scores[name] = np.asarray(model.scores[name])
+        return cls(model)

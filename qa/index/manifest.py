@@ -11,7 +11,11 @@ from typing import Any
 from qa.errors import IndexCorrupt
 
 MANIFEST_NAME = "manifest.json"
-FORMAT_VERSION = 1
+# 2: passages, sentences and documents in store.sqlite3, float16 sentence vectors, file sizes recorded
+FORMAT_VERSION = 2
+# Files up to this size are hashed at every load; larger ones (the vectors, indexes and tables of a big
+# corpus: GBs at a million passages) are checked by size there, and by hash with ``verify_files(full=True)``.
+HASH_ON_LOAD_BYTES = 64 << 20
 # Text whose keyword tokens change whenever the tokenizer's behaviour does.
 _TOKENIZER_PROBE = (
     "PD-L1 SD-101 CD8+ T cells (NCT02983045) 59.5% IFN-γ anti-PD-1 Tumour cells were treated, e.g. x."
@@ -51,6 +55,7 @@ class IndexManifest:
     build_seconds: float
     format_version: int = FORMAT_VERSION
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    sizes: dict[str, int] = field(default_factory=dict)  # relative path -> bytes
     extra: dict[str, Any] = field(default_factory=dict)
     # The dense index's parameters (``qa.index.dense.DenseParams``); empty in a manifest from before they
     # were recorded, whose index is loaded with the parameters of its ``index_type`` then.
@@ -92,13 +97,20 @@ class IndexManifest:
             )
         return out
 
-    def verify_files(self, folder: Path) -> None:
-        """Detect a truncated or corrupted index file by its checksum."""
+    def verify_files(self, folder: Path, *, full: bool = False) -> None:
+        """Detect a missing, truncated or corrupted index file: every file by its size, and by its checksum
+        those up to HASH_ON_LOAD_BYTES (all with ``full``), so loading a big index reads no GBs to check it."""
         for rel, digest in self.files.items():
             path = folder / rel
             if not path.exists():
                 raise IndexCorrupt(f"{path}: index file missing; rebuild with `qa index`")
-            if file_sha256(path) != digest:
+            size = path.stat().st_size
+            if rel in self.sizes and size != self.sizes[rel]:
+                raise IndexCorrupt(
+                    f"{path}: {size} bytes, the build wrote {self.sizes[rel]} (truncated or corrupted); "
+                    "rebuild with `qa index`"
+                )
+            if (full or size <= HASH_ON_LOAD_BYTES or rel not in self.sizes) and file_sha256(path) != digest:
                 raise IndexCorrupt(
                     f"{path}: checksum mismatch (corrupted or truncated); rebuild with `qa index`"
                 )

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qa.chunking import Passage
 from qa.corpus import load_corpus
-from qa.documents import Document, document_from_dict
+from qa.documents import Document
 from qa.encoding import resolve_model, weights_hash
 from qa.errors import CorpusError, IndexMismatch, IndexMissing, NotFound
 from qa.index.build import current_path
@@ -19,20 +17,22 @@ from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import MANIFEST_NAME, IndexManifest
 from qa.index.scope import DocumentIds, check_documents
-from qa.jsonl import read_jsonl
+from qa.index.tables import (
+    PASSAGE_SENTENCES,
+    SENTENCE_VECTORS,
+    STORE_FILE,
+    Documents,
+    Passages,
+    Sentence,
+    Sentences,
+    Store,
+)
 from qa.settings import Settings
 
 REBUILD_HINT = "rebuild it with `qa index` (or `make run`, which rebuilds a stale index)"
 
 
-@dataclass
-class Sentence:
-    row: int
-    doc_id: str
-    start: int
-    end: int
-    passage_id: str
-    kind: str
+__all__ = ["SearchIndex", "Sentence", "index_differences"]
 
 
 def index_differences(settings: Settings, *, check_corpus: bool = True) -> list[str]:
@@ -57,15 +57,16 @@ def index_differences(settings: Settings, *, check_corpus: bool = True) -> list[
 
 class SearchIndex:
     def __init__(self, path: Path, manifest: IndexManifest) -> None:
+        """Opens the build's tables and maps its arrays; only document metadata is read into memory."""
         self.path = path
         self.manifest = manifest
-        self.passages: list[Passage] = [Passage.from_dict(d) for d in read_jsonl(path / "passages.jsonl")]
-        self.by_id = {p.id: i for i, p in enumerate(self.passages)}
-        self.sentences = [Sentence(row=i, **d) for i, d in enumerate(read_jsonl(path / "sentences.jsonl"))]
-        self.sentence_vectors: np.ndarray = np.load(path / "sentences.npy")
-        self.sentence_row = {(s.doc_id, s.start, s.end): s.row for s in self.sentences}
-        docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
-        self.documents: dict[str, Document] = {d["meta"]["id"]: document_from_dict(d) for d in docs}
+        self.store = Store(path / STORE_FILE)
+        self.passages = Passages(self.store)
+        self.sentences = Sentences(self.store)
+        self.documents = Documents(self.store)
+        # memory-mapped, as plain arrays over the map (np.memmap's subclass costs on every slice)
+        self.sentence_vectors: np.ndarray = np.asarray(np.load(path / SENTENCE_VECTORS, mmap_mode="r"))
+        self.passage_sentences: np.ndarray = np.asarray(np.load(path / PASSAGE_SENTENCES, mmap_mode="r"))
         self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type, manifest.dense)
         self.keyword = KeywordIndex.load(path / "bm25")
 
@@ -94,12 +95,19 @@ class SearchIndex:
 
     def sentence_rows(self, passage: Passage) -> list[int]:
         """Rows of ``passage``'s sentences in the sentence table (works for merged passages too)."""
-        rows = (self.sentence_row.get((passage.doc_id, a, b)) for a, b in passage.sentences)
+        if not passage.sentences:
+            return []
+        found = self.sentences.rows_in(passage.doc_id, passage.start, passage.end)
+        rows = (found.get((a, b)) for a, b in passage.sentences)
         return [r for r in rows if r is not None]
+
+    def sentence_matrix(self, rows: list[int] | np.ndarray) -> np.ndarray:
+        """The sentence vectors at ``rows`` as float32 (stored float16)."""
+        return np.asarray(self.sentence_vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
 
     def passage(self, passage_id: str) -> Passage:
         """A stored passage, or a span of adjacent stored passages merged by retrieval ('doc:start-end')."""
-        row = self.by_id.get(passage_id)
+        row = self.passages.row_of(passage_id)
         if row is not None:
             return self.passages[row]
         merged = self._merged_passage(passage_id)
@@ -113,7 +121,7 @@ class SearchIndex:
         if doc_id not in self.documents or not (start_s.isdigit() and end_s.isdigit()):
             return None
         start, end = int(start_s), int(end_s)
-        parts = [p for p in self.passages if p.doc_id == doc_id and start <= p.start and p.end <= end]
+        parts = self.passages.of_document(doc_id, start, end)
         if not parts or parts[0].start != start or max(p.end for p in parts) != end:
             return None
         if len({p.section_id for p in parts}) != 1:
@@ -139,3 +147,4 @@ class SearchIndex:
 
     def sentence_text(self, s: Sentence) -> str:
         return self.documents[s.doc_id].text[s.start : s.end]
+

@@ -151,15 +151,12 @@ def replace_document(
 
 def indexed_documents(settings: Settings) -> list[tuple[str, str, int]]:
     """(id, corpus file, passages) of the current build, read from disk without the model."""
-    import json
-    from collections import Counter
-
     from qa.index.build import current_path
-    from qa.jsonl import read_jsonl
+    from qa.index.tables import STORE_FILE, Documents, Passages, Store
 
     folder = current_path(Path(settings.index_dir))
-    if not (folder / "documents.json").exists():
+    if not (folder / STORE_FILE).exists():
         return []
-    counts = Counter(str(p["doc_id"]) for p in read_jsonl(folder / "passages.jsonl"))
-    docs = json.loads((folder / "documents.json").read_text("utf-8"))
-    return [(d["meta"]["id"], d["meta"]["file"], counts[d["meta"]["id"]]) for d in docs]
+    store = Store(folder / STORE_FILE)
+    passages = Passages(store)
+    return [(m.id, m.file, passages.count(m.id)) for m in Documents(store).metas.values()]

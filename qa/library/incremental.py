@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import Passage
 from qa.corpus import Corpus, _read_manifest, corpus_files, corpus_hash, load_document
-from qa.documents import Document, document_from_dict
+from qa.documents import Document
 from qa.encoding import Embedder
 from qa.errors import CorpusError, DuplicateDocument, NotFound
 from qa.index.build import (
@@ -33,7 +32,7 @@ from qa.index.build import (
 )
 from qa.index.dense import DenseIndex
 from qa.index.manifest import MANIFEST_NAME, IndexManifest, file_sha256
-from qa.jsonl import read_jsonl
+from qa.index.tables import SENTENCE_VECTORS, STORE_FILE, Passages, Sentences, Store, read_documents
 from qa.library.journal import Moves
 from qa.library.uploads import Staged
 from qa.library.vectors import CACHE_FILE, VectorCache, encode_cached
@@ -71,7 +70,7 @@ class Previous:
         if not (folder / MANIFEST_NAME).exists():
             return cls({}, {}, {})
         manifest = IndexManifest.read(folder)
-        docs = [document_from_dict(d) for d in json.loads((folder / "documents.json").read_text("utf-8"))]
+        docs = read_documents(folder)
         sources_file = folder / SOURCES
         sources = json.loads(sources_file.read_text("utf-8")) if sources_file.exists() else {}
         if not sources_file.exists() and corpus_dir is not None:
@@ -86,7 +85,8 @@ class Previous:
 def _build_vectors(folder: Path, manifest: IndexManifest, docs: dict[str, Document]) -> dict[str, np.ndarray]:
     """Text -> vector for every passage and sentence of a build made with the same weights."""
     out: dict[str, np.ndarray] = {}
-    embed_texts = [Passage.from_dict(d).embed_text for d in read_jsonl(folder / "passages.jsonl")]
+    store = Store(folder / STORE_FILE)
+    embed_texts = [p.embed_text for p in Passages(store)]
     if embed_texts:
         dense = DenseIndex.load(folder / "dense.faiss", manifest.index_type, manifest.dense)
         # Only an index that stores the float vectors gives them back; HNSW-SQ8's decoded 8-bit vectors
@@ -94,11 +94,11 @@ def _build_vectors(folder: Path, manifest: IndexManifest, docs: dict[str, Docume
         # every vector there) or are embedded again.
         if dense.exact_vectors:
             out.update(zip(embed_texts, dense.vectors(np.arange(len(embed_texts))), strict=True))
-    s_vecs = np.load(folder / "sentences.npy")
-    for row, s in enumerate(read_jsonl(folder / "sentences.jsonl")):
-        doc = docs.get(str(s["doc_id"]))
+    s_vecs = np.load(folder / SENTENCE_VECTORS, mmap_mode="r")
+    for s in Sentences(store):
+        doc = docs.get(s.doc_id)
         if doc is not None:
-            out[doc.text[int(s["start"]) : int(s["end"])]] = s_vecs[row]
+            out[doc.text[s.start : s.end]] = np.asarray(s_vecs[s.row], dtype=np.float32)
     return out
 
 

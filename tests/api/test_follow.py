@@ -97,13 +97,13 @@ def test_a_build_that_does_not_load_leaves_each_worker_on_the_one_it_serves(
     locks = [w.app.state.reload_lock for w in (a, b)]  # type: ignore[attr-defined]
     with locks[0], locks[1]:  # no follower swaps between the build and the damage
         new = build_index(settings, embedder)  # `qa index` beside the server ...
-        data = (new / "passages.jsonl").read_bytes()
-        (new / "passages.jsonl").write_bytes(data[: len(data) // 2])  # ... and then damaged on disk
+        data = (new / "store.sqlite3").read_bytes()
+        (new / "store.sqlite3").write_bytes(data[: len(data) // 2])  # ... and then damaged on disk
     time.sleep(10 * POLL)  # every follower has tried it by now
     for worker in (a, b):
         assert worker.get("/readyz").json() == served
         asked = worker.post("/api/ask", json={"question": "Did nivolumab improve overall survival?"})
         assert asked.status_code == 200 and asked.json()["passages"][0]["doc_id"] == "nivolumab"
     refused = b.post("/api/admin/reload", headers=AUTH)
-    assert refused.status_code == 409 and "passages.jsonl" in refused.json()["error"]["message"]
+    assert refused.status_code == 409 and "store.sqlite3" in refused.json()["error"]["message"]
     shutil.rmtree(new)

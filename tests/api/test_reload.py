@@ -132,15 +132,15 @@ def test_a_corrupt_new_build_is_refused_and_the_old_index_keeps_serving(
     served = services.index.path
     (Path(settings.corpus_dir) / "c.md").write_text(NEW_DOC, encoding="utf-8")
     new = build_index(settings, embedder)
-    data = (new / "passages.jsonl").read_bytes()
-    (new / "passages.jsonl").write_bytes(data[: len(data) // 2])  # truncated on disk after the build
+    data = (new / "store.sqlite3").read_bytes()
+    (new / "store.sqlite3").write_bytes(data[: len(data) // 2])  # truncated on disk after the build
     with serve(create_app(settings, services=services)) as url:
         refused = _reload(url)
         still = httpx.post(f"{url}/api/ask", json={"question": QUESTIONS[0]}, timeout=60)
         ready = httpx.get(f"{url}/readyz").json()
     assert refused.status_code == 409
     error = refused.json()["error"]
-    assert error["code"] == "reload_failed" and "passages.jsonl" in error["message"]
+    assert error["code"] == "reload_failed" and "store.sqlite3" in error["message"]
     assert "previous index" in error["message"]
     assert still.status_code == 200 and ready["documents"] == 2
     assert services.index.path == served

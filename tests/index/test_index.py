@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from qa.errors import IndexCorrupt, IndexMismatch, IndexMissing
 from qa.index.build import build_index, current_path
 from qa.index.manifest import IndexManifest
 from qa.index.store import SearchIndex
+from qa.index.tables import STORE_FILE, Passages, Store
 from qa.services import Services
 from qa.settings import Settings
 
@@ -62,7 +62,7 @@ def test_manifest_records_what_built_the_index(built_index: Path, services: Serv
 def test_same_corpus_and_settings_give_the_same_ids(tmp_path: Path, embedder: Embedder, services: Services) -> None:
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "again")
     path = build_index(settings, embedder)
-    ids = [json.loads(line)["id"] for line in (path / "passages.jsonl").read_text().splitlines()]
+    ids = [p.id for p in Passages(Store(path / STORE_FILE))]
     assert ids == [p.id for p in services.index.passages]
 
 

@@ -21,7 +21,7 @@ from qa.encoding import Embedder
 from qa.index.build import BUILD_STEPS, chunk_corpus, current_path, sentence_table, sentence_texts
 from qa.index.dense import DenseIndex
 from qa.index.manifest import IndexManifest
-from qa.jsonl import read_jsonl
+from qa.index.tables import STORE_FILE, Passages, Store
 from qa.library.changes import add_documents, remove_documents
 from qa.library.incremental import Previous, build_next
 from qa.library.uploads import Staged, stage_files
@@ -29,6 +29,10 @@ from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.settings import Settings
 
 PAPER = "cii2015-killer-t-dc-lung-phase3.xml"  # the smallest real paper: a trial report with its own facts
+
+
+def _stored(build: Path) -> list[Passage]:
+    return list(Passages(Store(build / STORE_FILE)))
 
 
 def _copy(tmp_path: Path, settings: Settings) -> Settings:
@@ -58,13 +62,13 @@ def _full_build_steps(settings: Settings, embedder: Embedder, folder: Path) -> l
     folder.mkdir()
     for step in BUILD_STEPS:
         step(folder, corpus, passages)
-    return [json.loads(json.dumps(p.to_dict())) for p in passages]  # as passages.jsonl holds them
+    return [json.loads(json.dumps(p.to_dict())) for p in passages]  # as the store holds them
 
 
 def _assert_same_as_a_full_build(settings: Settings, embedder: Embedder, folder: Path) -> None:
     build = current_path(Path(settings.index_dir))
     passages = _full_build_steps(settings, embedder, folder)
-    assert list(read_jsonl(build / "passages.jsonl")) == passages
+    assert [json.loads(json.dumps(p.to_dict())) for p in _stored(build)] == passages
     written = sorted(p.name for p in folder.iterdir())
     assert written == ["facts.json", "lexicon.json"]
     for name in written:
@@ -99,18 +103,21 @@ def test_a_full_build_fills_the_vector_cache(
 ) -> None:
     build = current_path(Path(settings.index_dir))
     manifest = IndexManifest.read(build)
-    passages = [Passage.from_dict(d) for d in read_jsonl(build / "passages.jsonl")]
+    passages = _stored(build)
     corpus = load_corpus(Path(settings.corpus_dir))
     texts = [p.embed_text for p in passages] + sentence_texts(corpus, sentence_table(passages)[0])
     dense = DenseIndex.load(build / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
-    built = np.vstack([dense.vectors(np.arange(len(passages))), np.load(build / "sentences.npy")])
+    built_passages = dense.vectors(np.arange(len(passages)))
+    built_sentences = np.load(build / "sentences.npy").astype(np.float32)  # stored float16
     cache = VectorCache(Path(settings.index_dir) / CACHE_FILE, embedder.weights_sha256, embedder.dim)
     try:
         cached = cache.get(texts)
     finally:
         cache.close()
     assert set(cached) == set(texts)
-    assert np.allclose(np.stack([cached[t] for t in texts]), built, atol=1e-6)
+    vectors = np.stack([cached[t] for t in texts])
+    assert np.allclose(vectors[: len(passages)], built_passages, atol=1e-6)
+    assert np.allclose(vectors[len(passages) :], built_sentences, atol=5e-4)  # float16 rounding
 
 
 def test_without_the_builds_own_vectors_a_change_embeds_only_the_new_paper(
@@ -123,9 +130,7 @@ def test_without_the_builds_own_vectors_a_change_embeds_only_the_new_paper(
     blind = Previous(current.documents, current.sources, vectors={})
     staged = _stage(copy)
     nxt = build_next(copy, embedder, add=staged, remove=[], reason="add", previous=blind)
-    new_passages = [
-        p for p in read_jsonl(nxt.build / "passages.jsonl") if p["doc_id"] == staged[0].document.id
-    ]
-    assert nxt.passages_embedded == len({Passage.from_dict(p).embed_text for p in new_passages}) > 0
+    new_passages = [p for p in _stored(nxt.build) if p.doc_id == staged[0].document.id]
+    assert nxt.passages_embedded == len({p.embed_text for p in new_passages}) > 0
     assert nxt.reused_documents == len(current.documents)
     assert {"chunk", "facts", "embed (beside the steps)", "indexes"} <= set(nxt.stage_seconds)

@@ -17,7 +17,7 @@ DocId = Annotated[str, Path(min_length=1, max_length=200)]
 @router.get("/documents", response_model=list[DocumentSummary])
 def list_documents(services: ServicesDep) -> list[DocumentSummary]:
     """Every indexed document with its metadata."""
-    return [document_summary(services.index, d) for d in services.index.documents.values()]
+    return [document_summary(services.index, d) for d in services.index.documents.metas.values()]
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentOut)

@@ -102,7 +102,7 @@ async def ask_page(
     else:
         scope = [d for d in documents or [] if d in services.index.documents]
         json_url = "/api/documents"
-    summaries = [document_summary(services.index, d) for d in services.index.documents.values()]
+    summaries = [document_summary(services.index, d) for d in services.index.documents.metas.values()]
     return render(
         request,
         "ask.html",

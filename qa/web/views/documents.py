@@ -29,7 +29,7 @@ def parse_span(value: str | None, length: int) -> Span | None:
 
 @router.get("/documents")
 def documents_page(request: Request, services: ServicesDep) -> Response:
-    documents = [document_summary(services.index, d) for d in services.index.documents.values()]
+    documents = [document_summary(services.index, d) for d in services.index.documents.metas.values()]
     settings = services.settings
     context = {"documents": documents, "can_add": bool(settings.api_key), "max_mb": settings.upload_max_mb}
     return render(request, "documents.html", context, json_url="/api/documents")
@@ -49,7 +49,7 @@ def document_page(
         doc = document_out(index, index.document(doc_id))
     except QAError as exc:
         return error_page(request, exc)
-    passages = [x for x in index.passages if x.doc_id == doc_id]
+    passages = index.passages.of_document(doc_id)
     focus: Passage | None = None
     if p:
         try:

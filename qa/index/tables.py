@@ -1,0 +1,273 @@
+"""A build's passages, sentences and documents in one SQLite file, read by row or id (never loaded whole).
+
+The file is written once per build (rows in batches, so a build's memory does not grow with the tables) and
+opened read-only and immutable afterwards; each thread gets its own connection (the server reads from
+several). Document metadata is small and kept in memory; texts are read by id behind a small LRU.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, overload
+
+from qa.chunking import Passage
+from qa.documents import Document, DocumentMeta, document_from_dict, document_to_dict
+
+STORE_FILE = "store.sqlite3"
+SENTENCE_VECTORS = "sentences.npy"  # float16, memory-mapped; callers take the rows they need as float32
+PASSAGE_SENTENCES = "passage_sentences.npy"  # passage row -> its sentence rows (int32, -1 padded), mapped
+BATCH = 5000  # rows per executemany while writing and per fetch while iterating
+DOCUMENT_CACHE = 32  # full documents kept in memory (texts for sentence and merged-passage slices)
+_SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
+
+_SCHEMA = """
+CREATE TABLE passages (row INTEGER PRIMARY KEY, id TEXT NOT NULL, doc_id TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, passage_id TEXT NOT NULL, kind TEXT NOT NULL);
+CREATE TABLE documents (row INTEGER PRIMARY KEY, id TEXT NOT NULL, meta TEXT NOT NULL, length INTEGER NOT NULL,
+    data TEXT NOT NULL);
+"""
+_INDEXES = """
+CREATE INDEX passages_id ON passages (id);
+CREATE INDEX passages_doc ON passages (doc_id, start);
+CREATE INDEX sentences_span ON sentences (doc_id, start, "end");
+CREATE UNIQUE INDEX documents_id ON documents (id);
+"""
+
+
+@dataclass
+class Sentence:
+    row: int
+    doc_id: str
+    start: int
+    end: int
+    passage_id: str
+    kind: str
+
+
+def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def write_store(
+    path: Path,
+    passages: Iterable[Passage],
+    sentences: Iterable[dict[str, object]],
+    documents: Iterable[Document],
+) -> None:
+    """Write the three tables (rows in order, in batches); indexes are made once the rows are in."""
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    try:
+        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+        for batch in _batches(enumerate(passages)):
+            db.executemany(
+                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, p.id, p.doc_id, p.start, p.end, json.dumps(p.to_dict())) for i, p in batch],
+            )
+        for batch in _batches(enumerate(sentences)):
+            db.executemany(
+                "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, s["doc_id"], s["start"], s["end"], s["passage_id"], s["kind"]) for i, s in batch],
+            )
+        for batch in _batches(enumerate(documents), 100):
+            rows = []
+            for i, d in batch:
+                data = document_to_dict(d)
+                meta = data.pop("meta")
+                rows.append((i, d.id, json.dumps(meta), len(d.text), json.dumps(data)))
+            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", rows)
+        db.executescript(_INDEXES)
+        db.commit()
+    finally:
+        db.close()
+
+
+class Store:
+    """Read-only connections to a build's ``store.sqlite3``, one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.execute("SELECT 1 FROM passages LIMIT 1")  # fails now on a missing or foreign file
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            self._local.db = db
+        return db
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, params).fetchall()
+
+    def iterate(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` fetched a batch at a time (memory bounded by the batch)."""
+        cursor = self.db.cursor()
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(BATCH):
+            yield from batch
+
+
+def _passage(data: str) -> Passage:
+    return Passage.from_dict(json.loads(data))
+
+
+class Passages(Sequence[Passage]):
+    """The passage table by row (``passages[row]``, ``rows([...])``) or id; iteration streams them all."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._len = int(store.execute("SELECT COUNT(*) FROM passages")[0][0])
+        self._per_document: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, row: int) -> Passage: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Passage]: ...
+    def __getitem__(self, row: int | slice) -> Passage | list[Passage]:
+        if isinstance(row, slice):
+            return self.rows(range(*row.indices(self._len)))
+        row = int(row)
+        if row < 0:
+            row += self._len
+        found = self.store.execute("SELECT data FROM passages WHERE row = ?", (row,))
+        if not found:
+            raise IndexError(row)
+        return _passage(found[0][0])
+
+    def rows(self, rows: Iterable[int]) -> list[Passage]:
+        """The passages at ``rows``, in that order (one query per few hundred rows)."""
+        wanted = [int(r) for r in rows]
+        got: dict[int, Passage] = {}
+        for batch in _batches(dict.fromkeys(wanted), _SQLITE_VARS):
+            marks = ",".join("?" * len(batch))
+            for row, data in self.store.execute(f"SELECT row, data FROM passages WHERE row IN ({marks})", batch):
+                got[row] = _passage(data)
+        return [got[r] for r in wanted]
+
+    def __iter__(self) -> Iterator[Passage]:
+        return (_passage(data) for (data,) in self.store.iterate("SELECT data FROM passages ORDER BY row"))
+
+    def row_of(self, passage_id: str) -> int | None:
+        found = self.store.execute("SELECT row FROM passages WHERE id = ? ORDER BY row DESC LIMIT 1", (passage_id,))
+        return int(found[0][0]) if found else None
+
+    def document_rows(self, doc_ids: Iterable[str]) -> list[int]:
+        """Rows of the passages of ``doc_ids``, ascending."""
+        out: list[int] = []
+        for batch in _batches(dict.fromkeys(doc_ids), _SQLITE_VARS):
+            marks = ",".join("?" * len(batch))
+            out.extend(r for (r,) in self.store.execute(f"SELECT row FROM passages WHERE doc_id IN ({marks})", batch))
+        return sorted(out)
+
+    def of_document(self, doc_id: str, start: int = 0, end: int | None = None) -> list[Passage]:
+        """A document's passages within [start, end], in row order."""
+        found = self.store.execute(
+            'SELECT data FROM passages WHERE doc_id = ? AND start >= ? AND "end" <= ? ORDER BY row',
+            (doc_id, start, end if end is not None else 2**62),
+        )
+        return [_passage(d) for (d,) in found]
+
+    def count(self, doc_id: str) -> int:
+        """How many passages ``doc_id`` has (all documents' counts are read once, on first use)."""
+        if self._per_document is None:
+            self._per_document = dict(self.store.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id"))
+        return self._per_document.get(doc_id, 0)
+
+
+class Sentences(Sequence[Sentence]):
+    """The sentence table by row; ``row_of`` finds a sentence by its document offsets."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._len = int(store.execute("SELECT COUNT(*) FROM sentences")[0][0])
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, row: int) -> Sentence: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Sentence]: ...
+    def __getitem__(self, row: int | slice) -> Sentence | list[Sentence]:
+        if isinstance(row, slice):
+            return [self[r] for r in range(*row.indices(self._len))]
+        row = int(row)
+        if row < 0:
+            row += self._len
+        found = self.store.execute('SELECT row, doc_id, start, "end", passage_id, kind FROM sentences WHERE row = ?', (row,))
+        if not found:
+            raise IndexError(row)
+        return Sentence(*found[0])
+
+    def __iter__(self) -> Iterator[Sentence]:
+        sql = 'SELECT row, doc_id, start, "end", passage_id, kind FROM sentences ORDER BY row'
+        return (Sentence(*r) for r in self.store.iterate(sql))
+
+    def rows_in(self, doc_id: str, start: int, end: int) -> dict[tuple[int, int], int]:
+        """(start, end) -> row of ``doc_id``'s sentences within [start, end]."""
+        found = self.store.execute(
+            'SELECT start, "end", row FROM sentences WHERE doc_id = ? AND start >= ? AND "end" <= ?',
+            (doc_id, start, end),
+        )
+        return {(s, e): r for s, e, r in found}
+
+
+class Documents(Mapping[str, Document]):
+    """Documents by id: metadata of all in memory, a full document (text, structure) read on demand."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.metas: dict[str, DocumentMeta] = {}
+        self.lengths: dict[str, int] = {}
+        for doc_id, meta, length in store.execute("SELECT id, meta, length FROM documents ORDER BY row"):
+            self.metas[doc_id] = DocumentMeta(**json.loads(meta))
+            self.lengths[doc_id] = int(length)
+        self._cache: OrderedDict[str, Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.metas)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metas)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.metas
+
+    def __getitem__(self, doc_id: str) -> Document:
+        with self._lock:
+            doc = self._cache.get(doc_id)
+            if doc is not None:
+                self._cache.move_to_end(doc_id)
+                return doc
+        if doc_id not in self.metas:
+            raise KeyError(doc_id)
+        (data,) = self.store.execute("SELECT data FROM documents WHERE id = ?", (doc_id,))[0]
+        doc = document_from_dict({"meta": self.metas[doc_id].to_dict(), **json.loads(data)})
+        with self._lock:
+            self._cache[doc_id] = doc
+            while len(self._cache) > DOCUMENT_CACHE:
+                self._cache.popitem(last=False)
+        return doc
+
+
+def read_documents(folder: Path) -> list[Document]:
+    """Every document of a build (for a library change, which rebuilds from them)."""
+    docs = Documents(Store(folder / STORE_FILE))
+    return [docs[d] for d in docs]
