@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,15 +17,12 @@ from qa.encoding import Embedder
 from qa.index.build import build_index
 from qa.index.manifest import IndexManifest
 from qa.index.ray_local import LocalRayCluster
+from qa.index.tables import STORE_FILE, Documents, Passages, Sentences, Store
 from qa.settings import Settings
 
 pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]'; the test extra has it)")
 
 JATS = SHARED / "papers" / "jitc2013-cea-peptide-vaccine-pancreatic.xml"
-
-
-def _rows(path: Path, name: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (path / name).read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.mark.slow
@@ -40,7 +36,16 @@ def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path,
     cluster = LocalRayCluster(workers=1)
     with cluster as address:
         out = subprocess.run(
-            [sys.executable, "-m", "qa", "index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "ray")]
+            [
+                sys.executable,
+                "-m",
+                "qa",
+                "index",
+                "--corpus",
+                str(corpus),
+                "--index-dir",
+                str(tmp_path / "ray"),
+            ]
             + ["--ray", address, "--ray-actors", "2", "--quiet"],
             cwd=ROOT,
             capture_output=True,
@@ -56,12 +61,14 @@ def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path,
     assert (m2.documents, m2.passages, m2.sentences) == (m1.documents, m1.passages, m1.sentences)
     assert m1.documents == (3 if JATS.exists() else 2)
     assert m2.corpus_hash == m1.corpus_hash
-    for name in ("passages.jsonl", "sentences.jsonl", "documents.json", "sources.json"):
-        assert (distributed / name).read_bytes() == (single / name).read_bytes(), name
-    p1, p2 = _rows(single, "passages.jsonl"), _rows(distributed, "passages.jsonl")
-    assert [(p["id"], p["start"], p["end"], p["text"]) for p in p2] == [
-        (p["id"], p["start"], p["end"], p["text"]) for p in p1
-    ]
+    assert (distributed / "sources.json").read_bytes() == (single / "sources.json").read_bytes()
+    store1, store2 = Store(single / STORE_FILE), Store(distributed / STORE_FILE)
+    p1, p2 = list(Passages(store1)), list(Passages(store2))
+    assert [p.to_dict() for p in p2] == [p.to_dict() for p in p1]  # ids, offsets, texts, sections, pages
+    assert list(Sentences(store2)) == list(Sentences(store1))
+    docs1, docs2 = Documents(store1), Documents(store2)
+    assert sorted(docs2) == sorted(docs1)
+    assert all(docs2[d].text == docs1[d].text and docs2[d].meta == docs1[d].meta for d in docs1)
     import faiss
 
     d1, d2 = faiss.read_index(str(single / "dense.faiss")), faiss.read_index(str(distributed / "dense.faiss"))
@@ -69,7 +76,8 @@ def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path,
     assert v1.shape == v2.shape == (m1.passages, 384)
     assert np.abs(v1 - v2).max() < 1e-5
     s1, s2 = np.load(single / "sentences.npy"), np.load(distributed / "sentences.npy")
-    assert s1.shape == s2.shape and np.abs(s1 - s2).max() < 1e-5
+    # sentence vectors are stored float16: float32 values within 1e-5 may round one float16 step apart
+    assert s1.shape == s2.shape and np.abs(s1.astype(np.float32) - s2.astype(np.float32)).max() < 1e-3
 
 
 def test_index_without_ray_does_not_import_it(tmp_path: Path) -> None:
