@@ -55,7 +55,7 @@ def texts(data: Path, n: int) -> list[str]:
 def vectors(data: Path, n: int) -> np.ndarray:
     """The first ``n`` passage vectors: the real model's where bench/scale_corpus.py has computed them; past
     those (only with --stand-in) row i is real row i mod done plus Gaussian noise (sigma 0.03 per dimension,
-    about the spread of a real vector's nearest neighbours), normalised: a labelled stand-in for index
+    a choice, not fitted to real neighbourhoods), normalised: a labelled stand-in for index
     mechanics (build time, memory, latency), never reported as the real model's vectors."""
     done = json.loads((data / "progress.json").read_text())["done"]
     real = np.asarray(np.load(data / "vectors.f16.npy", mmap_mode="r")[: min(n, done)], dtype=np.float32)
