@@ -19,8 +19,9 @@ LEXICON_FILE = "lexicon.json"
 LAY_TERMS = Path(__file__).parent / "data" / "lay_terms.json"
 MAX_WORDS = 8  # longest phrase looked up in a question
 
-# "myeloid-derived suppressor cells (MDSCs)": an abbreviation in brackets after its long form.
-_BRACKETED = re.compile(r"\(([A-Za-z][A-Za-z0-9\-+/αβγ]{1,11})\)")
+# "myeloid-derived suppressor cells (MDSCs)": an abbreviation in brackets after its long form; also first
+# in a bracket that goes on ("objective response rate (ORR; primary endpoint)", "(OS, the primary ...").
+_BRACKETED = re.compile(r"\(([A-Za-z][A-Za-z0-9\-+/αβγ]{1,11})(\)|[;,]\s)")
 # Figure glossaries: "MDSC, myeloid-derived suppressor cell; TAM, tumor-associated macrophage."
 _GLOSSARY = re.compile(r"(?:^|[;.]\s*)([A-Z][A-Za-z0-9\-+]{1,10}),\s+([a-z][a-z0-9\- ]{3,80}?)(?=;|\.\s|\.$)")
 _WORD = re.compile(r"[a-z0-9α-ω]+(?:[-+][a-z0-9α-ω]+)*\+?")
@@ -71,7 +72,7 @@ def learn_abbreviations(texts: Iterable[str]) -> dict[str, list[str]]:
     for text in texts:
         for m in _BRACKETED.finditer(text):
             abbr = m.group(1)
-            if not any(c.isupper() for c in abbr):
+            if not any(c.isupper() for c in abbr) or (m.group(2) != ")" and sum(map(str.isupper, abbr)) < 2):
                 continue
             lf = long_form(text[max(0, m.start() - 200) : m.start()], abbr)
             if lf:

@@ -13,6 +13,18 @@ def test_abbreviations_are_learned_from_definitions() -> None:
     assert found["DC"] == ["dendritic cell"]
 
 
+def test_an_abbreviation_first_in_a_longer_bracket_is_learned() -> None:
+    # the BTH1677 trial report's only definition of ORR; a bracket that merely starts with a word is not one
+    text = (
+        "Efficacy endpoints were objective response rate (ORR; primary endpoint), disease control rate, and "
+        "overall survival (OS, months). Patients were enrolled (Table 1; all stage IV)."
+    )
+    found = learn_abbreviations([text])
+    assert found["ORR"] == ["objective response rate"]
+    assert found["OS"] == ["overall survival"]
+    assert "Table" not in found
+
+
 def test_lay_terms_and_both_directions() -> None:
     lex = Lexicon.learn(["high-density lipoprotein (HDL) particles"])
     assert "cytotoxic T lymphocytes" in lex.expand("Which cells hold back killer T cells?")

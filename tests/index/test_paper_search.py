@@ -1,0 +1,85 @@
+"""Searching within a real paper: its abstract is found from the reader's sections, and a question asked of
+the paper (a document filter) gives the abstract's statement of a result its due."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from readers.paperset import require_papers
+
+from qa.encoding import Embedder
+from qa.library.changes import add_documents
+from qa.library.uploads import stage_files
+from qa.retrieval import ABSTRACT_BOOST, Hit
+from qa.services import Services
+from qa.settings import Settings
+
+PAPER = "cii2015-killer-t-dc-lung-phase3.xml"
+DOC = Path(PAPER).stem
+
+
+@pytest.fixture(scope="module")
+def paper_services(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, built_index: Path, embedder: Embedder
+) -> Services:
+    """The seed index with the phase III lung-cancer trial report added (a JATS paper with an abstract)."""
+    root = tmp_path_factory.mktemp("paper")
+    copy = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+    shutil.copytree(settings.corpus_dir, copy.corpus_dir)
+    shutil.copytree(settings.index_dir, copy.index_dir, symlinks=True)
+    staged, errors = stage_files(
+        [require_papers() / PAPER],
+        Path(copy.index_dir),
+        Path(copy.corpus_dir),
+        max_bytes=int(copy.upload_max_mb * 1e6),
+        max_pages=copy.upload_max_pages,
+    )
+    assert not errors
+    add_documents(copy, embedder, staged)
+    return Services.start(copy, embedder=embedder)
+
+
+def test_abstract_rows_are_the_passages_under_the_papers_abstract(paper_services: Services) -> None:
+    retriever, passages = paper_services.retriever, paper_services.index.passages
+    rows = retriever.abstract_rows([DOC])
+    everything = retriever.document_rows([DOC])
+    assert 0 < len(rows) < len(everything) / 4
+    in_abstract = {int(r) for r in everything if passages[int(r)].section[:1] == ["Abstract"]}
+    assert set(rows.tolist()) == in_abstract
+    assert any("81.4" in passages[int(r)].text for r in rows)  # the abstract states the 5-year survival
+    # the plain-text seed reviews have theirs too (an "Abstract" line the structure reader marks)
+    for seed in (d for d in paper_services.index.documents if d != DOC):
+        found = retriever.abstract_rows([seed])
+        assert len(found) and all(passages[int(r)].section[:1] == ["Abstract"] for r in found)
+        assert passages[int(retriever.document_rows([seed])[-1])].section[:1] != ["Abstract"]
+
+
+def test_a_question_asked_of_the_paper_reaches_its_abstract(paper_services: Services) -> None:
+    retriever = paper_services.retriever
+    # the abstract states it ("Between April 2007 and July 2012, 103 ... patients were randomly assigned");
+    # the body's methods passages about randomisation outrank it without the prior
+    question = "How many patients were randomised and when?"
+    vector = retriever.encode([question])[0]
+
+    def search(boost: float, documents: list[str] | None = [DOC]) -> list[Hit]:  # noqa: B006
+        retriever.abstract_boost, saved = boost, retriever.abstract_boost
+        try:
+            return retriever.search(question, 5, query_vector=vector, documents=documents)
+        finally:
+            retriever.abstract_boost = saved
+
+    def states_it(hits: list[Hit]) -> list[bool]:
+        return ["103 postsurgical" in h.passage.text and h.passage.section[:1] == ["Abstract"] for h in hits]
+
+    with_prior, without = search(ABSTRACT_BOOST), search(0.0)
+    assert any(states_it(with_prior)) and not any(states_it(without))
+    # the body's passages keep their scores: only the abstract's rise, by the boost
+    plain = {h.passage.id: h.score for h in without}
+    for h in with_prior:
+        if h.passage.id in plain:
+            lifted = h.passage.section[:1] == ["Abstract"]
+            assert h.score == pytest.approx(plain[h.passage.id] + (ABSTRACT_BOOST if lifted else 0.0))
+    # a question of the whole library has no "this paper": no prior
+    assert [h.passage.id for h in search(ABSTRACT_BOOST, None)] == [h.passage.id for h in search(0.0, None)]
