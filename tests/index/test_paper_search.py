@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from readers.paperset import require_papers
+from readers.paperset import stage_paper
 
 from qa.encoding import Embedder
 from qa.library.changes import add_documents
-from qa.library.uploads import stage_files
 from qa.retrieval import ABSTRACT_BOOST, Hit
 from qa.services import Services
 from qa.settings import Settings
@@ -29,15 +28,7 @@ def paper_services(
     copy = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
     shutil.copytree(settings.corpus_dir, copy.corpus_dir)
     shutil.copytree(settings.index_dir, copy.index_dir, symlinks=True)
-    staged, errors = stage_files(
-        [require_papers() / PAPER],
-        Path(copy.index_dir),
-        Path(copy.corpus_dir),
-        max_bytes=int(copy.upload_max_mb * 1e6),
-        max_pages=copy.upload_max_pages,
-    )
-    assert not errors
-    add_documents(copy, embedder, staged)
+    add_documents(copy, embedder, stage_paper(copy, PAPER))
     return Services.start(copy, embedder=embedder)
 
 

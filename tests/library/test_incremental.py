@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from readers.paperset import require_papers
+from readers.paperset import stage_paper
 
 from qa.chunking import Passage
 from qa.corpus import load_corpus
@@ -24,7 +24,7 @@ from qa.index.manifest import IndexManifest
 from qa.index.tables import STORE_FILE, Passages, Store
 from qa.library.changes import add_documents, remove_documents
 from qa.library.incremental import Previous, build_next
-from qa.library.uploads import Staged, stage_files
+from qa.library.uploads import Staged
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.settings import Settings
 
@@ -43,15 +43,7 @@ def _copy(tmp_path: Path, settings: Settings) -> Settings:
 
 
 def _stage(settings: Settings, name: str = PAPER) -> list[Staged]:
-    staged, errors = stage_files(
-        [require_papers() / name],
-        Path(settings.index_dir),
-        Path(settings.corpus_dir),
-        max_bytes=int(settings.upload_max_mb * 1e6),
-        max_pages=settings.upload_max_pages,
-    )
-    assert not errors and len(staged) == 1
-    return staged
+    return stage_paper(settings, name)
 
 
 def _full_build_steps(settings: Settings, embedder: Embedder, folder: Path) -> list[dict[str, object]]:
