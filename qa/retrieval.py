@@ -80,6 +80,7 @@ def score_fusion(dense: np.ndarray, bm25: np.ndarray, alpha: float, *, scale: st
 # (tests/data/paper_questions.jsonl) and checked on a held-out set written apart from them; see the class doc.
 ABSTRACT_BOOST = 0.75
 ABSTRACT_PRIOR_MAX_DOCUMENTS = 20  # a filter of more papers is a library slice, not "this paper"
+EVIDENCE_BOOST = 2.0  # z-score units for a passage quoting a trial the answer leads with (as a named figure)
 
 
 class Retriever:
@@ -145,12 +146,16 @@ class Retriever:
         expansions: list[str] | None = None,
         keyword_scores: np.ndarray | None = None,
         documents: Collection[str] | None = None,
+        evidence: Collection[str] = (),
     ) -> list[Hit]:
         """Top ``k`` passages for ``query``; ``expansions`` are extra terms for the keyword side.
 
         ``keyword_scores`` (from :meth:`keyword_scores`) lets a caller score the keyword side while the
         question's vector is still being computed. With ``documents`` (ids) both sides search only those
         documents' passages, so the hits are their best passages (not what is left of a global top k).
+        ``evidence`` (passage ids: those quoting the trials the question's filter matched) join the
+        candidates and gain ``EVIDENCE_BOOST`` z-score units, so an answer led by those trials cites them
+        among its passages.
         """
         n = len(self.index.passages)
         allowed = self.document_rows(documents) if documents else None
@@ -181,15 +186,19 @@ class Retriever:
             if len(missing):
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
-            if self._references is not None:
-                dense_rows, dense = self._add_referenced(query, dense_rows, dense, qvec, allowed)
+            named = self._references.find(query) if self._references is not None else []
+            quoted = self._rows_of(evidence)
+            if named or quoted:
+                dense_rows, dense = self._add_rows([*named, *quoted], dense_rows, dense, qvec, allowed)
             rows, ranked = dense_rows, dense
             if self._sentences is not None:  # a passage's best sentence counts too
                 best = self._sentences.best(rows, qvec)
                 ranked = (1.0 - self.sentence_weight) * dense + self.sentence_weight * best
             fused = score_fusion(ranked, bm25_all[rows], self.alpha, scale=self.fusion)
-            if self._references is not None:
-                fused = fused + self.reference_boost * np.isin(rows, self._references.find(query))
+            if named:
+                fused = fused + self.reference_boost * np.isin(rows, named)
+            if quoted:
+                fused = fused + EVIDENCE_BOOST * np.isin(rows, quoted)
             if self.abstract_boost and documents and len(documents) <= ABSTRACT_PRIOR_MAX_DOCUMENTS:
                 fused = fused + self.abstract_boost * np.isin(rows, self.abstract_rows(documents))
         else:
@@ -259,13 +268,30 @@ class Retriever:
             return []
         return [self.index.passages[row].id for row in self._references.find(query)]
 
-    def _add_referenced(
-        self, query: str, rows: np.ndarray, dense: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | None
+    def _rows_of(self, passage_ids: Collection[str]) -> list[int]:
+        """Rows of the indexed passages with these ids (ids not indexed are left out)."""
+        if not passage_ids:
+            return []
+        row_of = getattr(self.index.passages, "row_of", None)
+        if row_of is None:  # an in-memory index: a list of passages
+            by_id = {p.id: row for row, p in enumerate(self.index.passages)}
+            found = [by_id.get(i) for i in passage_ids]
+        else:
+            found = [row_of(i) for i in passage_ids]
+        return [r for r in found if r is not None]
+
+    def _add_rows(
+        self,
+        wanted: list[int],
+        rows: np.ndarray,
+        dense: np.ndarray,
+        qvec: np.ndarray,
+        allowed: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The candidates plus the passages the question's figure, table or section references name."""
-        assert self._references is not None
-        named = np.array(sorted(set(self._references.find(query))), dtype=np.int64)
-        if allowed is not None:  # a document filter: only its figures and tables
+        """The candidates plus the ``wanted`` rows (figures, tables or sections the question names, passages
+        quoting its trials); with a document filter only those inside it."""
+        named = np.array(sorted(set(wanted)), dtype=np.int64)
+        if allowed is not None:
             named = named[np.isin(named, allowed)]
         missing = named[~np.isin(named, rows)] if len(named) else named
         if not len(missing):

@@ -143,3 +143,23 @@ def test_top_rows_is_the_stable_sort_prefix() -> None:
         if rng.random() < 0.5:
             scores = np.abs(scores)
         assert _top_rows(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
+
+
+def test_passages_quoting_the_matched_trials_join_the_hits(services: Services) -> None:
+    """A trial the answer leads with is cited from a passage among the hits, not one appended after them."""
+    retriever = services.retriever
+    question = "Which trials test STING agonists?"
+    plain = retriever.search(question, k=10)
+
+    def ids(hits: list[Hit]) -> set[str]:
+        return {i for h in hits for i in (h.passage.id, *h.merged)}
+
+    low = plain[-1].passage  # tenth: relevant enough to be a candidate, not enough for the top 5
+    assert low.id not in ids(plain[:5])
+    assert low.id in ids(retriever.search(question, k=5, evidence=[low.id]))
+    # within a document filter, evidence outside it stays out
+    other = next(d for d in services.index.documents if d != low.doc_id)
+    filtered = retriever.search(question, k=5, documents=[other], evidence=[low.id])
+    assert filtered and all(h.passage.doc_id == other for h in filtered)
+    unknown = retriever.search(question, k=5, evidence=["no-such-passage:0-1"])
+    assert [h.passage.id for h in unknown] == [h.passage.id for h in retriever.search(question, k=5)]

@@ -55,6 +55,7 @@ async def dense_stage(ctx: AskContext) -> None:
         query_vector=ctx.query_vector_,
         keyword_scores=ctx.keyword_scores,
         documents=ctx.documents,
+        evidence=[t.primary.passage_id for t in (ctx.trials or [])[: ctx.top_k] if t.evidence],
     )
     ctx.hits = list(hits)
 
