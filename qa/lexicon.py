@@ -61,7 +61,12 @@ def long_form(before: str, abbr: str) -> str | None:
         i, j = i - 1, j - 1
     start = text.rfind(" ", 0, j + 1) + 1
     found = text[start:].strip(" ,;:(")
-    if len(found) <= len(abbr) or not found[0].isalnum() or len(found.split()) > len(letters) + 2:
+    if (
+        len(found) <= len(abbr)
+        or not found[0].isalnum()
+        or len(found.split()) > len(letters) + 2
+        or any(c in found for c in "()[]")  # "Invitrogen), PE/Cy7-conjugated anti-CD11c": a bracket crossed
+    ):
         return None
     return found
 

@@ -14,6 +14,7 @@ from qa.chunking import Passage, passage_id
 from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.lexicon import Lexicon
+from qa.paper_priors import PaperPriors
 from qa.references import ReferenceMap
 
 Encoder = Callable[[list[str]], np.ndarray]
@@ -79,7 +80,6 @@ def score_fusion(dense: np.ndarray, bm25: np.ndarray, alpha: float, *, scale: st
 # own statement of that: its passages gain this many z-score units. Chosen on our paper questions
 # (tests/data/paper_questions.jsonl) and checked on a held-out set written apart from them; see the class doc.
 ABSTRACT_BOOST = 0.75
-ABSTRACT_PRIOR_MAX_DOCUMENTS = 20  # a filter of more papers is a library slice, not "this paper"
 EVIDENCE_BOOST = 2.0  # z-score units for a passage quoting a trial the answer leads with (as a named figure)
 
 
@@ -110,7 +110,7 @@ class Retriever:
         the lay terms and cost SciFact train 0.006 nDCG@10, abbreviation -> long form also cost round-1
         hit@1. Sentence weights 0.35-0.5 and dense Rocchio feedback gained nothing (feedback was removed).
 
-        ``abstract_boost`` applies only to a search within at most ``ABSTRACT_PRIOR_MAX_DOCUMENTS`` named
+        ``abstract_boost`` applies only to a search within at most ``qa.paper_priors.MAX_DOCUMENTS`` named
         documents (the dev and BEIR questions, asked of the whole corpus, are untouched). On the 42 paper
         questions of tests/data/paper_questions.jsonl (asked through the vocabulary expansion, as POST
         /api/ask does) hit@5 went 0.786 -> 0.881 at 0.75; on 36 held-out questions written by another
@@ -134,7 +134,7 @@ class Retriever:
         self._references = ReferenceMap.from_passages(index.passages) if reference_boost else None
         # z-score units added to a paper's abstract when the question is asked of a few named papers
         self.abstract_boost = abstract_boost
-        self._abstracts: dict[str, np.ndarray] = {}  # doc id -> its abstract's passage rows
+        self.papers = PaperPriors(getattr(index, "documents", None), index.passages, self.document_rows)
 
     def search(
         self,
@@ -163,7 +163,11 @@ class Retriever:
         if candidates == 0 or not query.strip():
             return []
         depth = min(candidates, max(self.depth, 5 * k))
-        bm25_all = keyword_scores if keyword_scores is not None else self.keyword_scores(query, expansions)
+        bm25_all = (
+            keyword_scores
+            if keyword_scores is not None
+            else self.keyword_scores(query, expansions, documents)
+        )
         qvec = query_vector if query_vector is not None else self.encode([query])[0]
         found_scores, found_rows = self.index.dense.search(qvec[None, :], depth, rows=allowed)
         dense_rows = found_rows[0][found_rows[0] >= 0].astype(np.int64)
@@ -199,8 +203,8 @@ class Retriever:
                 fused = fused + self.reference_boost * np.isin(rows, named)
             if quoted:
                 fused = fused + EVIDENCE_BOOST * np.isin(rows, quoted)
-            if self.abstract_boost and documents and len(documents) <= ABSTRACT_PRIOR_MAX_DOCUMENTS:
-                fused = fused + self.abstract_boost * np.isin(rows, self.abstract_rows(documents))
+            if self.abstract_boost and documents and self.papers.applies(documents):
+                fused = fused + self.abstract_boost * np.isin(rows, self.papers.abstract_rows(documents))
         else:
             by_row = rrf([dense_rows.tolist(), bm25_rows.tolist()], self.rrf_k)
             rows, fused = np.fromiter(by_row, dtype=np.int64), np.fromiter(by_row.values(), dtype=np.float64)
@@ -224,32 +228,14 @@ class Retriever:
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def abstract_rows(self, documents: Collection[str]) -> np.ndarray:
-        """The passage rows of ``documents``' abstracts (the sections a reader marked ``abstract``)."""
-        parts = []
-        for doc_id in dict.fromkeys(documents):
-            if doc_id not in self._abstracts:
-                self._abstracts[doc_id] = self._read_abstract_rows(doc_id)
-            parts.append(self._abstracts[doc_id])
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        """The passage rows of ``documents``' abstracts."""
+        return self.papers.abstract_rows(documents)
 
-    def _read_abstract_rows(self, doc_id: str) -> np.ndarray:
-        documents = getattr(self.index, "documents", None)
-        if documents is None or doc_id not in documents:
-            return np.zeros(0, dtype=np.int64)
-        spans = [(s.start, s.end) for s in documents[doc_id].sections if s.kind == "abstract"]
-        rows = self.document_rows([doc_id])
-        if not spans or not len(rows):
-            return np.zeros(0, dtype=np.int64)
-        fetched = (
-            self.index.passages.rows(rows.tolist())
-            if hasattr(self.index.passages, "rows")
-            else [self.index.passages[int(r)] for r in rows]
-        )
-        inside = [any(s <= p.start and p.end <= e for s, e in spans) for p in fetched]
-        return rows[np.array(inside, dtype=bool)]
-
-    def keyword_scores(self, query: str, expansions: list[str] | None = None) -> np.ndarray:
-        """BM25 score of every passage (row order) for ``query`` plus its ``expansions``."""
+    def keyword_scores(
+        self, query: str, expansions: list[str] | None = None, documents: Collection[str] | None = None
+    ) -> np.ndarray:
+        """BM25 score of every passage (row order) for ``query`` plus its ``expansions``; asked of a few
+        named ``documents``, also with their own abbreviations of what it spells out (and back)."""
         extra = (
             self.lexicon.expand(
                 query, long_forms=self.lexicon_long_forms, abbreviations=self.lexicon_abbreviations
@@ -257,6 +243,8 @@ class Retriever:
             if self.lexicon
             else []
         )
+        if documents and self.papers.applies(documents):
+            extra = list(dict.fromkeys([*extra, *self.papers.expansions(query, documents)]))
         if self.lexicon_weight == 1.0 or not extra:
             return self.index.keyword.scores(" ".join([query, *(expansions or []), *extra]))
         asked = self.index.keyword.scores(" ".join([query, *(expansions or [])]))

@@ -31,7 +31,7 @@ def keyword_stage(ctx: AskContext) -> None:
     """BM25 over the resolved question and its vocabulary expansions (a class brings its member drugs)."""
     services, resolved = ctx.services, ctx.resolution.resolved
     expansions = services.facts.expand_query(resolved) if services.facts else []
-    ctx.keyword_scores_ = services.retriever.keyword_scores(resolved, expansions)
+    ctx.keyword_scores_ = services.retriever.keyword_scores(resolved, expansions, ctx.documents)
 
 
 def facts_stage(ctx: AskContext) -> None:

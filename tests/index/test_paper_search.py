@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from readers.paperset import stage_paper
 
@@ -74,3 +75,20 @@ def test_a_question_asked_of_the_paper_reaches_its_abstract(paper_services: Serv
             assert h.score == pytest.approx(plain[h.passage.id] + (ABSTRACT_BOOST if lifted else 0.0))
     # a question of the whole library has no "this paper": no prior
     assert [h.passage.id for h in search(ABSTRACT_BOOST, None)] == [h.passage.id for h in search(0.0, None)]
+
+
+def test_a_paper_asked_in_long_form_is_searched_in_its_own_abbreviation(paper_services: Services) -> None:
+    retriever = paper_services.retriever
+    question = "How many courses of activated killer T cells and dendritic cells did each patient receive?"
+    assert "AKT-DC" in retriever.papers.expansions(question, [DOC])
+    # the other way round (an abbreviation asked) is left to the question: within the paper it is everywhere
+    assert retriever.papers.expansions("How many AKT-DC courses were given?", [DOC]) == []
+    # a seed review does not define AKT-DC: asked of it alone, nothing is added
+    seed = next(d for d in paper_services.index.documents if d != DOC)
+    assert "AKT-DC" not in retriever.papers.expansions(question, [seed])
+    rows = retriever.document_rows([DOC])
+    within = retriever.keyword_scores(question, documents=[DOC])[rows]
+    plain = retriever.keyword_scores(question)[rows]
+    passages = paper_services.index.passages.rows(rows.tolist())
+    uses = np.array(["AKT-DC" in p.text for p in passages])
+    assert uses.any() and (within[uses] > plain[uses]).all() and (within[~uses] == plain[~uses]).all()
