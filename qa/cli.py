@@ -168,10 +168,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from qa.index.store import index_differences
+    from qa.errors import IndexMissing
+    from qa.index.store import REBUILD_HINT, index_differences
 
-    if args.build_if_needed and index_differences(settings):
+    differences = index_differences(settings)
+    if differences and args.build_if_needed:
         cmd_index(argparse.Namespace(corpus=None, if_stale=True, quiet=False), settings)
+    elif differences:  # one error line here, not a traceback from every worker's startup
+        raise IndexMissing(
+            f"cannot serve: {'; '.join(differences)}; {REBUILD_HINT} or pass --build-if-needed"
+        )
     if settings.database_url:  # a database that cannot be used is one error line, before a worker starts
         from qa.conversations import open_store
 

@@ -121,6 +121,10 @@ def test_a_missing_index_and_a_bad_setting_are_error_lines(
     code = main(["search", "melanoma", "--corpus-dir", str(CORPUS), "--index-dir", str(tmp_path / "none")])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and "Traceback" not in err
+    # serving without an index: one line before any worker starts, not a startup traceback
+    code = main(["serve", "--corpus-dir", str(CORPUS), "--index-dir", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: cannot serve: no index at") and "--build-if-needed" in err
     code = main(["index", "--chunk-max-tokens", "999", "--index-dir", str(tmp_path / "i")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: invalid setting: chunk_max_tokens")
