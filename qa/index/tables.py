@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from qa.chunking import Passage
 from qa.documents import Document, DocumentMeta, document_from_dict, document_to_dict
@@ -120,35 +120,58 @@ class Store:
             yield from batch
 
 
+T = TypeVar("T")
+
+
 def _passage(data: str) -> Passage:
     return Passage.from_dict(json.loads(data))
 
 
-class Passages(Sequence[Passage]):
-    """The passage table by row (``passages[row]``, ``rows([...])``) or id; iteration streams them all."""
+class _Table(Sequence[T]):
+    """One table of the store as a sequence by row: length, negative rows and slices; a subclass reads a
+    row (``_read``) and may read many at once (``rows``)."""
+
+    table: str
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._len = int(store.execute("SELECT COUNT(*) FROM passages")[0][0])
-        self._per_document: dict[str, int] | None = None
+        self._len = int(store.execute(f"SELECT COUNT(*) FROM {self.table}")[0][0])
 
     def __len__(self) -> int:
         return self._len
 
     @overload
-    def __getitem__(self, row: int) -> Passage: ...
+    def __getitem__(self, row: int) -> T: ...
     @overload
-    def __getitem__(self, row: slice) -> list[Passage]: ...
-    def __getitem__(self, row: int | slice) -> Passage | list[Passage]:
+    def __getitem__(self, row: slice) -> list[T]: ...
+    def __getitem__(self, row: int | slice) -> T | list[T]:
         if isinstance(row, slice):
             return self.rows(range(*row.indices(self._len)))
         row = int(row)
-        if row < 0:
-            row += self._len
-        found = self.store.execute("SELECT data FROM passages WHERE row = ?", (row,))
-        if not found:
+        found = self._read(row + self._len if row < 0 else row)
+        if found is None:
             raise IndexError(row)
-        return _passage(found[0][0])
+        return found
+
+    def rows(self, rows: Iterable[int]) -> list[T]:
+        return [self[r] for r in rows]
+
+    def _read(self, row: int) -> T | None:
+        raise NotImplementedError
+
+
+class Passages(_Table[Passage]):
+    """The passage table by row (``passages[row]``, ``rows([...])``) or id; iteration streams them all."""
+
+    table = "passages"
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self._per_document: dict[str, int] | None = None
+
+    def _read(self, row: int) -> Passage | None:
+        found = self.store.execute("SELECT data FROM passages WHERE row = ?", (row,))
+        return _passage(found[0][0]) if found else None
 
     def rows(self, rows: Iterable[int]) -> list[Passage]:
         """The passages at ``rows``, in that order (one query per few hundred rows)."""
@@ -190,30 +213,14 @@ class Passages(Sequence[Passage]):
         return self._per_document.get(doc_id, 0)
 
 
-class Sentences(Sequence[Sentence]):
+class Sentences(_Table[Sentence]):
     """The sentence table by row; ``row_of`` finds a sentence by its document offsets."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._len = int(store.execute("SELECT COUNT(*) FROM sentences")[0][0])
+    table = "sentences"
 
-    def __len__(self) -> int:
-        return self._len
-
-    @overload
-    def __getitem__(self, row: int) -> Sentence: ...
-    @overload
-    def __getitem__(self, row: slice) -> list[Sentence]: ...
-    def __getitem__(self, row: int | slice) -> Sentence | list[Sentence]:
-        if isinstance(row, slice):
-            return [self[r] for r in range(*row.indices(self._len))]
-        row = int(row)
-        if row < 0:
-            row += self._len
+    def _read(self, row: int) -> Sentence | None:
         found = self.store.execute('SELECT row, doc_id, start, "end", passage_id, kind FROM sentences WHERE row = ?', (row,))
-        if not found:
-            raise IndexError(row)
-        return Sentence(*found[0])
+        return Sentence(*found[0]) if found else None
 
     def __iter__(self) -> Iterator[Sentence]:
         sql = 'SELECT row, doc_id, start, "end", passage_id, kind FROM sentences ORDER BY row'
