@@ -132,10 +132,18 @@ class QuestionTerms:
         self._mentions: Mentions | None = None
 
     def mentions(self, index: SearchIndex) -> Mentions:
-        """Which sentences hold each token, built on first use (one pass over the sentence table)."""
+        """Which sentences hold each token: the build's table, or (a build without one) an inverted index
+        made on first use by one pass over the sentence table."""
         if self._mentions is None:
+            built = getattr(index, "mentions", None)
             # tokens only: the traits of every sentence are not kept (scoring keeps those it reads)
-            self._mentions = Mentions(frozenset(tokenize(index.sentence_text(s))) for s in index.sentences)
+            self._mentions = (
+                Mentions.from_index(built)
+                if built is not None
+                else Mentions.from_sentences(
+                    frozenset(tokenize(index.sentence_text(s))) for s in index.sentences
+                )
+            )
         return self._mentions
 
     def sentence(self, index: SearchIndex, row: int) -> SentenceTraits:

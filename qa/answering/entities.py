@@ -10,11 +10,14 @@ Names come from the vocabulary when the caller has one, and from the shape of a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
-from qa.index.keyword import tokenize
+import numpy as np
+
+from qa.index.keyword import KeywordIndex, tokenize
 
 if TYPE_CHECKING:
     from qa.facts.vocab import Vocabulary
@@ -104,13 +107,27 @@ def head_tokens(name: str) -> frozenset[str]:
 
 
 class Mentions:
-    """Which sentences of the corpus hold a token: an inverted index over sentence tokens."""
+    """Which sentences of the corpus hold a token: an inverted index over sentence tokens, either the
+    build's own (``from_index``: postings memory-mapped, nothing built at load) or one built in memory from
+    the sentences (``from_sentences``: builds made before the build-time one)."""
 
-    def __init__(self, sentence_tokens: Iterable[frozenset[str]]) -> None:
-        self.rows: dict[str, set[int]] = {}
+    def __init__(self, rows_with: Callable[[str], np.ndarray], tokens: Callable[[], Iterable[str]]) -> None:
+        self.rows_with = rows_with  # token -> its sentence rows, ascending
+        self.tokens = tokens  # every token of the corpus' sentences
+
+    @classmethod
+    def from_index(cls, index: KeywordIndex) -> Mentions:
+        return cls(index.rows_with, lambda: index.vocab)
+
+    @classmethod
+    def from_sentences(cls, sentence_tokens: Iterable[frozenset[str]]) -> Mentions:
+        found: dict[str, list[int]] = {}
         for row, tokens in enumerate(sentence_tokens):
             for t in tokens:
-                self.rows.setdefault(t, set()).add(row)
+                found.setdefault(t, []).append(row)
+        rows = {t: np.array(r, dtype=np.int64) for t, r in found.items()}
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(lambda t: rows.get(t, empty), lambda: rows)
 
     def sentences_naming(self, entity: Entity) -> set[int]:
         """Rows of the sentences holding every word of one of the entity's spellings."""
@@ -119,8 +136,7 @@ class Mentions:
             heads = head_tokens(spelling)
             if not heads:
                 continue
-            rows = set.intersection(*(self.rows.get(t, set()) for t in heads))
-            out |= rows
+            out.update(int(r) for r in reduce(np.intersect1d, (self.rows_with(t) for t in heads)))
         return out
 
     def known(self, entity: Entity) -> bool:
@@ -130,7 +146,7 @@ class Mentions:
         heads = head_tokens(entity.text)
         if entity.source == "shape" and len(heads) == 1:
             (head,) = heads
-            return any(t.startswith(head) and t[len(head) : len(head) + 1].isdigit() for t in self.rows)
+            return any(t.startswith(head) and t[len(head) : len(head) + 1].isdigit() for t in self.tokens())
         return False
 
 

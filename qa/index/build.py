@@ -26,6 +26,8 @@ from qa.corpus import Corpus, load_corpus
 from qa.encoding import Embedder
 from qa.index.dense import DenseIndex, choose_kind
 from qa.index.keyword import KeywordIndex
+
+MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sentences, read for its postings
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
@@ -287,6 +289,9 @@ def write_build(
     kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
     dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
     KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
+    texts = {d.id: d.text for d in corpus.documents}
+    sentence_words = (texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences)  # type: ignore[call-overload]
+    KeywordIndex.build(list(sentence_words)).save(work / MENTIONS)
     write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
     write_store(work / STORE_FILE, passages, sentences, corpus.documents)
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")

@@ -80,6 +80,14 @@ class KeywordIndex:
             return np.zeros(self.model.scores["num_docs"], dtype=np.float32)
         return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
 
+    def rows_with(self, token: str) -> np.ndarray:
+        """The rows holding ``token`` (one of ``tokenize``'s), ascending: its postings in the score matrix."""
+        t = self.vocab.get(token)
+        if t is None:
+            return np.zeros(0, dtype=np.int64)
+        indptr = self.model.scores["indptr"]
+        return np.sort(np.asarray(self.model.scores["indices"][indptr[t] : indptr[t + 1]], dtype=np.int64))
+
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.scores(query)
         k = min(k, len(scores))

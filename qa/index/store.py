@@ -12,7 +12,7 @@ from qa.corpus import load_corpus
 from qa.documents import Document
 from qa.encoding import resolve_model, weights_hash
 from qa.errors import CorpusError, IndexMismatch, IndexMissing, NotFound
-from qa.index.build import current_path
+from qa.index.build import MENTIONS, current_path
 from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.index.manifest import MANIFEST_NAME, IndexManifest
@@ -69,6 +69,8 @@ class SearchIndex:
         self.passage_sentences: np.ndarray = np.asarray(np.load(path / PASSAGE_SENTENCES, mmap_mode="r"))
         self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type, manifest.dense)
         self.keyword = KeywordIndex.load(path / "bm25")
+        # token -> sentence rows, memory-mapped (builds before it had none: the answerer makes its own)
+        self.mentions = KeywordIndex.load(path / MENTIONS) if (path / MENTIONS).is_dir() else None
 
     @classmethod
     def load(cls, settings: Settings, *, check_corpus: bool = True, verify: bool = True) -> SearchIndex:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import CORPUS, DOC_000, ROOT
 
@@ -198,3 +199,23 @@ def test_cli_bad_corpus_is_a_clear_error_and_writes_nothing(tmp_path: Path, case
     assert last.startswith("error: ") and str(corpus) in last
     assert "Traceback" not in result.stderr
     assert not current_path(index_dir).exists()
+
+
+def test_the_builds_mention_table_equals_one_made_from_the_sentences(services: Services) -> None:
+    """The answerer's "does any sentence name X" index comes from the build (memory-mapped postings), and
+    says exactly what one made in memory from the stored sentences says."""
+    from qa.answering.entities import Mentions, question_entities
+    from qa.index.keyword import tokenize
+
+    index = services.index
+    assert index.mentions is not None
+    built = Mentions.from_index(index.mentions)
+    made = Mentions.from_sentences(frozenset(tokenize(index.sentence_text(s))) for s in index.sentences)
+    tokens = [t for t in made.tokens() if t]
+    assert set(tokens) == {t for t in built.tokens() if t} and len(tokens) > 1000
+    assert all(np.array_equal(built.rows_with(t), made.rows_with(t)) for t in tokens)
+    for question in ("Which trials combine TLR9 agonists with pembrolizumab?", "Is nivolumab tested with SD-101?"):
+        for entity in question_entities(question, services.facts.vocab if services.facts else None):
+            assert built.known(entity) == made.known(entity)
+            assert built.sentences_naming(entity) == made.sentences_naming(entity)
+    assert services.terms.mentions(index).rows_with == index.mentions.rows_with  # the build's table is used
