@@ -171,17 +171,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from qa.errors import IndexMissing
     from qa.index.store import REBUILD_HINT, index_differences
 
-    differences = index_differences(settings)
-    if differences and args.build_if_needed:
-        cmd_index(argparse.Namespace(corpus=None, if_stale=True, quiet=False), settings)
-    elif differences:  # one error line here, not a traceback from every worker's startup
-        raise IndexMissing(
-            f"cannot serve: {'; '.join(differences)}; {REBUILD_HINT} or pass --build-if-needed"
-        )
     if settings.database_url:  # a database that cannot be used is one error line, before a worker starts
         from qa.conversations import open_store
 
         open_store(settings).close()
+    differences = index_differences(settings)
+    if differences and args.build_if_needed:
+        cmd_index(argparse.Namespace(corpus=None, if_stale=True, quiet=False), settings)
+    elif differences:  # one error line here too, not a traceback from every worker's startup
+        raise IndexMissing(
+            f"cannot serve: {'; '.join(differences)}; {REBUILD_HINT} or pass --build-if-needed"
+        )
     os.environ["QA_SERVE_SETTINGS"] = settings.model_dump_json()
     uvicorn.run(
         "qa.cli:serve_app",
