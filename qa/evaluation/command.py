@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from qa.errors import QAError
 from qa.evaluation.beir import evaluate_beir
-from qa.evaluation.retrieval import evaluate_questions, load_questions
+from qa.evaluation.retrieval import (
+    DevQuestion,
+    evaluate_questions,
+    first_hit_rank,
+    load_questions,
+    rank_metrics,
+)
 from qa.evaluation.round2 import evaluate_round2
 from qa.evaluation.round2_report import failure_lines, table
 
@@ -88,7 +94,33 @@ def _papers(services: Services, path: Path) -> dict[str, Any]:
     except QAError as exc:
         raise QAError(f"{path}: {exc.message} (index the papers first: qa index --corpus DIR)") from exc
     expand = services.facts.expand_query if services.facts is not None else None
-    return evaluate_questions(services.retriever, asked, expand=expand, unfiltered=True)
+    out = evaluate_questions(services.retriever, asked, expand=expand, unfiltered=True)
+    out[ASK_ROW] = _asked(services, asked)
+    return out
+
+
+ASK_ROW = "POST /api/ask"  # the passages an answer lists (top 5), as a client gets them
+
+
+def _asked(services: Services, asked: list[DevQuestion]) -> dict[str, Any]:
+    """Each paper question through the whole question path (trials, priors, answer), its document as the
+    filter; ranks over the first five passages the answer lists. No conversation is recorded."""
+    import asyncio
+
+    from qa.pipeline.runner import STAGES, ask
+
+    stages = tuple(s for s in STAGES if s.name != "record")
+
+    async def run() -> dict[str, int | None]:
+        ranks = {}
+        for q in asked:
+            documents = [q.document] if q.document else None  # every paper question has one (checked)
+            result = await ask(services, q.question, documents=documents, top_k=5, stages=stages)
+            ranks[q.id] = first_hit_rank((h.passage.text for h in result.hits[:5]), q.evidence)
+        return ranks
+
+    ranks = asyncio.run(run())
+    return {**rank_metrics(list(ranks.values())), "ranks": ranks}
 
 
 def _round2(data: Path, url: str | None, services: Services | None) -> dict[str, Any]:

@@ -152,7 +152,8 @@ def test_qa_eval_papers_searches_each_question_within_its_document(
     where = ["--index-dir", str(settings.index_dir), "--corpus-dir", str(settings.corpus_dir)]
     assert main(["eval", "--papers", str(papers), "--json", *where]) == 0
     out = json.loads(capsys.readouterr().out)["papers"]
-    assert set(out) == {"hybrid", "dense", "bm25", "hybrid+vocab", "hybrid, all documents"}
+    assert set(out) == {"hybrid", "dense", "bm25", "hybrid+vocab", "hybrid, all documents", "POST /api/ask"}
+    assert out["POST /api/ask"]["hit@5"] >= 0.9
     assert len(out["hybrid"]["ranks"]) == len(rows)
     assert out["hybrid"]["hit@5"] >= out["hybrid, all documents"]["hit@5"] >= 0.9
     papers.write_text(json.dumps({**rows[0], "document": "not-indexed"}) + "\n", encoding="utf-8")
