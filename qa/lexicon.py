@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.index.keyword import stem
+from qa.index.keyword import stem, tokenize
 
 if TYPE_CHECKING:
     from qa.chunking import Passage
@@ -133,8 +133,9 @@ class Lexicon:
                     terms.setdefault(term, None)
                     for abbr in self._long.get(phrase_key(term), []) if abbreviations else []:
                         terms.setdefault(abbr, None)
-        asked = question.lower()
-        return [t for t in terms if t.lower() not in asked]
+        asked, asked_tokens = question.lower(), set(tokenize(question))
+        # a term the question already says in its own spelling ("tumour" for "tumor") adds nothing
+        return [t for t in terms if t.lower() not in asked and not set(tokenize(t)) <= asked_tokens]
 
     def lay_phrases(self, question: str) -> list[tuple[str, list[str]]]:
         """The curated lay phrases a question uses, each with the technical terms it stands for:

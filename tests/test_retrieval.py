@@ -163,3 +163,26 @@ def test_passages_quoting_the_matched_trials_join_the_hits(services: Services) -
     assert filtered and all(h.passage.doc_id == other for h in filtered)
     unknown = retriever.search(question, k=5, evidence=["no-such-passage:0-1"])
     assert [h.passage.id for h in unknown] == [h.passage.id for h in retriever.search(question, k=5)]
+
+
+def test_british_and_american_spellings_meet_on_the_keyword_side(services: Services) -> None:
+    from qa.index.keyword import tokenize
+
+    assert tokenize("tumour-associated macrophages in randomised haematological tumours") == tokenize(
+        "tumor-associated macrophages in randomized hematological tumors"
+    )
+    assert tokenize("PD-L1 CD8+ anti-PD-1") == [
+        "pdl1",
+        "pd",
+        "l1",
+        "cd8",
+        "antipd1",
+        "antipd",
+        "pd1",
+        "anti",
+        "pd",
+    ]
+    # the seed reviews spell it "tumor": a British question scores the same passages, the same
+    british = services.index.keyword.scores("tumour microenvironment of colorectal tumours")
+    american = services.index.keyword.scores("tumor microenvironment of colorectal tumors")
+    assert british.max() > 0 and np.array_equal(british, american)
