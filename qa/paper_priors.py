@@ -22,14 +22,20 @@ MAX_DOCUMENTS = 20  # a filter of more papers is a slice of the library, not "th
 
 class PaperPriors:
     def __init__(
-        self, documents: Mapping[str, Any] | None, passages: Any, rows: Callable[[list[str]], np.ndarray]
+        self,
+        documents: Mapping[str, Any] | None,
+        passages: Any,
+        rows: Callable[[list[str]], np.ndarray],
+        vectors: Callable[[np.ndarray], np.ndarray],
     ):
         """``documents``: the index's documents by id; ``passages``: its passages by row; ``rows``: a
-        document's passage rows (``Retriever.document_rows``)."""
+        document's passage rows (``Retriever.document_rows``); ``vectors``: passage vectors by row."""
         self.documents = documents
         self.passages = passages
         self.rows = rows
+        self.vectors = vectors
         self._abstracts: dict[str, np.ndarray] = {}
+        self._sums: dict[str, tuple[np.ndarray, int]] = {}  # doc id -> sum of its passage vectors, count
         self._lexicons: dict[str, Lexicon] = {}
         self._lock = threading.Lock()
 
@@ -40,6 +46,22 @@ class PaperPriors:
         """The passage rows of ``documents``' abstracts (the sections a reader marked ``abstract``)."""
         parts = [self._abstract(d) for d in dict.fromkeys(documents)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def centroid(self, documents: Collection[str]) -> np.ndarray:
+        """The unit mean of ``documents``' passage vectors (zeros when they have none)."""
+        total: np.ndarray | None = None
+        for doc_id in dict.fromkeys(documents):
+            found = self._sums.get(doc_id)
+            if found is None:
+                rows = self.rows([doc_id])
+                vecs = np.asarray(self.vectors(rows), dtype=np.float64) if len(rows) else np.zeros((0, 1))
+                found = self._sums[doc_id] = (vecs.sum(axis=0), len(rows))
+            if found[1]:
+                total = found[0] if total is None else total + found[0]
+        if total is None:
+            return np.zeros(0)
+        norm = float(np.linalg.norm(total))
+        return total / norm if norm else total
 
     def expansions(self, question: str, documents: Collection[str]) -> list[str]:
         """Each named paper's own long forms of the abbreviations the question uses, and its abbreviations

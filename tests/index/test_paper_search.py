@@ -92,3 +92,28 @@ def test_a_paper_asked_in_long_form_is_searched_in_its_own_abbreviation(paper_se
     passages = paper_services.index.passages.rows(rows.tolist())
     uses = np.array(["AKT-DC" in p.text for p in passages])
     assert uses.any() and (within[uses] > plain[uses]).all() and (within[~uses] == plain[~uses]).all()
+
+
+def test_within_a_paper_its_common_topic_is_taken_off_the_dense_side(paper_services: Services) -> None:
+    retriever, index = paper_services.retriever, paper_services.index
+    rows = retriever.document_rows([DOC])
+    mean = np.asarray(index.dense_vectors(rows), dtype=np.float64).mean(axis=0)
+    centroid = retriever.papers.centroid([DOC])
+    assert np.allclose(centroid, mean / np.linalg.norm(mean)) and np.isclose(np.linalg.norm(centroid), 1.0)
+    both = retriever.papers.centroid([DOC, *(d for d in index.documents if d != DOC)])
+    assert np.isclose(np.linalg.norm(both), 1.0) and not np.allclose(both, centroid)
+    question = "How were the killer T cells grown before transfer?"
+    vector = retriever.encode([question])[0]
+    saved = retriever.topic_weight
+    try:
+        retriever.topic_weight = 0.0
+        plain, unfiltered = (
+            [h.passage.id for h in retriever.search(question, 5, query_vector=vector, documents=d)]
+            for d in ([DOC], None)
+        )
+        retriever.topic_weight = saved
+        within = [h.passage.id for h in retriever.search(question, 5, query_vector=vector, documents=[DOC])]
+        assert [h.passage.id for h in retriever.search(question, 5, query_vector=vector)] == unfiltered
+    finally:
+        retriever.topic_weight = saved
+    assert all(i.startswith(DOC) for i in within) and within != plain  # the weight changes the paper's ranking
