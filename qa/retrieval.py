@@ -249,7 +249,7 @@ class Retriever:
         self, query: str, expansions: list[str] | None = None, documents: Collection[str] | None = None
     ) -> np.ndarray:
         """BM25 score of every passage (row order) for ``query`` plus its ``expansions``; asked of a few
-        named ``documents``, also with their own abbreviations of what it spells out (and back)."""
+        named ``documents``, also with their own abbreviations of the long forms it spells out."""
         extra = (
             self.lexicon.expand(
                 query, long_forms=self.lexicon_long_forms, abbreviations=self.lexicon_abbreviations
