@@ -132,7 +132,7 @@ class QuestionTerms:
         self._mentions: Mentions | None = None
 
     def mentions(self, index: SearchIndex) -> Mentions:
-        """Which sentences hold each token: the build's table, or (a build without one) an inverted index
+        """Which sentences hold each token: the build's table, or (an index without one) an inverted index
         made on first use by one pass over the sentence table."""
         if self._mentions is None:
             built = getattr(index, "mentions", None)

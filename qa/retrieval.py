@@ -205,7 +205,8 @@ class Retriever:
             if named or quoted:
                 dense_rows, dense = self._add_rows([*named, *quoted], dense_rows, dense, qvec, allowed)
             rows, ranked = dense_rows, dense
-            topic = self.papers.centroid(documents) if documents and self.papers.applies(documents) else None
+            scoped = self.papers.applies(documents)  # asked of a few named papers: their priors apply
+            topic = self.papers.centroid(documents) if scoped and documents else None
             if self.topic_weight and topic is not None and len(topic):
                 # every passage of a paper shares its topic: what tells them apart is the rest of the match
                 ranked = dense - self.topic_weight * (self.index.dense_vectors(rows) @ topic)
@@ -217,7 +218,7 @@ class Retriever:
                 fused = fused + self.reference_boost * np.isin(rows, named)
             if quoted:
                 fused = fused + EVIDENCE_BOOST * np.isin(rows, quoted)
-            if self.abstract_boost and documents and self.papers.applies(documents):
+            if self.abstract_boost and scoped and documents:
                 fused = fused + self.abstract_boost * np.isin(rows, self.papers.abstract_rows(documents))
         else:
             by_row = rrf([dense_rows.tolist(), bm25_rows.tolist()], self.rrf_k)
@@ -240,10 +241,6 @@ class Retriever:
             return np.array(table_rows(documents), dtype=np.int64)
         parts = [self._rows_by_document[d] for d in dict.fromkeys(documents) if d in self._rows_by_document]
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-
-    def abstract_rows(self, documents: Collection[str]) -> np.ndarray:
-        """The passage rows of ``documents``' abstracts."""
-        return self.papers.abstract_rows(documents)
 
     def keyword_scores(
         self, query: str, expansions: list[str] | None = None, documents: Collection[str] | None = None

@@ -109,7 +109,7 @@ def head_tokens(name: str) -> frozenset[str]:
 class Mentions:
     """Which sentences of the corpus hold a token: an inverted index over sentence tokens, either the
     build's own (``from_index``: postings memory-mapped, nothing built at load) or one built in memory from
-    the sentences (``from_sentences``: builds made before the build-time one)."""
+    the sentences (``from_sentences``: an index without that table, and the reference the test compares)."""
 
     def __init__(self, rows_with: Callable[[str], np.ndarray], tokens: Callable[[], Iterable[str]]) -> None:
         self.rows_with = rows_with  # token -> its sentence rows, ascending

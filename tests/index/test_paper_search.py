@@ -35,7 +35,7 @@ def paper_services(
 
 def test_abstract_rows_are_the_passages_under_the_papers_abstract(paper_services: Services) -> None:
     retriever, passages = paper_services.retriever, paper_services.index.passages
-    rows = retriever.abstract_rows([DOC])
+    rows = retriever.papers.abstract_rows([DOC])
     everything = retriever.document_rows([DOC])
     assert 0 < len(rows) < len(everything) / 4
     in_abstract = {int(r) for r in everything if passages[int(r)].section[:1] == ["Abstract"]}
@@ -43,7 +43,7 @@ def test_abstract_rows_are_the_passages_under_the_papers_abstract(paper_services
     assert any("81.4" in passages[int(r)].text for r in rows)  # the abstract states the 5-year survival
     # the plain-text seed reviews have theirs too (an "Abstract" line the structure reader marks)
     for seed in (d for d in paper_services.index.documents if d != DOC):
-        found = retriever.abstract_rows([seed])
+        found = retriever.papers.abstract_rows([seed])
         assert len(found) and all(passages[int(r)].section[:1] == ["Abstract"] for r in found)
         assert passages[int(retriever.document_rows([seed])[-1])].section[:1] != ["Abstract"]
 
