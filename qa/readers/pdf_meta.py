@@ -159,8 +159,11 @@ def stated_year(text: str) -> int | None:
         m = re.search(pattern, text, re.I)
         if m:
             return int(m.group(1))
-    years = re.findall(r"\b((?:19|20)\d{2})\b", text)
-    return int(max(set(years), key=years.count)) if years else None
+    years = [int(y) for y in re.findall(r"\b((?:19|20)\d{2})\b", text)]
+    # the most frequent year; of years as frequent, the latest (a paper's own year is after what it cites).
+    # A tie broken by set order would change with the process's string hashing, and with it the corpus
+    # hash: a server would find its own index stale on every other start.
+    return max(years, key=lambda y: (years.count(y), y)) if years else None
 
 
 def licence(text: str) -> str | None:

@@ -66,3 +66,31 @@ def test_a_text_that_opens_with_its_abstract_gets_no_invented_title(tmp_path: Pa
         "Carl Dahl",
     ]
     assert doc.meta.description == "d"
+
+
+def test_a_tie_between_stated_years_reads_the_same_in_every_process(tmp_path: Path) -> None:
+    """Two years stated as often: the latest, whatever the process's string hashing (a tie once went by set
+    order, so the corpus hash, and with it whether the index was stale, changed from one start to the next)."""
+    import subprocess
+    import sys
+
+    from qa.readers.pdf_meta import stated_year
+
+    assert stated_year("Cohorts of 2003 and 2008 were compared with those of 2003 and 2008.") == 2008
+    assert stated_year("Seen in 2003, in 2003 again and in 2008.") == 2003
+    (tmp_path / "cohorts.txt").write_text(
+        "Outcomes of two cohorts\n\nPatients enrolled in 2003 were followed to 2008. The first was smaller.\n",
+        encoding="utf-8",
+    )
+    code = "import sys; from pathlib import Path; from qa.corpus import load_corpus; print(load_corpus(Path(sys.argv[1])).hash)"
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            env={"PYTHONHASHSEED": str(seed), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(hashes) == 1
