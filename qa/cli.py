@@ -77,7 +77,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     corpus = load_corpus(
         Path(settings.corpus_dir), max_file_mb=settings.max_file_mb
     )  # fail before the model loads
-    embedder = Embedder(settings.model, threads=settings.torch_threads)
+    embedder = Embedder(settings.model, threads=settings.torch_threads, precision=settings.embed_precision)
     if getattr(args, "ray", None):
         from qa.index.distributed import build_index_ray
 

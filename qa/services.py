@@ -43,7 +43,11 @@ class Services:
         cls, settings: Settings, *, embedder: Embedder | None = None, build_if_needed: bool = False
     ) -> Services:
         own_model = embedder is None
-        embedder = embedder or Embedder(settings.model, threads=serving_threads(settings.torch_threads))
+        embedder = embedder or Embedder(
+            settings.model,
+            threads=serving_threads(settings.torch_threads),
+            precision=settings.embed_precision,  # the library's changes; questions go through encode
+        )
         from qa.library.changes import recover_if_idle
 
         recover_if_idle(Path(settings.index_dir))  # a change a killed process left: finished or undone

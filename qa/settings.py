@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         description="torch intra-op threads; 0 means the core count when indexing, and when serving the "
         "cores but one shared out between the model processes.",
     )
+    embed_precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="Precision of a build's forward passes (passages and sentences; questions are always "
+        "float32): 'bfloat16' embeds ~2.5x faster on a CPU with AVX512-BF16 or AMX, each vector within 1e-4 "
+        "in cosine of the float32 one, and slower where the CPU lacks them.",
+    )
     batch_wait_ms: float = Field(
         2.0,
         ge=0,

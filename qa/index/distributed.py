@@ -75,8 +75,8 @@ def read_and_chunk(row: dict[str, Any], *, root: str, model: str, settings_json:
 class EmbedActor:
     """Ray Data actor: one model, embedding a batch of documents' passages and sentences in one go."""
 
-    def __init__(self, model: str, threads: int, device: str) -> None:
-        self.embedder = Embedder(model, threads=threads, device=device)
+    def __init__(self, model: str, threads: int, device: str, precision: str = "float32") -> None:
+        self.embedder = Embedder(model, threads=threads, device=device, precision=precision)
         self.threads = threads
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -205,6 +205,7 @@ def _run_pipeline(
             "model": settings.model,
             "threads": threads,
             "device": "cuda" if gpus else "cpu",
+            "precision": settings.embed_precision,
         },
         batch_size=DOCS_PER_BATCH,
         concurrency=actors,

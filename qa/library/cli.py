@@ -64,7 +64,9 @@ def add(settings: Settings, paths: list[Path]) -> int:
             errors.append(s.name)
         ids.setdefault(s.document.id, s.path)
     if staged:
-        embedder = Embedder(settings.model, threads=settings.torch_threads)
+        embedder = Embedder(
+            settings.model, threads=settings.torch_threads, precision=settings.embed_precision
+        )
         _report(add_documents(settings, embedder, staged))
     return 1 if errors or missing else 0
 
@@ -72,7 +74,7 @@ def add(settings: Settings, paths: list[Path]) -> int:
 def remove(settings: Settings, doc_ids: list[str]) -> int:
     from qa.encoding import Embedder
 
-    embedder = Embedder(settings.model, threads=settings.torch_threads)
+    embedder = Embedder(settings.model, threads=settings.torch_threads, precision=settings.embed_precision)
     _report(remove_documents(settings, embedder, doc_ids))
     return 0
 

@@ -25,3 +25,21 @@ def test_encode_many_gives_each_text_its_own_vector_in_order(embedder: Embedder)
         assert many.shape == (len(texts), embedder.dim) and many.dtype == np.float32
         assert np.allclose(many, one_by_one, atol=1e-5)
     assert embedder.encode_many([]).shape == (0, embedder.dim)
+
+
+def test_a_bfloat16_build_gives_the_float32_vectors_to_within_1e_4_in_cosine(embedder: Embedder) -> None:
+    """``QA_EMBED_PRECISION=bfloat16``: a build's passes under bfloat16 autocast, the weights untouched."""
+    import pytest
+
+    from qa.errors import QAError
+
+    corpus = load_corpus(CORPUS)
+    texts = [p.embed_text for p in chunk_corpus(Settings(), embedder, corpus)[:16]]
+    half = Embedder("all-MiniLM-L6-v2", threads=1, precision="bfloat16")
+    low, full = half.encode_many(texts), embedder.encode_many(texts)
+    assert low.dtype == np.float32 and np.allclose(np.linalg.norm(low, axis=1), 1, atol=1e-5)
+    cosines = (low * full).sum(axis=1)
+    assert cosines.min() > 0.9999 and not np.array_equal(low, full)  # bfloat16 passes: close, not the same
+    assert np.array_equal(half.encode(texts[:2]), embedder.encode(texts[:2]))  # questions stay float32
+    with pytest.raises(QAError, match="precision 'float8'"):
+        Embedder("all-MiniLM-L6-v2", precision="float8")
