@@ -122,3 +122,11 @@ def test_the_rest_of_the_corpus_still_loads(tmp_path: Path) -> None:
     for name in ("bomb.xml", "xxe.nxml", "scan.pdf", "corrupt.pdf"):
         assert str(corpus / name) in skipped
     assert SECRET not in skipped and all(SECRET not in d.text for d in loaded.documents)
+
+
+def test_two_files_with_one_id_are_refused_naming_the_id(tmp_path: Path) -> None:
+    """Ids come from file stems (or manifest.json): a.txt and a.md would be one document twice."""
+    for name in ("a.txt", "a.md", "b.txt"):
+        (tmp_path / name).write_text("A heading\n\nSome text about PD-1 blockade.\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"duplicate document ids \['a'\]"):
+        load_corpus(tmp_path)
