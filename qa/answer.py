@@ -329,8 +329,9 @@ def extract_answer(
     kind = classify(question)
     entities = question_entities(question, vocab)
     mentions = terms.mentions(index)
-    unknown = [e for e in entities if e.strong and not mentions.known(e)]
-    named = [e for e in entities if mentions.known(e)]
+    known = [mentions.known(e) for e in entities]
+    unknown = [e for e, k in zip(entities, known, strict=True) if e.strong and not k]
+    named = [e for e, k in zip(entities, known, strict=True) if k]
     base = Answer(
         ABSTAIN_MESSAGE,
         True,

@@ -10,6 +10,7 @@ Names come from the vocabulary when the caller has one, and from the shape of a 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import reduce
@@ -114,6 +115,9 @@ class Mentions:
     def __init__(self, rows_with: Callable[[str], np.ndarray], tokens: Callable[[], Iterable[str]]) -> None:
         self.rows_with = rows_with  # token -> its sentence rows, ascending
         self.tokens = tokens  # every token of the corpus' sentences
+        self._sorted: list[str] | None = (
+            None  # the tokens in order, for prefix look-ups (made when first asked)
+        )
 
     @classmethod
     def from_index(cls, index: KeywordIndex) -> Mentions:
@@ -140,14 +144,34 @@ class Mentions:
         return out
 
     def known(self, entity: Entity) -> bool:
-        """Named in one sentence; a code stem counts when the documents write it with digits (ESMO2021)."""
-        if self.sentences_naming(entity):
+        """Named in one sentence; a code stem counts when the documents write it with digits (ESMO2021).
+
+        Asked of every entity of every question, so it stays small at 10^6 passages: the postings are
+        intersected shortest first and left as arrays (a common word's run 10^5 rows there), and the code
+        stem is a binary search over the sorted tokens, not a scan of them."""
+        if any(self._names(spelling) for spelling in entity.spellings()):
             return True
         heads = head_tokens(entity.text)
         if entity.source == "shape" and len(heads) == 1:
             (head,) = heads
-            return any(t.startswith(head) and t[len(head) : len(head) + 1].isdigit() for t in self.tokens())
+            if self._sorted is None:
+                self._sorted = sorted(self.tokens())
+            at = bisect_left(self._sorted, head)
+            while at < len(self._sorted) and self._sorted[at].startswith(head):
+                if self._sorted[at][len(head) : len(head) + 1].isdigit():
+                    return True
+                at += 1
         return False
+
+    def _names(self, spelling: str) -> bool:
+        """Whether one sentence holds every word of ``spelling``."""
+        heads = head_tokens(spelling)
+        if not heads:
+            return False
+        postings = sorted((self.rows_with(t) for t in heads), key=len)
+        if not len(postings[0]):
+            return False
+        return bool(len(reduce(lambda a, b: np.intersect1d(a, b, assume_unique=True), postings)))
 
 
 def names_in(entity: Entity, tokens: frozenset[str]) -> bool:
