@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from qa.chunking import Passage, chunk_document
 from qa.corpus import Corpus, load_corpus
 from qa.encoding import Embedder
-from qa.index.dense import DenseIndex, choose_kind
+from qa.index.dense import DenseIndex, Kind, choose_kind
 from qa.index.keyword import KeywordIndex
 
 MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sentences, read for its postings
@@ -185,7 +185,9 @@ def new_build_folder(index_dir: Path) -> Path:
     return work
 
 
-def chunk_corpus(settings: Settings, embedder: Embedder, corpus: Corpus, *, progress: bool = False) -> list[Passage]:
+def chunk_corpus(
+    settings: Settings, embedder: Embedder, corpus: Corpus, *, progress: bool = False
+) -> list[Passage]:
     passages: list[Passage] = []
     for doc in tqdm(corpus.documents, desc="chunking", unit="doc", disable=not progress):
         passages.extend(
@@ -263,39 +265,36 @@ def write_build(
 ) -> None:
     """Write every file of a build into ``work``, manifest last, synced.
 
-    ``embed`` gives the passage and sentence vectors; it runs on a thread of its own while the build steps
-    (facts, lexicon), which need the passages but no vectors, run on this one: the model's forward passes
-    release the GIL, so the two overlap. ``extra`` is read once the vectors are in (``embed`` may add to it).
+    ``embed`` gives the passage and sentence vectors; it and then the index files (``write_indexes``) run
+    on a thread of their own while the build steps (facts, lexicon), which need the passages but no
+    vectors, run on this one: the model's forward passes and FAISS release the GIL, so the two overlap.
+    ``extra`` is read once the vectors are in (``embed`` may add to it).
     ``sources`` maps each document's corpus file to the sha256 of its bytes (``sources.json``), so a later
     change can tell an unchanged file from a new or edited one. ``clock`` gets a lap per stage.
     """
     clock = clock or Stopwatch()
-    embed_seconds: list[float] = []
+    seconds: dict[str, float] = {}
+    kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
 
-    def timed_embed() -> tuple[np.ndarray, np.ndarray]:
+    def vectors_and_indexes() -> dict[str, Any]:
         t0 = time.perf_counter()
-        vectors = embed()
-        embed_seconds.append(round(time.perf_counter() - t0, 3))
-        return vectors
+        p_vecs, s_vecs = embed()
+        t1 = time.perf_counter()
+        dense = write_indexes(work, settings, kind, corpus, passages, p_vecs, s_vecs)
+        seconds["embed (beside the steps)"] = round(t1 - t0, 3)
+        seconds["indexes"] = round(time.perf_counter() - t1, 3)
+        return dense
 
-    vectors = _on_thread(timed_embed, "build-embed")
+    # with vectors from a cache (bench/full_scale.py) the index files are written while the facts are found
+    indexes = _on_thread(vectors_and_indexes, "build-embed")
     for step in BUILD_STEPS:
         step(work, corpus, passages)
         clock.lap(step.__name__.removesuffix("_build_step"))
-    p_vecs, s_vecs = vectors.result()
-    clock.lap("waiting for vectors")
-    clock.seconds["embed (beside the steps)"] = embed_seconds[0]  # overlaps the steps and the wait
-    sentences, by_passage = sentence_table(passages)
-    kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
-    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
-    KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
-    texts = {d.id: d.text for d in corpus.documents}
-    sentence_words = (texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences)  # type: ignore[call-overload]
-    KeywordIndex.build(list(sentence_words)).save(work / MENTIONS)
-    write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
-    write_store(work / STORE_FILE, passages, sentences, corpus.documents)
+    dense = indexes.result()
+    clock.lap("waiting for the indexes")
+    clock.seconds.update(seconds)  # overlap the steps and the wait
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
-    clock.lap("indexes")
+    sentences = sentence_table(passages)[0]
 
     files, sizes = file_digests(work)
     IndexManifest(
@@ -324,6 +323,27 @@ def write_build(
     ).write(work)
     _fsync_tree(work)
     clock.lap("manifest and sync")
+
+
+def write_indexes(
+    work: Path,
+    settings: Settings,
+    kind: Kind,
+    corpus: Corpus,
+    passages: list[Passage],
+    p_vecs: np.ndarray,
+    s_vecs: np.ndarray,
+) -> dict[str, Any]:
+    """The dense index, BM25 over passages and over sentences, the sentence vectors and the store."""
+    sentences, by_passage = sentence_table(passages)
+    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
+    KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
+    texts = {d.id: d.text for d in corpus.documents}
+    sentence_words = (texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences)  # type: ignore[call-overload]
+    KeywordIndex.build(list(sentence_words)).save(work / MENTIONS)
+    write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
+    write_store(work / STORE_FILE, passages, sentences, corpus.documents)
+    return dense
 
 
 def write_sentence_vectors(work: Path, s_vecs: np.ndarray, passage_rows: list[list[int]]) -> None:
