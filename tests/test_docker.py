@@ -129,3 +129,9 @@ def test_smoke_test_binds_loopback_and_checks_the_answer() -> None:
     serve = next(line for line in script.splitlines() if "-- qa serve" in line)
     assert "QA_HOST=127.0.0.1" in serve, "the smoke server must not listen on every interface of the host"
     assert '"abstained":false' in script and "SD-101" in script, "the smoke test checks the answer, not a 200"
+
+
+def test_the_image_has_the_postgres_driver_for_replicas() -> None:
+    """Replicas of the image share one conversation store when QA_DATABASE_URL is set: psycopg is in it."""
+    runs = [rest for k, rest in stages()[0] if k == "RUN"]
+    assert any(re.search(r"pip install .*\"\.\[postgres\]\"", r) for r in runs)
