@@ -137,7 +137,7 @@ class Retriever:
         self.sentence_weight = sentence_weight  # share of a passage's best sentence in its dense score
         self._sentences = SentenceMatcher.for_index(index) if sentence_weight else None
         self.reference_boost = reference_boost  # z-score units added to passages a question refers to
-        self._references = ReferenceMap.from_passages(index.passages) if reference_boost else None
+        self._references = ReferenceMap.for_index(index) if reference_boost else None
         # z-score units added to a paper's abstract when the question is asked of a few named papers
         self.abstract_boost = abstract_boost
         self.papers = PaperPriors(

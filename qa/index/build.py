@@ -31,6 +31,7 @@ MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sent
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
+from qa.references import REFERENCES_FILE, ReferenceMap
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -334,7 +335,8 @@ def write_indexes(
     p_vecs: np.ndarray,
     s_vecs: np.ndarray,
 ) -> dict[str, Any]:
-    """The dense index, BM25 over passages and over sentences, the sentence vectors and the store."""
+    """The dense index, BM25 over passages and over sentences, the sentence vectors, the store and the
+    figure, table and section references."""
     sentences, by_passage = sentence_table(passages)
     dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
     KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
@@ -343,6 +345,7 @@ def write_indexes(
     KeywordIndex.build(list(sentence_words)).save(work / MENTIONS)
     write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
     write_store(work / STORE_FILE, passages, sentences, corpus.documents)
+    ReferenceMap.from_passages(passages).save(work / REFERENCES_FILE)  # not a pass over them at every load
     return dense
 
 

@@ -214,8 +214,29 @@ def test_the_builds_mention_table_equals_one_made_from_the_sentences(services: S
     tokens = [t for t in made.tokens() if t]
     assert set(tokens) == {t for t in built.tokens() if t} and len(tokens) > 1000
     assert all(np.array_equal(built.rows_with(t), made.rows_with(t)) for t in tokens)
-    for question in ("Which trials combine TLR9 agonists with pembrolizumab?", "Is nivolumab tested with SD-101?"):
+    questions = (
+        "Which trials combine TLR9 agonists with pembrolizumab?",
+        "Is nivolumab tested with SD-101?",
+        "What did ESMO report on XQZ-77?",  # a code stem written with digits (ESMO2021); a name nowhere
+    )
+    knowns = []
+    for question in questions:
         for entity in question_entities(question, services.facts.vocab if services.facts else None):
             assert built.known(entity) == made.known(entity)
             assert built.sentences_naming(entity) == made.sentences_naming(entity)
+            knowns.append((entity.text, built.known(entity)))
+    assert ("ESMO", True) in knowns and ("XQZ-77", False) in knowns, knowns
     assert services.terms.mentions(index).rows_with == index.mentions.rows_with  # the build's table is used
+
+
+def test_the_builds_reference_map_is_the_one_its_passages_give(services: Services) -> None:
+    """Figure, table and section references are mapped at build time (references.json), not by a pass over
+    every passage whenever an index is loaded; the map is the one the passages give."""
+    from qa.references import REFERENCES_FILE, ReferenceMap
+
+    index = services.index
+    saved = ReferenceMap.for_index(index)
+    assert (index.path / REFERENCES_FILE).exists() and REFERENCES_FILE in index.manifest.files
+    assert saved.rows == ReferenceMap.from_passages(index.passages).rows and ("table", "1") in saved.rows
+    assert services.retriever._references is not None
+    assert services.retriever._references.rows == saved.rows
