@@ -41,7 +41,7 @@ class DenseParams:
     quantizer: str = "none"  # "sq8": 8-bit scalar quantizer (one byte per dimension), "none": float32
     hnsw_m: int = 32  # graph neighbours per node (twice that on the bottom layer)
     ef_construction: int = 80  # candidate list while inserting
-    ef_search: int = 64  # candidate list while searching (>= k)
+    ef_search: int = 128  # candidate list while searching (>= k)
     train_sample: int = 0  # vectors the quantizer was trained on (0: no training)
     nlist: int = 0  # IVF lists
     nprobe: int = 0  # IVF lists probed per search
@@ -112,7 +112,7 @@ class DenseIndex:
         *,
         hnsw_m: int = 32,
         ef_construction: int = 80,
-        ef_search: int = 64,
+        ef_search: int = 128,
         train_sample: int = 100_000,
         quantizer: str = "sq8",
         seed: int = 0,
