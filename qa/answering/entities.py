@@ -115,9 +115,8 @@ class Mentions:
     def __init__(self, rows_with: Callable[[str], np.ndarray], tokens: Callable[[], Iterable[str]]) -> None:
         self.rows_with = rows_with  # token -> its sentence rows, ascending
         self.tokens = tokens  # every token of the corpus' sentences
-        self._sorted: list[str] | None = (
-            None  # the tokens in order, for prefix look-ups (made when first asked)
-        )
+        # the tokens in order, for prefix look-ups (made when first asked)
+        self._sorted: list[str] | None = None
 
     @classmethod
     def from_index(cls, index: KeywordIndex) -> Mentions:

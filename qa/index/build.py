@@ -277,25 +277,24 @@ def write_build(
     seconds: dict[str, float] = {}
     kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
 
-    def vectors_and_indexes() -> dict[str, Any]:
+    def vectors_and_indexes() -> tuple[dict[str, Any], int]:
         t0 = time.perf_counter()
         p_vecs, s_vecs = embed()
         t1 = time.perf_counter()
-        dense = write_indexes(work, settings, kind, corpus, passages, p_vecs, s_vecs)
+        written = write_indexes(work, settings, kind, corpus, passages, p_vecs, s_vecs)
         seconds["embed (beside the steps)"] = round(t1 - t0, 3)
         seconds["indexes"] = round(time.perf_counter() - t1, 3)
-        return dense
+        return written
 
     # with vectors from a cache (bench/full_scale.py) the index files are written while the facts are found
     indexes = _on_thread(vectors_and_indexes, "build-embed")
     for step in BUILD_STEPS:
         step(work, corpus, passages)
         clock.lap(step.__name__.removesuffix("_build_step"))
-    dense = indexes.result()
+    dense, n_sentences = indexes.result()
     clock.lap("waiting for the indexes")
     clock.seconds.update(seconds)  # overlap the steps and the wait
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
-    sentences = sentence_table(passages)[0]
 
     files, sizes = file_digests(work)
     IndexManifest(
@@ -307,7 +306,7 @@ def write_build(
         corpus_hash=corpus.hash,
         documents=len(corpus.documents),
         passages=len(passages),
-        sentences=len(sentences),
+        sentences=n_sentences,
         index_type=kind,
         dense=dense,
         library_versions=_versions(),
@@ -334,9 +333,9 @@ def write_indexes(
     passages: list[Passage],
     p_vecs: np.ndarray,
     s_vecs: np.ndarray,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
     """The dense index, BM25 over passages and over sentences, the sentence vectors, the store and the
-    figure, table and section references."""
+    figure, table and section references; the dense index's manifest record and the sentence count."""
     sentences, by_passage = sentence_table(passages)
     dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
     KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
@@ -346,7 +345,7 @@ def write_indexes(
     write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
     write_store(work / STORE_FILE, passages, sentences, corpus.documents)
     ReferenceMap.from_passages(passages).save(work / REFERENCES_FILE)  # not a pass over them at every load
-    return dense
+    return dense, len(sentences)
 
 
 def write_sentence_vectors(work: Path, s_vecs: np.ndarray, passage_rows: list[list[int]]) -> None:
