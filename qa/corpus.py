@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -130,21 +131,49 @@ def assemble_corpus(
     if not documents:
         reason = "; ".join(skipped) if skipped else f"no {'/'.join(supported_suffixes())} files"
         raise CorpusError(f"{root}: no readable documents ({reason})")
-    dupes = sorted(i for i, n in Counter(d.id for d in documents).items() if n > 1)  # linear: 10^6 files
-    if dupes:
-        raise CorpusError(f"{root}: duplicate document ids {dupes}; give each file its own id in {MANIFEST}")
+    _check_ids(root, [d.id for d in documents])
     for rel in manifest:
         if not (root / rel).exists():
             skipped.append(f"{root / rel}: listed in {MANIFEST} but missing")
     return Corpus(root, documents, skipped, corpus_hash(root, documents))
 
 
+def _check_ids(root: Path, ids: list[str]) -> None:
+    dupes = sorted(i for i, n in Counter(ids).items() if n > 1)  # linear: 10^6 files
+    if dupes:
+        raise CorpusError(f"{root}: duplicate document ids {dupes}; give each file its own id in {MANIFEST}")
+
+
 def corpus_hash(root: Path, documents: list[Document]) -> str:
     """One hash over the documents' text and metadata and the corpus-level files that shape the index."""
+    return _hash(root, ((d.id, d.meta.to_dict(), d.sha256) for d in documents))
+
+
+def corpus_digest(root: Path, *, max_file_mb: float = 20.0) -> str:
+    """``load_corpus(root).hash`` with one document in memory at a time (a server checking its index at
+    start reads every document but keeps none: at 10^4 documents holding them all cost 600 MB that the
+    allocator never gave back)."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    entries, skipped = [], []
+    for path in corpus_files(root):
+        document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
+        if document is None:
+            skipped.append(message)
+        else:
+            entries.append((document.id, document.meta.to_dict(), document.sha256))
+    if not entries:
+        reason = "; ".join(skipped) if skipped else f"no {'/'.join(supported_suffixes())} files"
+        raise CorpusError(f"{root}: no readable documents ({reason})")
+    _check_ids(root, [e[0] for e in entries])
+    return _hash(root, entries)
+
+
+def _hash(root: Path, entries: Iterable[tuple[str, dict[str, Any], str]]) -> str:
     h = hashlib.sha256()
-    for doc in sorted(documents, key=lambda d: d.id):
-        h.update(json.dumps(doc.meta.to_dict(), sort_keys=True).encode())
-        h.update(doc.sha256.encode())
+    for _, meta, sha in sorted(entries, key=lambda e: e[0]):
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        h.update(sha.encode())
     from qa.facts.vocab import packaged_vocabulary_bytes
 
     h.update(packaged_vocabulary_bytes())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunking import Passage
-from qa.corpus import load_corpus
+from qa.corpus import corpus_digest
 from qa.documents import Document
 from qa.encoding import resolve_model, weights_hash
 from qa.errors import CorpusError, IndexMismatch, IndexMissing, NotFound
@@ -23,6 +23,7 @@ from qa.index.tables import (
     STORE_FILE,
     Documents,
     Passages,
+    RowFile,
     Sentence,
     Sentences,
     Store,
@@ -44,7 +45,7 @@ def index_differences(settings: Settings, *, check_corpus: bool = True) -> list[
     corpus_hash = None
     if check_corpus and Path(settings.corpus_dir).is_dir():
         try:
-            corpus_hash = load_corpus(Path(settings.corpus_dir), max_file_mb=settings.max_file_mb).hash
+            corpus_hash = corpus_digest(Path(settings.corpus_dir), max_file_mb=settings.max_file_mb)
         except CorpusError as exc:
             return [exc.message]
     return manifest.differences(
@@ -64,8 +65,9 @@ class SearchIndex:
         self.passages = Passages(self.store)
         self.sentences = Sentences(self.store)
         self.documents = Documents(self.store)
-        # memory-mapped, as plain arrays over the map (np.memmap's subclass costs on every slice)
-        self.sentence_vectors: np.ndarray = np.asarray(np.load(path / SENTENCE_VECTORS, mmap_mode="r"))
+        # sentence vectors read by row (RowFile), the passage -> sentence rows table memory-mapped (as a plain
+        # array over the map: np.memmap's subclass costs on every slice)
+        self.sentence_vectors = RowFile(path / SENTENCE_VECTORS)
         self.passage_sentences: np.ndarray = np.asarray(np.load(path / PASSAGE_SENTENCES, mmap_mode="r"))
         self.dense = DenseIndex.load(path / "dense.faiss", manifest.index_type, manifest.dense)
         self.keyword = KeywordIndex.load(path / "bm25")

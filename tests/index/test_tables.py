@@ -12,7 +12,7 @@ from conftest import DOC_000
 from qa.errors import IndexCorrupt
 from qa.index import manifest as manifest_module
 from qa.index.manifest import IndexManifest
-from qa.index.tables import DOCUMENT_CACHE, STORE_FILE
+from qa.index.tables import DOCUMENT_CACHE, SENTENCE_VECTORS, STORE_FILE, RowFile
 from qa.services import Services
 
 
@@ -37,7 +37,13 @@ def test_sentences_and_their_vectors_are_read_by_row(services: Services) -> None
     sentences = list(index.sentences)
     assert len(sentences) == len(index.sentences) == index.manifest.sentences
     assert index.sentences[12] == sentences[12]
-    assert index.sentence_vectors.dtype == np.float16 and not index.sentence_vectors.flags.owndata  # mapped
+    assert isinstance(index.sentence_vectors, RowFile) and index.sentence_vectors.dtype == np.float16  # not mapped
+    stored = np.load(index.path / SENTENCE_VECTORS)
+    rows = [7, 3, 4, 5, 3, len(stored) - 1, -1]  # out of order, a run, a repeat, the last row, from the end
+    assert np.array_equal(index.sentence_vectors[rows], stored[rows])
+    assert index.sentence_vectors[[]].shape == (0, stored.shape[1])
+    with pytest.raises(IndexError):
+        index.sentence_vectors[[len(stored)]]
     block = index.sentence_matrix([3, 1])
     assert block.dtype == np.float32 and np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-2)
     p = index.passages[4]
@@ -81,3 +87,17 @@ def test_loading_checks_big_files_by_size_and_small_ones_by_hash(
     (folder / STORE_FILE).write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(IndexCorrupt, match="truncated"):
         manifest.verify_files(folder)
+
+
+def test_a_truncated_vector_file_is_an_error_not_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "v.npy"
+    np.save(path, np.arange(40, dtype=np.float16).reshape(10, 4))
+    reader = RowFile(path)
+    assert np.array_equal(reader[[9, 0]], np.load(path)[[9, 0]])
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size - 4)
+    with pytest.raises(OSError, match="short read"):
+        reader[[9]]
+    np.save(path, np.zeros(3))
+    with pytest.raises(ValueError, match="2-D"):
+        RowFile(path)

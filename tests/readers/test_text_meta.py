@@ -94,3 +94,28 @@ def test_a_tie_between_stated_years_reads_the_same_in_every_process(tmp_path: Pa
         for seed in range(6)
     }
     assert len(hashes) == 1
+
+
+def test_the_streamed_corpus_digest_is_the_loaded_corpus_hash(tmp_path: Path) -> None:
+    """The server checks its index against the corpus with ``corpus_digest`` (one document in memory at a
+    time): the same hash as loading the corpus, for text, XML and PDF files, a manifest and a skipped file."""
+    import shutil
+
+    from qa.corpus import corpus_digest
+    from qa.errors import CorpusError
+
+    require_papers()
+    for name in ["jitc2018-bth1677-nsclc-rct.xml", "bmchsr2014-quality-improvement-malawi.pdf", CERMINE]:
+        shutil.copy(PAPERS / name, tmp_path / name)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    (tmp_path / "manifest.json").write_text(json.dumps({"documents": [{"file": CERMINE, "title": "Focus groups", "year": 2010}]}))
+    assert corpus_digest(tmp_path) == load_corpus(tmp_path).hash
+    shutil.copy(tmp_path / CERMINE, tmp_path / "sub.txt")
+    (tmp_path / "manifest.json").write_text(json.dumps({"documents": [{"file": "sub.txt", "id": "jitc2018-bth1677-nsclc-rct"}]}))
+    for call in (load_corpus, corpus_digest):
+        try:
+            call(tmp_path)
+        except CorpusError as exc:
+            assert "duplicate document ids" in exc.message
+        else:
+            raise AssertionError(f"{call.__name__} took two documents with one id")
