@@ -9,9 +9,9 @@ from qa.chunking import Passage
 from qa.documents import Document, reference_numbers
 from qa.facts.entities import Facts, segment_facts
 from qa.facts.model import Evidence, Trial
+from qa.facts.scan import Scans
 from qa.facts.studies import STUDY_CUE, Clause, clauses, segment
 from qa.facts.vocab import Mention, Vocabulary
-from qa.sentences import split_sentences
 from qa.text_rules import slug
 
 _NOT_CLINICAL = re.compile(
@@ -66,13 +66,12 @@ class PassageFinder:
         return near[0].id if near else f"{doc_id}:{start}-{end}"
 
 
-def document_sentences(vocab: Vocabulary, doc: Document) -> list[Sentence]:
-    out = []
-    for i, block in enumerate(doc.blocks):
-        if block.kind in ("body", "caption"):
-            for s, e in split_sentences(doc.text, block.start, block.end):
-                out.append(Sentence(doc, s, e, block.kind, i, vocab.find(doc.text, s, e)))
-    return out
+def document_sentences(vocab: Vocabulary, doc: Document, scans: Scans | None = None) -> list[Sentence]:
+    """``doc``'s body and caption sentences with their mentions (from ``scans`` where still current)."""
+    scans = scans or Scans(vocab)
+    return [
+        Sentence(doc, s.start, s.end, s.kind, s.block, scans.mentions(doc, s)) for s in scans.sentences(doc)
+    ]
 
 
 def _facts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Facts:
@@ -207,8 +206,10 @@ def _sentence_drafts(vocab: Vocabulary, sentences: list[Sentence], i: int) -> li
     return out
 
 
-def document_drafts(vocab: Vocabulary, doc: Document) -> tuple[list[Draft], list[Sentence]]:
-    sentences = document_sentences(vocab, doc)
+def document_drafts(
+    vocab: Vocabulary, doc: Document, scans: Scans | None = None
+) -> tuple[list[Draft], list[Sentence]]:
+    sentences = document_sentences(vocab, doc, scans)
     drafts: list[Draft] = []
     last: tuple[int, list[Draft]] | None = None  # (sentence index, drafts it produced)
     for i, s in enumerate(sentences):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from qa.documents import Document
+from qa.facts.scan import Scans
 from qa.facts.vocab import Mention, Vocabulary, norm_key
-from qa.sentences import split_sentences
 
 # Sponsor code names: SD-101, CMP-001, PLX3397, BGB-A1217, Sym022, IO102/IO103, LN-145-S1, N-803.
 CODE_NAME = re.compile(
@@ -52,14 +51,6 @@ class LearnedFact:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def body_sentences(doc: Document) -> Iterator[tuple[int, int, str]]:
-    """(start, end, block kind) of every sentence in the body and captions (never OCR'd table text)."""
-    for block in doc.blocks:
-        if block.kind in ("body", "caption"):
-            for s, e in split_sentences(doc.text, block.start, block.end):
-                yield s, e, block.kind
 
 
 class _Learner:
@@ -110,9 +101,9 @@ class _Learner:
         )
 
     # --- patterns --------------------------------------------------------
-    def sentence(self, doc: Document, start: int, end: int) -> None:
+    def sentence(self, doc: Document, start: int, end: int, mentions: list[Mention] | None = None) -> None:
         text = doc.text
-        mentions = self.vocab.find(text, start, end)
+        mentions = self.vocab.find(text, start, end) if mentions is None else mentions
         span = (start, end)
         for m in mentions:
             if m.kind == "class":
@@ -254,9 +245,9 @@ class _Learner:
             pos = m.end
 
     # --- spelling variants ---------------------------------------------
-    def spelling(self, doc: Document) -> None:
+    def spelling(self, doc: Document, sentences: list[tuple[int, int]]) -> None:
         known = [(norm_key(s), d.name) for d in self.vocab.drugs.values() for s in [d.name, *d.aliases]]
-        for start, end, _ in body_sentences(doc):
+        for start, end in sentences:
             for rx in (INN_LIKE, CODE_NAME):
                 for hit in rx.finditer(doc.text, start, end):
                     token = hit.group(0)
@@ -307,13 +298,20 @@ def _nearest(token: str, known: list[tuple[str, str]], *, code: bool) -> str | N
     return scored[0][1]
 
 
-def learn(vocab: Vocabulary, documents: list[Document]) -> tuple[Vocabulary, list[LearnedFact]]:
-    """A copy of ``vocab`` grown by what ``documents`` state, and the statements it learned from."""
-    learner = _Learner(vocab.copy())
-    for _ in range(2):  # a second pass sees aliases learned in the first ("Bempegaldes" -> bempegaldesleukin)
+def grow(vocab: Vocabulary, documents: list[Document], scans: Scans) -> list[LearnedFact]:
+    """Grow ``vocab`` in place by what ``documents`` state; the statements it learned from.
+
+    ``scans`` (over ``vocab``) splits each sentence once and keeps its mentions: in the second pass a
+    sentence whose scan is still current is not read again (nothing it holds has changed, so it would learn
+    nothing new), and extraction afterwards reuses the scans the same way.
+    """
+    learner = _Learner(vocab)
+    for second in (False, True):  # a second pass sees aliases learned in the first ("Bempegaldes" -> ...)
         for doc in documents:
-            for start, end, _kind in body_sentences(doc):
-                learner.sentence(doc, start, end)
+            for scan in scans.sentences(doc):
+                if second and scans.current(doc, scan):
+                    continue
+                learner.sentence(doc, scan.start, scan.end, scans.mentions(doc, scan))
     for doc in documents:
-        learner.spelling(doc)
-    return learner.vocab, learner.facts
+        learner.spelling(doc, [(s.start, s.end) for s in scans.sentences(doc)])
+    return learner.facts

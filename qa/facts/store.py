@@ -16,7 +16,7 @@ from qa.documents import Document
 from qa.errors import NotFound
 from qa.facts.entities import segment_facts
 from qa.facts.extract import PassageFinder, Sentence, derive, document_drafts, evidence_for, merge_drafts
-from qa.facts.learn import LearnedFact, learn
+from qa.facts.learn import LearnedFact, grow
 from qa.facts.model import DrugRecord, Trial
 from qa.facts.ocr import OcrNote, reconcile_tables
 from qa.facts.query import (
@@ -28,6 +28,7 @@ from qa.facts.query import (
     nearest_trials,
 )
 from qa.facts.report import Report, absorbs, is_trial_report, read_report, report_trial
+from qa.facts.scan import Scans
 from qa.facts.studies import clauses, name_key
 from qa.facts.tables import table_trials
 from qa.facts.vocab import Vocabulary, norm_key
@@ -257,12 +258,14 @@ def _with_report(
 
 def build_facts(documents: list[Document], passages: list[Passage], base: Vocabulary) -> FactStore:
     """Learn from the documents, extract their studies, reconcile table text, and index drugs."""
-    vocab, learned = learn(base, documents)
+    vocab = base.copy()
+    scans = Scans(vocab)  # each sentence split once, its mentions found again only when they may differ
+    learned = grow(vocab, documents, scans)
     finder = PassageFinder(passages)
     drafts = []
     sentences: dict[str, list[Sentence]] = {}
     for doc in documents:
-        found, sentences[doc.id] = document_drafts(vocab, doc)
+        found, sentences[doc.id] = document_drafts(vocab, doc, scans)
         drafts.extend(found)
     trials = merge_drafts(vocab, drafts, finder)
     for t in trials:

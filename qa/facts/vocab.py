@@ -52,9 +52,12 @@ _SEP = f"[\\s{_DASH_CLASS}]*"
 _WORD = r"[A-Za-z0-9α-ωΑ-Ω]"
 
 
+_KEY_DROPS = re.compile(rf"[\s{_DASH_CLASS}_]+")
+
+
 def norm_key(text: str) -> str:
     """Comparison key: lower case, dashes, spaces and underscores removed ("TLR-9" == "TLR9")."""
-    return re.sub(rf"[\s{_DASH_CLASS}_]+", "", text.lower())
+    return _KEY_DROPS.sub("", text.lower())
 
 
 @lru_cache(maxsize=1 << 16)
@@ -216,6 +219,9 @@ class Vocabulary:
             for kind, group in _GROUPS.items()
         }
         self._memo_: _VocabularyMemo | None = None
+        # the comparison keys (less the last letter) of names learned since this object was made, in order:
+        # a text whose norm_key holds none of them is matched as before (qa.facts.scan)
+        self.names_added: list[str] = []
 
     @classmethod
     def load(cls, path: Path | None = None) -> Vocabulary:
@@ -469,7 +475,7 @@ class Vocabulary:
             return self.drugs[existing]
         info = DrugInfo(name, source="learned")
         self.drugs[name] = info
-        self._reset()
+        self._reset(name)
         return info
 
     def add_alias(self, drug: str, alias: str) -> bool:
@@ -477,7 +483,7 @@ class Vocabulary:
         if norm_key(alias) in {norm_key(a) for a in [info.name, *info.aliases]}:
             return False
         info.aliases.append(alias)
-        self._reset()
+        self._reset(alias)
         return True
 
     def add_class(self, drug: str, cls: str) -> bool:
@@ -494,8 +500,9 @@ class Vocabulary:
         info.targets.append(target)
         return True
 
-    def _reset(self) -> None:
+    def _reset(self, name: str) -> None:
         self._memo_ = None
+        self.names_added.append(norm_key(name)[:-1])
 
 
 class _VocabularyMemo:

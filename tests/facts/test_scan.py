@@ -1,0 +1,56 @@
+"""Sentence scans kept across the learning passes and extraction: reused only while nothing the vocabulary
+learned since could occur in the sentence, and the facts they give are those of scanning afresh."""
+
+from __future__ import annotations
+
+from conftest import CORPUS
+
+from qa.corpus import load_corpus
+from qa.documents import Document
+from qa.facts.learn import grow
+from qa.facts.scan import Scans
+from qa.facts.vocab import Vocabulary
+
+
+def _doc(text: str) -> Document:
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "d.txt").write_text(text, encoding="utf-8")
+    return load_corpus(folder).documents[0]
+
+
+def test_a_scan_is_redone_only_when_a_learned_name_could_be_in_the_sentence() -> None:
+    vocab = Vocabulary.load()
+    doc = _doc(
+        "Patients received Zorbatinib plus pembrolizumab.\n\nThe tumours of mice shrank after nivolumab.\n"
+    )
+    scans = Scans(vocab)
+    first, second = scans.sentences(doc)
+    assert [m.name for m in scans.mentions(doc, first)] == ["pembrolizumab"]
+    assert [m.name for m in scans.mentions(doc, second)] == ["nivolumab"]
+    assert vocab.add_alias("nivolumab", "Nivoquix")  # in neither sentence: both scans stay current
+    assert scans.current(doc, first) and scans.current(doc, second)
+    vocab.ensure_drug("Zorbatinib")  # a new drug, named in the first sentence only
+    assert not scans.current(doc, first) and scans.current(doc, second)
+    again = scans.mentions(doc, first)
+    assert again == vocab.find(doc.text, first.start, first.end)
+    assert {m.name for m in again} == {"Zorbatinib", "pembrolizumab"}
+    assert scans.current(doc, first)
+
+
+def test_facts_learned_through_scans_are_those_of_scanning_every_time() -> None:
+    """Two learning passes, the second reading only sentences a learned name could touch, learn what two full
+    passes learn from the seed corpus (each sentence scanned afresh against the grown vocabulary)."""
+    documents = load_corpus(CORPUS).documents
+    ours = Vocabulary.load()
+    facts = grow(ours, documents, Scans(ours))
+
+    class Fresh(Scans):  # never reuses a scan
+        def current(self, doc: Document, scan: object) -> bool:  # type: ignore[override]
+            return False
+
+    theirs = Vocabulary.load()
+    assert [f.to_dict() for f in grow(theirs, documents, Fresh(theirs))] == [f.to_dict() for f in facts]
+    assert ours.to_dict() == theirs.to_dict() and len(facts) > 20
