@@ -50,6 +50,12 @@ class IndexMismatch(QAError):
     status = 503
 
 
+class BuildFailed(QAError):
+    """A part of an index build ended without finishing (its process was killed)."""
+
+    code = "build_failed"
+
+
 class IndexCorrupt(QAError):
     code = "index_corrupt"
     status = 503

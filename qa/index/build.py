@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import logging
+import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -15,6 +19,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +29,7 @@ from tqdm import tqdm
 from qa.chunking import Passage, chunk_document
 from qa.corpus import Corpus, load_corpus
 from qa.encoding import Embedder
+from qa.errors import BuildFailed
 from qa.index.dense import DenseIndex, Kind, choose_kind
 from qa.index.keyword import KeywordIndex
 
@@ -286,13 +292,28 @@ def write_build(
         seconds["indexes"] = round(time.perf_counter() - t1, 3)
         return written
 
-    # with vectors from a cache (bench/full_scale.py) the index files are written while the facts are found
-    indexes = _on_thread(vectors_and_indexes, "build-embed")
-    for step in BUILD_STEPS:
-        step(work, corpus, passages)
-        clock.lap(step.__name__.removesuffix("_build_step"))
-    dense, n_sentences = indexes.result()
-    clock.lap("waiting for the indexes")
+    # with vectors from a cache (bench/full_scale.py) the index files are written while the facts are found;
+    # a large build finds them in a child process (forked before the thread starts), a small one on this thread
+    steps = _steps_in_child(work, corpus, passages) if len(passages) >= STEPS_PROCESS_MIN else None
+    try:
+        indexes = _on_thread(vectors_and_indexes, "build-embed")
+        try:
+            if steps is None:
+                for step in BUILD_STEPS:
+                    step(work, corpus, passages)
+                    clock.lap(step.__name__.removesuffix("_build_step"))
+            else:
+                for stage, took in steps.wait().items():
+                    clock.seconds[stage] = took
+                clock.lap("waiting for the steps")
+        except Exception:
+            indexes.exception()  # a step failed: let the thread finish (a process exiting under it aborts)
+            raise
+        dense, n_sentences = indexes.result()
+        clock.lap("waiting for the indexes")
+    finally:
+        if steps is not None:
+            steps.stop()
     clock.seconds.update(seconds)  # overlap the steps and the wait
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
 
@@ -323,6 +344,79 @@ def write_build(
     ).write(work)
     _fsync_tree(work)
     clock.lap("manifest and sync")
+
+
+# Passages from which the build steps run in a process of their own. They are pure Python (the facts step
+# scans every sentence): on a thread they hold the GIL against the index writer's many short calls into
+# numpy, bm25s and SQLite, which then wait out the interpreter's switch interval each time (at 10^6
+# passages the indexes took 882 s beside the facts, ~300 s alone). A fork shares the passages and documents
+# without copying them; below this size the steps take seconds and stay on the calling thread.
+STEPS_PROCESS_MIN = 20_000
+
+
+class _StepsChild:
+    """The build steps (BUILD_STEPS) running in a forked child that writes their files into the build folder
+    and reports each step's seconds, or its error, through a pipe."""
+
+    def __init__(self, work: Path, corpus: Corpus, passages: list[Passage]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._reader, writer = context.Pipe(duplex=False)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # as unset; no fork warning from tokenizers
+        gc.freeze()  # the child's collector leaves the parent's objects (and their pages) alone
+        try:
+            self._process = context.Process(
+                target=_run_steps, args=(writer, work, corpus, passages), name="qa-build-steps", daemon=True
+            )
+            self._process.start()
+        finally:
+            gc.unfreeze()
+        writer.close()
+
+    def wait(self) -> dict[str, float]:
+        """Each step's seconds, once all are done; a step's error raised here as it was raised there."""
+        try:
+            kind, value = self._reader.recv()
+        except EOFError:
+            self._process.join()
+            raise BuildFailed(
+                f"the build steps' process ended without finishing (exit code {self._process.exitcode}; "
+                "out of memory?)"
+            ) from None
+        self._process.join()
+        if kind == "error":
+            raise value
+        return dict(value)
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(10)
+        self._reader.close()
+
+
+def _run_steps(writer: Connection, work: Path, corpus: Corpus, passages: list[Passage]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
+    clock = Stopwatch()
+    try:
+        for step in BUILD_STEPS:
+            step(work, corpus, passages)
+            clock.lap(step.__name__.removesuffix("_build_step"))
+    except BaseException as exc:  # everything reaches the parent, which raises it
+        try:
+            writer.send(("error", exc))
+        except Exception:  # an exception that does not pickle: its text
+            writer.send(("error", BuildFailed(f"a build step failed: {type(exc).__name__}: {exc}")))
+    else:
+        writer.send(("done", clock.seconds))
+    finally:
+        writer.close()
+
+
+def _steps_in_child(work: Path, corpus: Corpus, passages: list[Passage]) -> _StepsChild | None:
+    """The steps started in a child process, or None where processes cannot be forked safely (not Linux)."""
+    if sys.platform != "linux":
+        return None
+    return _StepsChild(work, corpus, passages)
 
 
 def write_indexes(

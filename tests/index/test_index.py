@@ -240,3 +240,29 @@ def test_the_builds_reference_map_is_the_one_its_passages_give(services: Service
     assert saved.rows == ReferenceMap.from_passages(index.passages).rows and ("table", "1") in saved.rows
     assert services.retriever._references is not None
     assert services.retriever._references.rows == saved.rows
+
+
+def test_a_large_builds_steps_in_a_child_process_write_what_the_thread_writes(
+    tmp_path: Path, embedder: Embedder, built_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``STEPS_PROCESS_MIN`` passages the facts and lexicon are found in a forked child, beside the index
+    writer; their files are byte for byte those of the same build on the calling thread, and a step's error
+    comes back as it was raised."""
+    from qa.errors import CorpusError
+    from qa.index import build as build_module
+
+    monkeypatch.setattr(build_module, "STEPS_PROCESS_MIN", 0)
+    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index")
+    path = build_index(settings, embedder)
+    for name in ("facts.json", "lexicon.json"):
+        assert (path / name).read_bytes() == (built_index / name).read_bytes(), name
+    stages = IndexManifest.read(path).extra["stage_seconds"]
+    assert {"facts", "lexicon", "waiting for the steps"} <= set(stages)
+
+    def failing_step(work: Path, corpus: object, passages: object) -> None:
+        raise CorpusError(f"{work.name}: a step that fails")
+
+    monkeypatch.setattr(build_module, "BUILD_STEPS", [*build_module.BUILD_STEPS, failing_step])
+    with pytest.raises(CorpusError, match="a step that fails"):
+        build_index(settings, embedder)
+    assert current_path(settings.index_dir).resolve() == path  # the failed build changed nothing

@@ -108,10 +108,14 @@ def test_the_streamed_corpus_digest_is_the_loaded_corpus_hash(tmp_path: Path) ->
     for name in ["jitc2018-bth1677-nsclc-rct.xml", "bmchsr2014-quality-improvement-malawi.pdf", CERMINE]:
         shutil.copy(PAPERS / name, tmp_path / name)
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
-    (tmp_path / "manifest.json").write_text(json.dumps({"documents": [{"file": CERMINE, "title": "Focus groups", "year": 2010}]}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"documents": [{"file": CERMINE, "title": "Focus groups", "year": 2010}]})
+    )
     assert corpus_digest(tmp_path) == load_corpus(tmp_path).hash
     shutil.copy(tmp_path / CERMINE, tmp_path / "sub.txt")
-    (tmp_path / "manifest.json").write_text(json.dumps({"documents": [{"file": "sub.txt", "id": "jitc2018-bth1677-nsclc-rct"}]}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"documents": [{"file": "sub.txt", "id": "jitc2018-bth1677-nsclc-rct"}]})
+    )
     for call in (load_corpus, corpus_digest):
         try:
             call(tmp_path)
