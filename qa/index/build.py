@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 CURRENT = "current"
 BUILDS = "builds"
 SOURCES = "sources.json"  # corpus file -> sha256 of its bytes
+VECTOR_BATCH = 50_000  # vectors converted or cached at a time
 # Index-time steps that add files to a build folder (the facts extractor registers one).
 BuildStep = Callable[[Path, Corpus, list[Passage]], None]
 BUILD_STEPS: list[BuildStep] = []
@@ -226,8 +227,11 @@ def remember_vectors(
 ) -> None:
     """Put a full build's vectors in the index folder's vector cache, so a later change embeds none again."""
     cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
-    try:
-        cache.put(dict(zip(passages + sentences, np.vstack([p_vecs, s_vecs]), strict=True)))
+    try:  # in batches: never a second copy of every vector (5 GB at 10^6 passages and their sentences)
+        for texts, vectors in ((passages, p_vecs), (sentences, s_vecs)):
+            for at in range(0, len(texts), VECTOR_BATCH):
+                rows = slice(at, at + VECTOR_BATCH)
+                cache.put(dict(zip(texts[rows], vectors[rows], strict=True)))
     finally:
         cache.close()
 
@@ -445,7 +449,11 @@ def write_indexes(
 def write_sentence_vectors(work: Path, s_vecs: np.ndarray, passage_rows: list[list[int]]) -> None:
     """Sentence vectors as float16 (half the bytes; the store maps them) and each passage's sentence rows
     as one -1 padded int32 table, so the retriever's best-sentence score needs no per-passage lookup."""
-    np.save(work / SENTENCE_VECTORS, np.asarray(s_vecs, dtype=np.float16))
+    stored = np.lib.format.open_memmap(work / SENTENCE_VECTORS, "w+", np.float16, s_vecs.shape)
+    for at in range(0, len(s_vecs), VECTOR_BATCH):  # converted a batch at a time, not in one float16 copy
+        stored[at : at + VECTOR_BATCH] = s_vecs[at : at + VECTOR_BATCH]
+    stored.flush()
+    del stored
     width = max((len(r) for r in passage_rows), default=0) or 1
     table = np.full((len(passage_rows), width), -1, dtype=np.int32)
     for i, rows in enumerate(passage_rows):
