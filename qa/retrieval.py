@@ -419,7 +419,7 @@ class SentenceMatcher:
         if vectors is None or sentence_rows is None:  # a benchmark index without sentence vectors
             return None
         stored = getattr(index, "passage_sentences", None)
-        if stored is not None:  # the build's table of them (memory-mapped, like the float16 vectors)
+        if stored is not None:  # the build's table of them (mapped; vectors are read by row)
             return cls(vectors, stored)
         lists = [sentence_rows(p) for p in index.passages]
         rows = np.full((len(lists), max((len(x) for x in lists), default=0) or 1), -1, dtype=np.int64)
@@ -430,7 +430,7 @@ class SentenceMatcher:
     def best(self, passage_rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
         """Highest cosine to ``qvec`` among each passage's sentences (-1 for a passage without any)."""
         rows = np.asarray(self.rows[passage_rows], dtype=np.int64)
-        present = rows >= 0  # only real sentences are read (the vectors may be a float16 map on disk)
+        present = rows >= 0  # only real sentences are read (the vectors may be a float16 file read by row)
         sims = np.full(rows.shape, -1.0, dtype=np.float32)
         sims[present] = np.asarray(self.vectors[rows[present]], dtype=np.float32) @ qvec.astype(np.float32)
         return sims.max(axis=1).astype(np.float64)
