@@ -353,7 +353,7 @@ def write_build(
 # Passages from which the build steps run in a process of their own. They are pure Python (the facts step
 # scans every sentence): on a thread they hold the GIL against the index writer's many short calls into
 # numpy, bm25s and SQLite, which then wait out the interpreter's switch interval each time (at 10^6
-# passages the indexes took 882 s beside the facts, ~300 s alone). A fork shares the passages and documents
+# passages the indexes took 882 s beside the facts on a thread, 425 s beside them in a child). A fork shares the passages and documents
 # without copying them; below this size the steps take seconds and stay on the calling thread.
 STEPS_PROCESS_MIN = 20_000
 
@@ -417,8 +417,9 @@ def _run_steps(writer: Connection, work: Path, corpus: Corpus, passages: list[Pa
 
 
 def _steps_in_child(work: Path, corpus: Corpus, passages: list[Passage]) -> _StepsChild | None:
-    """The steps started in a child process, or None where processes cannot be forked safely (not Linux)."""
-    if sys.platform != "linux":
+    """The steps started in a child process, or None where one cannot be forked safely (not Linux) or at all
+    (a daemonic process, such as a multiprocessing worker, may have no children)."""
+    if sys.platform != "linux" or multiprocessing.current_process().daemon:
         return None
     return _StepsChild(work, corpus, passages)
 
