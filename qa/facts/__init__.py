@@ -5,15 +5,8 @@ The two entry points other modules use:
 ``expand_query(vocab, question)`` -> extra retrieval terms (class -> member drugs, code name -> INN).
 """
 
-from qa.facts.model import DrugRecord, Evidence, Trial
-from qa.facts.query import (
-    TrialCatalog,
-    TrialQuery,
-    answer_trials,
-    expand_query,
-    filter_trials,
-    parse_question,
-)
+from qa.facts.model import DrugRecord, Evidence, FactRecords, Trial
+from qa.facts.query import TrialQuery, expand_query, parse_question
 from qa.facts.store import FACTS_FILE, FactStore, build_facts, facts_build_step
 from qa.facts.vocab import Vocabulary
 
@@ -21,15 +14,13 @@ __all__ = [
     "FACTS_FILE",
     "DrugRecord",
     "Evidence",
+    "FactRecords",
     "FactStore",
     "Trial",
-    "TrialCatalog",
     "TrialQuery",
     "Vocabulary",
-    "answer_trials",
     "build_facts",
     "expand_query",
     "facts_build_step",
-    "filter_trials",
     "parse_question",
 ]

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.facts.outcomes import Outcome
+from qa.facts.vocab import Vocabulary
 
 
 @dataclass
@@ -100,3 +101,37 @@ class DrugRecord:
         keep = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         keep["evidence"] = [Evidence(**e) for e in data.get("evidence", [])]
         return cls(**keep)
+
+
+@dataclass
+class FactRecords:
+    """What a build extracts from its documents, before it is filed (:mod:`qa.facts.db`): the vocabulary
+    grown from them, the trials in document order, the drugs they name (sorted by name), what the documents
+    taught (``learned``) and the OCR'd table text reconciled with the body (``ocr``)."""
+
+    vocab: Vocabulary
+    trials: list[Trial]
+    drugs: dict[str, DrugRecord]
+    learned: list[dict[str, Any]] = field(default_factory=list)
+    ocr: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (that of the facts.json of builds before the facts were filed in SQLite)."""
+        return {
+            "version": 1,
+            "vocabulary": self.vocab.to_dict(),
+            "trials": [t.to_dict() for t in self.trials],
+            "drugs": [d.to_dict() for d in self.drugs.values()],
+            "learned": self.learned,
+            "ocr": self.ocr,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FactRecords:
+        return cls(
+            Vocabulary(data["vocabulary"]),
+            [Trial.from_dict(t) for t in data["trials"]],
+            {d["name"]: DrugRecord.from_dict(d) for d in data["drugs"]},
+            list(data.get("learned") or []),
+            list(data.get("ocr") or []),
+        )

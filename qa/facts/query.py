@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from qa.facts.biomarkers import biomarker_satisfies, find_biomarkers
 from qa.facts.entities import _context, resistance_label
 from qa.facts.model import Trial
 from qa.facts.phases import find_phases, phase_numbers
-from qa.facts.studies import NCT_RE, name_key
 from qa.facts.vocab import Mention, Vocabulary, action_word
 
 _TRIAL_WORDS = re.compile(
@@ -108,32 +108,13 @@ def _groups(question: str, items: list[Mention]) -> list[list[tuple[str, str]]]:
     return groups
 
 
-class TrialCatalog:
-    """One store's trials with what matching them needs, worked out once (trials do not change once loaded):
-    trial ids by the key of each name and alias, and each trial's conditions with their ancestors."""
+class NamedTrials(Protocol):
+    """What parsing a question needs of a store's trials: the ids of those it names (by NCT id or name)."""
 
-    def __init__(self, vocab: Vocabulary, trials: list[Trial]) -> None:
-        self.vocab = vocab
-        self.trials = trials
-        self.by_name_key: dict[str, list[str]] = {}
-        for t in trials:
-            for key in dict.fromkeys(name_key(n) for n in [t.name, *t.aliases] if n):
-                self.by_name_key.setdefault(key, []).append(t.id)
-        self.closures = [_condition_closure(vocab, t) for t in trials]
-
-    def named_trials(self, question: str) -> list[str]:
-        """Ids of the trials a question names, by NCT id or by name."""
-        ids = [t.id for n in NCT_RE.findall(question) for t in self.trials if n in t.nct_ids]
-        for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\s\d+)?", question):
-            key = name_key(token)
-            if len(key) >= 4:
-                ids.extend(self.by_name_key.get(key, ()))
-        return list(dict.fromkeys(ids))
+    def named_trials(self, question: str) -> list[str]: ...
 
 
-def parse_question(
-    vocab: Vocabulary, question: str, catalog: TrialCatalog | None = None
-) -> TrialQuery | None:
+def parse_question(vocab: Vocabulary, question: str, catalog: NamedTrials | None = None) -> TrialQuery | None:
     """The filter a question asks for, or None when it is not a question about trials; with ``catalog`` the
     trials it names are part of the filter."""
     mentions = vocab.find(question)
@@ -236,20 +217,20 @@ def _item_matches(vocab: Vocabulary, trial: Trial, kind: str, name: str, axis: b
     return bool(wanted & set(trial.targets))
 
 
-def _setting_key(setting: str) -> str:
+def setting_key(setting: str) -> str:
     return setting.lower().replace("refractory", "resistant")
 
 
-_PRETREATED = ("previously treated", "second-line", "third-line", "fourth-line", "refractory")
+PRETREATED = ("previously treated", "second-line", "third-line", "fourth-line", "refractory")
 
 
 def _setting_matches(wanted: str, have: list[str]) -> bool:
-    key = _setting_key(wanted)
-    keys = [_setting_key(h) for h in have]
+    key = setting_key(wanted)
+    keys = [setting_key(h) for h in have]
     if key == "resistant":
         return any(k.endswith("resistant") for k in keys)
     if key == "previously treated":  # a later line, or disease resistant to an earlier therapy
-        return any(k in _PRETREATED or k.endswith("resistant") for k in keys)
+        return any(k in PRETREATED or k.endswith("resistant") for k in keys)
     return key in keys
 
 
@@ -265,7 +246,7 @@ def matches(
     ):
         return False
     if query.conditions:
-        have = _condition_closure(vocab, trial) if conditions is None else conditions
+        have = condition_closure(vocab, trial) if conditions is None else conditions
         if not any(c in have for c in query.conditions):
             return False
     if query.phases and not (phase_numbers(trial.phase) & query.phases):
@@ -301,21 +282,8 @@ def _designation_matches(trial: Trial, wanted: list[str], agencies: list[str]) -
     return False
 
 
-def _condition_closure(vocab: Vocabulary, trial: Trial) -> frozenset[str]:
+def condition_closure(vocab: Vocabulary, trial: Trial) -> frozenset[str]:
     return frozenset(a for c in trial.conditions for a in vocab.condition_ancestors(c))
-
-
-def filter_trials(catalog: TrialCatalog, query: TrialQuery) -> list[Trial]:
-    vocab = catalog.vocab
-    return [t for t, c in zip(catalog.trials, catalog.closures, strict=True) if matches(vocab, t, query, c)]
-
-
-def answer_trials(catalog: TrialCatalog, question: str) -> list[Trial] | None:
-    """The trials a question asks about, in document order; None when the question is not about trials."""
-    query = parse_question(catalog.vocab, question, catalog)
-    if query is None:
-        return None
-    return filter_trials(catalog, query)
 
 
 def expand_query(vocab: Vocabulary, question: str, present: set[str] | None = None) -> list[str]:
@@ -408,7 +376,7 @@ def describe_query(query: TrialQuery, vocab: Vocabulary | None = None) -> str:
     return ", ".join(p for p in [text, *extra] if p) or "any trial"
 
 
-def _constraints(query: TrialQuery) -> list[TrialQuery]:
+def constraints(query: TrialQuery) -> list[TrialQuery]:
     """The query split into single-constraint queries, one per thing a trial must meet."""
     parts = [TrialQuery(groups=[g], axis=query.axis) for g in query.groups]
     parts += [TrialQuery(conditions=list(query.conditions))] if query.conditions else []
@@ -420,16 +388,3 @@ def _constraints(query: TrialQuery) -> list[TrialQuery]:
         parts.append(TrialQuery(designations=list(query.designations), agencies=list(query.agencies)))
     parts += [TrialQuery(biomarkers=[b]) for b in query.biomarkers]
     return parts
-
-
-def nearest_trials(catalog: TrialCatalog, query: TrialQuery, k: int = 3) -> list[Trial]:
-    """The ``k`` trials meeting most of the query's constraints (at least one, not all), best first."""
-    parts = _constraints(query)
-    if len(parts) < 2:
-        return []
-    scored = []
-    for i, t in enumerate(catalog.trials):
-        met = sum(matches(catalog.vocab, t, part) for part in parts)
-        if 0 < met < len(parts):
-            scored.append((-met, i, t))
-    return [t for _m, _i, t in sorted(scored)[:k]]

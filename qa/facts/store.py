@@ -1,80 +1,298 @@
-"""The fact store: built at index time into the build folder (facts.json), loaded next to the index."""
+"""The fact store: a build's facts in one SQLite file (facts.sqlite3), read by id, never loaded whole.
+
+Written once per build (:func:`write_facts`, rows in batches) and opened read-only and immutable, one
+connection per thread (:class:`qa.index.tables.Store`). The vocabulary and the names of the drugs the
+documents mention stay in memory (bounded by the lexicon, not the corpus); trials, drugs, what the documents
+taught and the OCR notes are rows. A query reads the rows its terms allow (:mod:`qa.facts.postings`) and
+checks each with :func:`qa.facts.query.matches`, so it answers what a scan of every trial would. Builds from
+before the store (facts.json) are still read: into a temporary store on load.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
-from collections.abc import Collection, Iterable
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from qa.chunking import Passage
 from qa.corpus import Corpus
 from qa.documents import Document
-from qa.errors import NotFound
-from qa.facts.entities import segment_facts
-from qa.facts.extract import PassageFinder, Sentence, derive, document_drafts, evidence_for, merge_drafts
-from qa.facts.learn import LearnedFact, grow
-from qa.facts.model import DrugRecord, Trial
-from qa.facts.ocr import OcrNote, reconcile_tables
-from qa.facts.query import (
-    TrialCatalog,
-    TrialQuery,
-    answer_trials,
-    expand_query,
-    filter_trials,
-    nearest_trials,
-)
-from qa.facts.report import Report, absorbs, is_trial_report, read_report, report_trial
-from qa.facts.scan import Scans
-from qa.facts.studies import clauses, name_key
-from qa.facts.tables import table_trials
-from qa.facts.vocab import Vocabulary, norm_key
+from qa.errors import IndexCorrupt, NotFound
+from qa.facts.build import extract_facts
+from qa.facts.model import DrugRecord, FactRecords, Trial
+from qa.facts.postings import Need, query_needs, trial_terms
+from qa.facts.query import TrialQuery, constraints, expand_query, matches, parse_question
+from qa.facts.studies import NCT_RE, name_key
+from qa.facts.vocab import Vocabulary
+from qa.index.tables import RowTable, Store
 
 log = logging.getLogger(__name__)
 
-FACTS_FILE = "facts.json"
-VERSION = 1
+FACTS_FILE = "facts.sqlite3"
+LEGACY_FACTS_FILE = "facts.json"  # builds before the store: one JSON file, read into a temporary store
+VERSION = 2
+BATCH = 2000  # rows per executemany while writing, and trials decoded per read while filtering
+TRIAL_CACHE = 4096  # decoded trials kept in memory
+_SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE trials (row INTEGER PRIMARY KEY, id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE trial_keys (key TEXT NOT NULL, kind TEXT NOT NULL, row INTEGER NOT NULL);
+CREATE TABLE postings (term TEXT NOT NULL, row INTEGER NOT NULL);
+CREATE TABLE drugs (row INTEGER PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE documents (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, trials INTEGER NOT NULL,
+    drugs INTEGER NOT NULL, outcomes INTEGER NOT NULL);
+CREATE TABLE notes (row INTEGER PRIMARY KEY, kind TEXT NOT NULL, data TEXT NOT NULL);
+"""
+_INDEXES = """
+CREATE INDEX trials_id ON trials (id);
+CREATE INDEX trial_keys_key ON trial_keys (key, kind, row);
+CREATE INDEX postings_term ON postings (term, row);
+CREATE UNIQUE INDEX drugs_name ON drugs (name);
+"""
+
+
+def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _keys(trial: Trial) -> list[tuple[str, str]]:
+    """(key, kind) of each way a trial is looked up: its id, NCT and other registry ids, names and aliases."""
+    keys = [(trial.id.upper(), "id")]
+    keys += [(n.upper(), "nct") for n in trial.nct_ids]
+    keys += [(r.upper(), "registry") for r in trial.registry_ids]
+    keys += [(name_key(n), "name") for n in [trial.name, *trial.aliases] if n]
+    return list(dict.fromkeys(keys))
+
+
+def write_facts(path: Path, records: FactRecords) -> None:
+    """File ``records`` at ``path`` (replacing any file there)."""
+    write_fact_rows(path, records.vocab, records.trials, records.drugs.values(), records.learned, records.ocr)
+
+
+def write_fact_rows(
+    path: Path,
+    vocab: Vocabulary,
+    trials: Iterable[Trial],
+    drugs: Iterable[DrugRecord],
+    learned: Iterable[dict[str, Any]] = (),
+    ocr: Iterable[dict[str, Any]] = (),
+) -> None:
+    """File the rows at ``path`` a batch at a time (trials in document order, drugs by name; the iterables
+    are read once), the tables first, their indexes once filled. Memory: a batch, and one count per document."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    counts: dict[str, list[int]] = {}  # per document: trials (by primary evidence), drugs, outcomes
+    db = sqlite3.connect(path)
+    try:
+        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+        meta = {"version": str(VERSION), "vocabulary": json.dumps(vocab.to_dict(), ensure_ascii=False)}
+        db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        for batch in _batches(enumerate(trials)):
+            db.executemany(
+                "INSERT INTO trials VALUES (?, ?, ?)",
+                [(i, t.id, json.dumps(t.to_dict(), ensure_ascii=False)) for i, t in batch],
+            )
+            db.executemany(
+                "INSERT INTO trial_keys VALUES (?, ?, ?)",
+                [(k, kind, i) for i, t in batch for k, kind in _keys(t)],
+            )
+            db.executemany(
+                "INSERT INTO postings VALUES (?, ?)",
+                [(term, i) for i, t in batch for term in sorted(trial_terms(vocab, t))],
+            )
+            for _i, t in batch:
+                row = counts.setdefault(t.primary.doc_id, [0, 0, 0])
+                row[0] += 1
+                row[2] += len(t.outcomes)
+        for batch in _batches(enumerate(drugs)):
+            db.executemany(
+                "INSERT INTO drugs VALUES (?, ?, ?)",
+                [(i, d.name, json.dumps(d.to_dict(), ensure_ascii=False)) for i, d in batch],
+            )
+            for _i, d in batch:
+                for doc_id in {e.doc_id for e in d.evidence}:
+                    counts.setdefault(doc_id, [0, 0, 0])[1] += 1
+        rows = [(i, doc_id, *c) for i, (doc_id, c) in enumerate(counts.items())]
+        db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", rows)
+        notes = [("learned", n) for n in learned] + [("ocr", n) for n in ocr]
+        for batch in _batches(enumerate(notes)):
+            db.executemany(
+                "INSERT INTO notes VALUES (?, ?, ?)",
+                [(i, kind, json.dumps(n, ensure_ascii=False)) for i, (kind, n) in batch],
+            )
+        db.executescript(_INDEXES)
+        db.commit()
+    finally:
+        db.close()
+
+
+def _trial(data: str) -> Trial:
+    return Trial.from_dict(json.loads(data))
+
+
+class Trials(RowTable[Trial]):
+    """Every trial by row, in document order; iteration streams them (for tests and exports, not queries)."""
+
+    table = "trials"
+
+    def _read(self, row: int) -> Trial | None:
+        found = self.store.execute("SELECT data FROM trials WHERE row = ?", (row,))
+        return _trial(found[0][0]) if found else None
+
+    def __iter__(self) -> Iterator[Trial]:
+        return (_trial(d) for (d,) in self.store.iterate("SELECT data FROM trials ORDER BY row"))
 
 
 class FactStore:
-    def __init__(
-        self,
-        vocab: Vocabulary,
-        trials: list[Trial],
-        drugs: dict[str, DrugRecord],
-        learned: list[dict[str, Any]] | None = None,
-        ocr: list[dict[str, Any]] | None = None,
-    ) -> None:
-        self.vocab = vocab
-        self.trials = trials
-        self.drugs = drugs
-        self.learned = learned or []
-        self.ocr = ocr or []
-        self.catalog = TrialCatalog(vocab, trials)  # what matching questions against the trials needs
-        self.drug_names = set(drugs)
-        self._by_key: dict[str, Trial] = {}
-        for t in trials:
-            for key in [t.id, *t.nct_ids, *t.registry_ids, *(name_key(n) for n in [t.name, *t.aliases] if n)]:
-                self._by_key.setdefault(key.upper(), t)
+    """A build's facts, read from its ``facts.sqlite3`` (see the module doc)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = Store(self.path, "trials")
+            meta = dict(self._db.execute("SELECT key, value FROM meta"))
+            if int(meta.get("version", 0)) != VERSION:
+                raise IndexCorrupt(
+                    f"{self.path}: fact store version {meta.get('version')}, expected {VERSION}"
+                )
+            self.vocab = Vocabulary(json.loads(meta["vocabulary"]))
+            self.drug_names = {name for (name,) in self._db.execute("SELECT name FROM drugs")}
+            self.trials = Trials(self._db)
+        except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
+            raise IndexCorrupt(
+                f"{self.path}: not a readable fact store ({exc}); rebuild with `qa index`"
+            ) from exc
+        self._cache: OrderedDict[int, Trial] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- opening -----------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path) -> FactStore:
+        """The store at ``path``: a facts.sqlite3, or an older build's facts.json (read into a temporary one)."""
+        path = Path(path)
+        if path.suffix == ".json":
+            return cls.from_records(FactRecords.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        return cls(path)
+
+    @classmethod
+    def from_records(cls, records: FactRecords, path: Path | None = None) -> FactStore:
+        """``records`` filed at ``path``, or in a temporary folder removed with the store."""
+        if path is not None:
+            write_facts(path, records)
+            return cls(path)
+        folder = Path(tempfile.mkdtemp(prefix="qa-facts-"))
+        write_facts(folder / FACTS_FILE, records)
+        store = cls(folder / FACTS_FILE)
+        weakref.finalize(store, shutil.rmtree, folder, True)
+        return store
+
+    @classmethod
+    def for_index(cls, folder: Path, documents: Iterable[Document], passages: Iterable[Passage]) -> FactStore:
+        """The store saved with an index; for an older build, its facts.json, or without either the facts
+        extracted now into a temporary store."""
+        folder = Path(folder)
+        for name in (FACTS_FILE, LEGACY_FACTS_FILE):
+            if (folder / name).exists():
+                return cls.load(folder / name)
+        log.warning("%s has no %s; extracting facts into a temporary store", folder, FACTS_FILE)
+        return build_facts(list(documents), list(passages), Vocabulary.load())
+
+    # --- rows ----------------------------------------------------------------
+    def _rows_of(self, rows: Iterable[int]) -> Iterator[tuple[int, Trial]]:
+        """(row, trial) for ``rows`` (ascending), decoded a batch at a time behind a small cache."""
+        for batch in _batches(rows, _SQLITE_VARS):
+            with self._lock:
+                got = {r: self._cache[r] for r in batch if r in self._cache}
+                for r in got:
+                    self._cache.move_to_end(r)
+            missing = [r for r in batch if r not in got]
+            if missing:
+                marks = ",".join("?" * len(missing))
+                for r, data in self._db.execute(
+                    f"SELECT row, data FROM trials WHERE row IN ({marks})", missing
+                ):
+                    got[r] = _trial(data)
+                with self._lock:
+                    for r in missing:
+                        self._cache[r] = got[r]
+                    while len(self._cache) > TRIAL_CACHE:
+                        self._cache.popitem(last=False)
+            for r in batch:
+                yield r, got[r]
+
+    def _posting(self, term: str) -> set[int]:
+        return {r for (r,) in self._db.execute("SELECT row FROM postings WHERE term = ?", (term,))}
+
+    def _candidates(self, needs: list[Need]) -> Iterable[int]:
+        """Rows meeting every need (ascending); with no needs, every row."""
+        if not needs:
+            return range(len(self.trials))
+        found: set[int] | None = None
+        for need in needs:
+            rows: set[int] = set()
+            for alternative in need:
+                both: set[int] | None = None
+                for term in alternative:
+                    hit = self._posting(term)
+                    both = hit if both is None else both & hit
+                    if not both:
+                        break
+                rows |= both or set()
+            found = rows if found is None else found & rows
+            if not found:
+                return []
+        return sorted(found or ())
+
+    def _key_rows(self, key: str, kinds: tuple[str, ...]) -> list[int]:
+        marks = ",".join("?" * len(kinds))
+        sql = f"SELECT DISTINCT row FROM trial_keys WHERE key = ? AND kind IN ({marks}) ORDER BY row"
+        return [r for (r,) in self._db.execute(sql, (key, *kinds))]
 
     # --- lookups -----------------------------------------------------------
     def trial(self, key: str) -> Trial:
         """A trial by id, NCT id or name ('PIVOT-02', 'pivot02', 'NCT02983045')."""
-        hit = self._by_key.get(key.upper()) or self._by_key.get(name_key(key))
-        if hit is None:
+        every = ("id", "nct", "registry", "name")
+        rows = self._key_rows(key.upper(), every) or self._key_rows(name_key(key), every)
+        if not rows:
             raise NotFound(f"no trial with id or name '{key}'")
-        return hit
+        return next(self._rows_of(rows[:1]))[1]
+
+    def named_trials(self, question: str) -> list[str]:
+        """Ids of the trials a question names, by NCT id or by name."""
+        rows = [r for n in NCT_RE.findall(question) for r in self._key_rows(n, ("nct",))]
+        for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\s\d+)?", question):
+            key = name_key(token)
+            if len(key) >= 4:
+                rows.extend(self._key_rows(key, ("name",)))
+        ids: dict[int, str] = {}
+        for batch in _batches(sorted(set(rows)), _SQLITE_VARS):
+            marks = ",".join("?" * len(batch))
+            ids.update(self._db.execute(f"SELECT row, id FROM trials WHERE row IN ({marks})", batch))
+        return list(dict.fromkeys(ids[r] for r in rows))
 
     def drug(self, name: str) -> DrugRecord:
         """A drug by any of its names; vocabulary drugs the documents never mention have no trials."""
         canonical = self.vocab.resolve(name, "drug")
         if canonical is None:
             raise NotFound(f"no drug named '{name}' in the vocabulary or the documents")
-        if canonical in self.drugs:
-            return self.drugs[canonical]
+        found = self._db.execute("SELECT data FROM drugs WHERE name = ?", (canonical,))
+        if found:
+            return DrugRecord.from_dict(json.loads(found[0][0]))
         info = self.vocab.drugs[canonical]
         return DrugRecord(
             info.name,
@@ -84,73 +302,79 @@ class FactStore:
             source=info.source,
         )
 
+    def drugs(self) -> Iterator[DrugRecord]:
+        """The drugs the documents mention, by name, streamed."""
+        for (data,) in self._db.iterate("SELECT data FROM drugs ORDER BY row"):
+            yield DrugRecord.from_dict(json.loads(data))
+
+    @property
+    def learned(self) -> list[dict[str, Any]]:
+        """What the documents taught the vocabulary, each with its quote."""
+        return self._notes("learned")
+
+    @property
+    def ocr(self) -> list[dict[str, Any]]:
+        """OCR'd table text reconciled with the body."""
+        return self._notes("ocr")
+
+    def _notes(self, kind: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(d)
+            for (d,) in self._db.execute("SELECT data FROM notes WHERE kind = ? ORDER BY row", (kind,))
+        ]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per document: trials (by primary evidence), drugs mentioned and outcomes extracted."""
+        rows = self._db.execute("SELECT doc_id, trials, drugs, outcomes FROM documents ORDER BY row")
+        return {d: {"trials": t, "drugs": n, "outcomes": o} for d, t, n, o in rows}
+
+    # --- questions -----------------------------------------------------------
     def expand_query(self, question: str) -> list[str]:
         """Retrieval terms for ``question``, limited to drugs these documents mention."""
         return expand_query(self.vocab, question, present=self.drug_names)
 
     def answer_trials(self, question: str) -> list[Trial] | None:
         """The trials a question asks about, in document order; None when the question is not about trials."""
-        return answer_trials(self.catalog, question)
+        query = parse_question(self.vocab, question, self)
+        return None if query is None else self.filter_trials(query)
 
     def filter_trials(self, query: TrialQuery, *, documents: Collection[str] | None = None) -> list[Trial]:
         """The trials meeting ``query``, in document order; with ``documents``, those the documents describe
         (see :func:`within_documents`)."""
-        found = filter_trials(self.catalog, query)
+        rows = self._candidates(query_needs(self.vocab, query, documents))
+        found = [t for _r, t in self._rows_of(rows) if matches(self.vocab, t, query)]
         return within_documents(found, documents) if documents else found
 
     def nearest_trials(
         self, query: TrialQuery, k: int = 3, *, documents: Collection[str] | None = None
     ) -> list[Trial]:
-        """The trials meeting most of ``query``'s constraints, but not all (for an honest negative)."""
-        if not documents:
-            return nearest_trials(self.catalog, query, k)
-        return within_documents(nearest_trials(self.catalog, query, len(self.trials)), documents)[:k]
+        """The ``k`` trials meeting most of ``query``'s constraints (at least one, not all), best first: for
+        an honest negative. With ``documents``, among the trials those documents describe."""
+        parts = constraints(query)
+        if len(parts) < 2:
+            return []
+        allowed = query_needs(self.vocab, TrialQuery(), documents)
+        rows_per_part = [set(self._candidates(query_needs(self.vocab, p) + allowed)) for p in parts]
+        scored = []
+        for row, t in self._rows_of(sorted(set().union(*rows_per_part))):
+            met = sum(
+                row in rows and matches(self.vocab, t, p)
+                for p, rows in zip(parts, rows_per_part, strict=True)
+            )
+            if 0 < met < len(parts):
+                scored.append((-met, row, t))
+        best = [t for _m, _r, t in sorted(scored, key=lambda s: s[:2])[:k]]
+        return within_documents(best, documents) if documents else best
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Per document: trials (by primary evidence), drugs mentioned and outcomes extracted."""
-        out: dict[str, dict[str, int]] = {}
-        for t in self.trials:
-            row = out.setdefault(t.primary.doc_id, {"trials": 0, "drugs": 0, "outcomes": 0})
-            row["trials"] += 1
-            row["outcomes"] += len(t.outcomes)
-        for d in self.drugs.values():
-            for doc_id in {e.doc_id for e in d.evidence}:
-                out.setdefault(doc_id, {"trials": 0, "drugs": 0, "outcomes": 0})["drugs"] += 1
-        return out
+    # --- export ------------------------------------------------------------
+    def records(self) -> FactRecords:
+        """Everything in the store, in memory (for tests and exports; a server never calls it)."""
+        drugs = {d.name: d for d in self.drugs()}
+        return FactRecords(self.vocab, list(self.trials), drugs, self.learned, self.ocr)
 
-    # --- persistence -------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": VERSION,
-            "vocabulary": self.vocab.to_dict(),
-            "trials": [t.to_dict() for t in self.trials],
-            "drugs": [d.to_dict() for d in self.drugs.values()],
-            "learned": self.learned,
-            "ocr": self.ocr,
-        }
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> FactStore:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(
-            Vocabulary(data["vocabulary"]),
-            [Trial.from_dict(t) for t in data["trials"]],
-            {d["name"]: DrugRecord.from_dict(d) for d in data["drugs"]},
-            data.get("learned"),
-            data.get("ocr"),
-        )
-
-    @classmethod
-    def for_index(cls, folder: Path, documents: Iterable[Document], passages: Iterable[Passage]) -> FactStore:
-        """The store saved with an index; rebuilt in memory for an index built before facts existed."""
-        path = Path(folder) / FACTS_FILE
-        if path.exists():
-            return cls.load(path)
-        log.warning("%s has no %s; extracting facts in memory", folder, FACTS_FILE)
-        return build_facts(list(documents), list(passages), Vocabulary.load())
+        """Everything in the store in the JSON form of older builds' facts.json."""
+        return self.records().to_dict()
 
 
 def within_documents(trials: list[Trial], documents: Collection[str]) -> list[Trial]:
@@ -166,122 +390,15 @@ def within_documents(trials: list[Trial], documents: Collection[str]) -> list[Tr
     return out
 
 
-def _carry_context(
-    vocab: Vocabulary, trial: Trial, sentences: dict[str, list[Sentence]], finder: PassageFinder
-) -> None:
-    """A study stated without its disease takes it from the sentence before, when that names its drug."""
-    if trial.conditions or (trial.designations and not (trial.name or trial.nct_ids)):
-        return  # a designation states its own scope; the sentence before is about something else
-    p = trial.primary
-    doc_sentences = sentences.get(p.doc_id, [])
-    idx = next((i for i, s in enumerate(doc_sentences) if s.start == p.start), None)
-    if not idx or doc_sentences[idx - 1].block != doc_sentences[idx].block:
-        return
-    prev = doc_sentences[idx - 1]
-    if not any(m.kind == "drug" and m.name in trial.interventions for m in prev.mentions):
-        return
-    facts = segment_facts(vocab, prev.doc.text, prev.mentions, prev.start, prev.end)
-    if facts.conditions:
-        trial.conditions = facts.conditions
-        trial.evidence.append(evidence_for(prev, finder, "context"))
-
-
-def _drug_records(
-    vocab: Vocabulary,
-    sentences: dict[str, list[Sentence]],
-    trials: list[Trial],
-    learned: list[LearnedFact],
-    finder: PassageFinder,
-) -> dict[str, DrugRecord]:
-    mentions: Counter[str] = Counter()
-    records: dict[str, DrugRecord] = {}
-
-    def record(name: str) -> DrugRecord:
-        if name not in records:
-            info = vocab.drugs[name]
-            records[name] = DrugRecord(
-                name,
-                list(info.aliases),
-                vocab.drug_classes(name),
-                vocab.drug_targets(name),
-                source=info.source,
-            )
-        return records[name]
-
-    for doc_sentences in sentences.values():
-        previous: list[str] = []
-        for s in doc_sentences:
-            named = list(dict.fromkeys(m.name for m in s.mentions if m.kind == "drug"))
-            for name in named:
-                r = record(name)
-                mentions[name] += 1
-                if len(r.evidence) < 5:
-                    r.evidence.append(evidence_for(s, finder))
-            for a, b in clauses(s.doc.text, s.start, s.end):
-                facts = segment_facts(vocab, s.doc.text, s.mentions, a, b)
-                holders = facts.drugs or (
-                    previous if len(previous) == 1 and s.doc.text[s.start : s.start + 3] == "It " else []
-                )
-                for name in holders:
-                    r = record(name)
-                    r.designations.extend(x for x in facts.designations if x not in r.designations)
-            previous = named
-    for t in trials:
-        for name in t.interventions:
-            if name in vocab.drugs:
-                record(name).trials.append(t.id)
-    for f in learned:
-        if f.drug in vocab.drugs:
-            record(f.drug).learned.append(f.to_dict())
-    for name, r in records.items():
-        r.mentions = mentions[name]
-    return dict(sorted(records.items(), key=lambda kv: norm_key(kv[0])))
-
-
-def _with_report(
-    vocab: Vocabulary, report: Report, trials: list[Trial], finder: PassageFinder
-) -> list[Trial]:
-    """The report's own study as one record: the sentence-level records of it are folded in as evidence."""
-    own = report_trial(vocab, report, finder)
-    absorbed = [t for t in trials if absorbs(report, t)]
-    spans = {(e.doc_id, e.start) for e in own.evidence}
-    for t in absorbed:
-        for e in t.evidence:
-            if (e.doc_id, e.start) not in spans:
-                spans.add((e.doc_id, e.start))
-                own.evidence.append(replace(e, role="context"))
-        if not own.interventions:
-            own.interventions = t.interventions
-            derive(vocab, own)
-    return [own, *(t for t in trials if t not in absorbed)]
-
-
-def build_facts(documents: list[Document], passages: list[Passage], base: Vocabulary) -> FactStore:
-    """Learn from the documents, extract their studies, reconcile table text, and index drugs."""
-    vocab = base.copy()
-    scans = Scans(vocab)  # each sentence split once, its mentions found again only when they may differ
-    learned = grow(vocab, documents, scans)
-    finder = PassageFinder(passages)
-    drafts = []
-    sentences: dict[str, list[Sentence]] = {}
-    for doc in documents:
-        found, sentences[doc.id] = document_drafts(vocab, doc, scans)
-        drafts.extend(found)
-    trials = merge_drafts(vocab, drafts, finder)
-    for t in trials:
-        _carry_context(vocab, t, sentences, finder)
-    for doc in documents:
-        if is_trial_report(doc, sentences[doc.id]):
-            trials = _with_report(vocab, read_report(vocab, doc, sentences[doc.id]), trials, finder)
-    trials += table_trials(vocab, documents, finder, trials)
-    notes: list[OcrNote] = reconcile_tables(documents, trials, finder)
-    order = {d.id: i for i, d in enumerate(documents)}
-    trials.sort(key=lambda t: (order.get(t.primary.doc_id, 0), t.primary.start))
-    drugs = _drug_records(vocab, sentences, trials, learned, finder)
-    return FactStore(vocab, trials, drugs, [f.to_dict() for f in learned], [n.to_dict() for n in notes])
+def build_facts(
+    documents: list[Document], passages: list[Passage], base: Vocabulary, path: Path | None = None
+) -> FactStore:
+    """The facts of ``documents`` (see :func:`qa.facts.build.extract_facts`), filed at ``path`` or in a
+    temporary store."""
+    return FactStore.from_records(extract_facts(documents, passages, base), path)
 
 
 def facts_build_step(build_folder: Path, corpus: Corpus, passages: list[Passage]) -> None:
-    """Index-build step: write facts.json beside the passages (the corpus's own vocabulary.json if any)."""
-    store = build_facts(corpus.documents, passages, Vocabulary.for_corpus(corpus.root))
-    store.save(build_folder / FACTS_FILE)
+    """Index-build step: file the facts beside the passages (the corpus's own vocabulary.json if any)."""
+    records = extract_facts(corpus.documents, passages, Vocabulary.for_corpus(corpus.root))
+    write_facts(build_folder / FACTS_FILE, records)

@@ -106,7 +106,7 @@ def _sentence(text: str) -> str:
 
 
 def _query(facts: FactStore | None, text: str) -> TrialQuery | None:
-    return parse_question(facts.vocab, text, facts.catalog) if facts else None
+    return parse_question(facts.vocab, text, facts) if facts else None
 
 
 def _new(

@@ -96,12 +96,13 @@ def write_store(
 
 
 class Store:
-    """Read-only connections to a build's ``store.sqlite3``, one per thread."""
+    """Read-only connections to a build's ``store.sqlite3`` (or another SQLite file of a build whose tables
+    include ``table``), one per thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, table: str = "passages") -> None:
         self.path = path
         self._local = threading.local()
-        self.execute("SELECT 1 FROM passages LIMIT 1")  # fails now on a missing or foreign file
+        self.execute(f"SELECT 1 FROM {table} LIMIT 1")  # fails now on a missing or foreign file
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -129,7 +130,7 @@ def _passage(data: str) -> Passage:
     return Passage.from_dict(json.loads(data))
 
 
-class _Table(Sequence[T]):
+class RowTable(Sequence[T]):
     """One table of the store as a sequence by row: length, negative rows and slices; a subclass reads a
     row (``_read``) and may read many at once (``rows``)."""
 
@@ -162,7 +163,7 @@ class _Table(Sequence[T]):
         raise NotImplementedError
 
 
-class Passages(_Table[Passage]):
+class Passages(RowTable[Passage]):
     """The passage table by row (``passages[row]``, ``rows([...])``) or id; iteration streams them all."""
 
     table = "passages"
@@ -215,7 +216,7 @@ class Passages(_Table[Passage]):
         return self._per_document.get(doc_id, 0)
 
 
-class Sentences(_Table[Sentence]):
+class Sentences(RowTable[Sentence]):
     """The sentence table by row; ``row_of`` finds a sentence by its document offsets."""
 
     table = "sentences"

@@ -83,7 +83,7 @@ def test_direction_is_respected(store: FactStore) -> None:
 
 def test_value_questions_do_not_filter_by_the_measure_asked_for(store: FactStore) -> None:
     query = parse_question(
-        store.vocab, "What ORR did the trial of sitravatinib with nivolumab report?", store.catalog
+        store.vocab, "What ORR did the trial of sitravatinib with nivolumab report?", store
     )
     assert query is not None and not query.outcomes
 
@@ -91,12 +91,12 @@ def test_value_questions_do_not_filter_by_the_measure_asked_for(store: FactStore
 def test_unmatched_filters_give_an_empty_list_a_phrase_and_near_misses(store: FactStore) -> None:
     question = "Which trials use LAG-3 inhibitors with pembrolizumab in phase 1?"
     assert store.answer_trials(question) == []
-    query = parse_question(store.vocab, question, store.catalog)
+    query = parse_question(store.vocab, question, store)
     assert query is not None
     assert describe_query(query, store.vocab) == "LAG-3 inhibitors with pembrolizumab, phase 1"
     near = store.nearest_trials(query)
     assert near and {"TACTI-002", "TACTI-003"} & {t.name for t in near}
-    gbm = parse_question(store.vocab, "Which trials test pembrolizumab in glioblastoma?", store.catalog)
+    gbm = parse_question(store.vocab, "Which trials test pembrolizumab in glioblastoma?", store)
     assert gbm is not None and describe_query(gbm, store.vocab) == "pembrolizumab in glioblastoma"
 
 

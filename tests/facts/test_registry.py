@@ -51,6 +51,6 @@ def test_a_trial_registered_only_in_umin_gets_that_id_and_no_nct_id() -> None:
     store, docs = papers_store()
     (trial,) = trials_of(store, "cii2015-killer-t-dc-lung-phase3")
     assert trial.registry_ids == ["UMIN000007525"] and trial.nct_ids == []
-    assert trial.id == "UMIN000007525" and store.trial("UMIN000007525") is trial
+    assert trial.id == "UMIN000007525" and store.trial("UMIN000007525") == trial
     quotes = [e.quote for e in trial.evidence]
     assert any("UMIN: 000007525" in q for q in quotes)

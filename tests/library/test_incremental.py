@@ -1,8 +1,8 @@
 """An incremental build equals a build from scratch of the same corpus, and embeds only what is new.
 
 Facts and the vocabulary learned from the documents depend on every document: after an add or a remove,
-the build's facts.json and lexicon.json must be byte for byte those a full build writes for the corpus now
-in the folder, whatever an incremental build reuses. A full build's vectors land in the vector cache, so
+the build's fact store must hold what a full build files for the corpus now in the folder, and its
+lexicon.json be byte for byte the full build's, whatever an incremental build reuses. A full build's vectors land in the vector cache, so
 even without the current build's own vectors a change embeds only the new paper.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from readers.paperset import stage_paper
@@ -18,6 +19,7 @@ from readers.paperset import stage_paper
 from qa.chunking import Passage
 from qa.corpus import load_corpus
 from qa.encoding import Embedder
+from qa.facts import FACTS_FILE, FactStore
 from qa.index.build import BUILD_STEPS, chunk_corpus, current_path, sentence_table, sentence_texts
 from qa.index.dense import DenseIndex
 from qa.index.manifest import IndexManifest
@@ -62,22 +64,24 @@ def _assert_same_as_a_full_build(settings: Settings, embedder: Embedder, folder:
     passages = _full_build_steps(settings, embedder, folder)
     assert [json.loads(json.dumps(p.to_dict())) for p in _stored(build)] == passages
     written = sorted(p.name for p in folder.iterdir())
-    assert written == ["facts.json", "lexicon.json"]
-    for name in written:
-        assert (build / name).read_bytes() == (folder / name).read_bytes(), (
-            f"{name} differs from a full build"
-        )
+    assert written == [FACTS_FILE, "lexicon.json"]
+    assert (build / "lexicon.json").read_bytes() == (folder / "lexicon.json").read_bytes()
+    assert _facts(build) == _facts(folder), "the fact store differs from a full build's"
+
+
+def _facts(build: Path) -> dict[str, Any]:
+    return FactStore(build / FACTS_FILE).to_dict()
 
 
 def test_facts_and_vocabulary_after_an_add_and_a_remove_equal_a_full_build(
     tmp_path: Path, settings: Settings, built_index: Path, embedder: Embedder
 ) -> None:
     copy = _copy(tmp_path, settings)
-    before = json.loads((current_path(Path(copy.index_dir)) / "facts.json").read_text("utf-8"))
+    before = _facts(current_path(Path(copy.index_dir)))
     added = add_documents(copy, embedder, _stage(copy))
     assert added.build is not None and added.added == [Path(PAPER).stem]
     _assert_same_as_a_full_build(copy, embedder, tmp_path / "full-after-add")
-    after = json.loads((current_path(Path(copy.index_dir)) / "facts.json").read_text("utf-8"))
+    after = _facts(current_path(Path(copy.index_dir)))
     assert any(e["doc_id"] == Path(PAPER).stem for t in after["trials"] for e in t["evidence"])
     assert len(after["trials"]) > len(before["trials"])  # the paper brought its own trial
 
@@ -85,7 +89,7 @@ def test_facts_and_vocabulary_after_an_add_and_a_remove_equal_a_full_build(
     removed = remove_documents(copy, embedder, [seed.id])
     assert removed.build is not None and removed.build.passages_embedded == 0
     _assert_same_as_a_full_build(copy, embedder, tmp_path / "full-after-remove")
-    facts = json.loads((current_path(Path(copy.index_dir)) / "facts.json").read_text("utf-8"))
+    facts = _facts(current_path(Path(copy.index_dir)))
     assert all(e["doc_id"] != seed.id for t in facts["trials"] for e in t["evidence"])
     assert all(f["doc_id"] != seed.id for f in facts["learned"])
 

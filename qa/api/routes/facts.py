@@ -81,7 +81,7 @@ def build_query(
     biomarker: str | None = None,
     status: str | None = None,
 ) -> TrialQuery:
-    query = (parse_question(store.vocab, q, store.catalog) or TrialQuery()) if q else TrialQuery()
+    query = (parse_question(store.vocab, q, store) or TrialQuery()) if q else TrialQuery()
     for kind, value in (("drug", drug), ("class", drug_class), ("target", target)):
         name = _resolve(store, kind, value)
         if name:
@@ -184,7 +184,7 @@ def get_trial(trial_id: Key, services: ServicesDep) -> TrialOut:
 @router.get("/drugs", response_model=list[DrugSummary])
 def list_drugs(services: ServicesDep) -> list[DrugSummary]:
     """Drugs the documents mention, with their classes, targets and trials."""
-    return [DrugSummary.model_validate(d.to_dict()) for d in _store(services).drugs.values()]
+    return [DrugSummary.model_validate(d.to_dict()) for d in _store(services).drugs()]
 
 
 @router.get("/drugs/{name}", response_model=DrugOut)
