@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+TRIALS_PAGE = 1000  # trials per request while reading every page of GET /api/trials
 CHANGE_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # an add returns once the paper is searchable
 # Failures where the request never reached the server, so any method is safe to send again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -428,11 +429,13 @@ class Client:
         biomarker: str | None = None,
         status: str | None = None,
         documents: Sequence[str] | None = None,
+        limit: int | None = None,
         **filters: str,
     ) -> TrialList:
         """Trials described in the documents, filtered (e.g. ``drug="pembrolizumab", condition="melanoma"``,
         ``outcome="ORR"``, ``designation="Fast Track"``, ``setting="first-line"``, ``biomarker="PD-L1 >= 50%"``,
-        ``status="ongoing"``); ``documents`` (ids) keeps the trials those documents describe."""
+        ``status="ongoing"``); ``documents`` (ids) keeps the trials those documents describe. All of them
+        (read a page at a time), or the first ``limit``."""
         named = {"drug": drug, "drug_class": drug_class, "target": target, "condition": condition}
         named |= {"outcome": outcome, "designation": designation, "setting": setting}
         named |= {"biomarker": biomarker, "status": status}
@@ -441,8 +444,15 @@ class Client:
         }
         if documents:
             params["documents"] = _ids(documents)
-        data = self._request("GET", "/api/trials", params=params)
-        return TrialList(Trial.model_validate(t) for t in _items(data, "trials"))
+        out = TrialList()
+        while limit is None or len(out) < limit:
+            page = TRIALS_PAGE if limit is None else min(TRIALS_PAGE, limit - len(out))
+            data = self._request("GET", "/api/trials", params={**params, "offset": len(out), "limit": page})
+            items = _items(data, "trials")
+            out.extend(Trial.model_validate(t) for t in items)
+            if not items or not isinstance(data, dict) or len(out) >= int(data.get("count", len(out))):
+                break  # the last page (an older server sends every trial in one)
+        return out
 
     def trial(self, trial_id: str) -> Trial:
         """One trial by id, NCT id or name (e.g. ``"NCT02983045"``)."""

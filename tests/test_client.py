@@ -106,10 +106,22 @@ def test_document_filter_round_trip(qa: Client) -> None:
     assert len(passages) == 4 and {p.doc_id for p in passages} == {DOC_000}
     trials = qa.trials(documents=DOC_000)  # one id given bare
     assert trials and all(t.doc_id == DOC_000 for t in trials)
+    assert [t.id for t in qa.trials(documents=DOC_000, limit=3)] == [t.id for t in trials[:3]]
     with pytest.raises(APIError) as err:
         qa.ask(HEADLINE, documents=["missing-paper"])
     assert err.value.status == 404 and err.value.code == "unknown_document"
     assert err.value.detail == {"unknown": ["missing-paper"]}
+
+
+def test_trials_read_every_page(qa: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``limit`` the client reads page after page until it has every trial."""
+    import qa.client as client_module
+
+    everything = qa.trials()
+    monkeypatch.setattr(client_module, "TRIALS_PAGE", 4)
+    paged = qa.trials()
+    assert len(everything) > 12 and [t.id for t in paged] == [t.id for t in everything]
+    assert [t.id for t in qa.trials(limit=9)] == [t.id for t in everything[:9]]
 
 
 def test_errors_carry_the_api_code_and_message(qa: Client) -> None:

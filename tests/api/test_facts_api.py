@@ -79,3 +79,22 @@ def test_drugs(client: Any) -> None:
     assert all(e["quote"] for e in cmp["evidence"])
     unmentioned = client.get("/api/drugs/cemiplimab").json()  # in the vocabulary, not in these papers
     assert unmentioned["trials"] == [] and unmentioned["mentions"] == 0
+
+
+def test_trials_come_a_page_at_a_time(client: Any) -> None:
+    """``offset`` and ``limit`` page through the trials in document order; ``count`` is over all pages."""
+    everything = client.get("/api/trials").json()
+    ids = [t["id"] for t in everything["trials"]]
+    assert everything["offset"] == 0 and everything["limit"] >= len(ids) > 40
+    pages = [
+        client.get("/api/trials", params={"offset": o, "limit": 7}).json() for o in range(0, len(ids), 7)
+    ]
+    assert all(p["count"] == len(ids) and p["limit"] == 7 for p in pages)
+    assert [t["id"] for p in pages for t in p["trials"]] == ids
+    assert client.get("/api/trials", params={"offset": len(ids)}).json()["trials"] == []
+    csv_page = client.get("/api/trials", params={"format": "csv", "offset": 3, "limit": 2})
+    assert csv_page.headers["x-total-count"] == str(len(ids))
+    assert [r["id"] for r in csv.DictReader(io.StringIO(csv_page.text))] == ids[3:5]
+    for bad in ({"limit": 0}, {"limit": 10**6}, {"offset": -1}, {"limit": "many"}):
+        r = client.get("/api/trials", params=bad)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", bad

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -22,11 +22,15 @@ from qa.services import Services
 
 router = APIRouter(prefix="/api", tags=["facts"])
 Key = Annotated[str, Path(min_length=1, max_length=200)]
+PAGE = 1000  # trials per page of GET /api/trials unless ``limit`` says otherwise
+PAGE_MAX = 10_000
 
 
 class TrialList(BaseModel):
-    count: int
-    trials: list[TrialOut]
+    count: int = Field(description="How many trials meet the filters (all pages).")
+    offset: int = 0
+    limit: int = PAGE
+    trials: list[TrialOut] = Field(description="This page of them, in document order.")
 
 
 class DrugOut(BaseModel):
@@ -160,19 +164,25 @@ def list_trials(
     filters: TrialFiltersDep,
     documents: DocumentsDep,
     format: Literal["json", "csv"] = "json",
+    offset: Annotated[int, Query(ge=0, description="Trials to skip (pages: offset + limit).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Trials in this page at most.")] = PAGE,
 ) -> Any:
-    """Trials and studies the documents describe; every filter given must hold. With ``documents``, the
-    trials those documents describe, quoted from them."""
+    """Trials and studies the documents describe, a page at a time; every filter given must hold. With
+    ``documents``, the trials those documents describe, quoted from them. ``count`` is the number over all
+    pages (in CSV, the ``X-Total-Count`` header)."""
     store = _store(services)
     query = build_query(store, *filters.args())
-    trials = [t.to_dict() for t in store.filter_trials(query, documents=documents)]
+    count, page = store.page_trials(query, documents=documents, offset=offset, limit=limit)
+    trials = [t.to_dict() for t in page]
     if format == "csv":
         return Response(
             _csv(trials),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="trials.csv"'},
+            headers={"Content-Disposition": 'attachment; filename="trials.csv"', "X-Total-Count": str(count)},
         )
-    return TrialList(count=len(trials), trials=[TrialOut.model_validate(t) for t in trials])
+    return TrialList(
+        count=count, offset=offset, limit=limit, trials=[TrialOut.model_validate(t) for t in trials]
+    )
 
 
 @router.get("/trials/{trial_id}", response_model=TrialOut)

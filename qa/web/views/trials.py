@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from qa.api.deps import ServicesDep, TrialFiltersDep
 from qa.api.models import TrialOut
 from qa.api.present import trial_out
-from qa.api.routes.facts import build_query
+from qa.api.routes.facts import PAGE, build_query
 from qa.errors import QAError
 from qa.web.templating import page_url, render
 
@@ -18,13 +18,15 @@ router = APIRouter(include_in_schema=False)
 def trials_page(request: Request, services: ServicesDep, trial_filters: TrialFiltersDep) -> Response:
     filters = trial_filters.values
     trials: list[TrialOut] = []
+    total = 0
     error = None
     store = services.facts
     try:
         if store is None:
             raise QAError("the index has no fact store; rebuild it with `qa index`")
         query = build_query(store, *trial_filters.args())
-        trials = [trial_out(t) for t in store.filter_trials(query)]
+        total, page = store.page_trials(query, limit=PAGE)
+        trials = [trial_out(t) for t in page]
     except QAError as exc:
         error = exc.message
     return render(
@@ -32,6 +34,7 @@ def trials_page(request: Request, services: ServicesDep, trial_filters: TrialFil
         "trials.html",
         {
             "trials": trials,
+            "total": total,
             "filters": filters,
             "error": error,
             "csv_url": page_url("/api/trials", **filters, format="csv"),
