@@ -45,10 +45,12 @@ VERSION = 2
 BATCH = 2000  # rows per executemany while writing, and trials decoded per read while filtering
 TRIAL_CACHE = 4096  # decoded trials kept in memory
 _SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
-# Narrowing candidates stops at this many rows, or when the next need has more than READ_RATIO postings per
-# row left (reading a posting costs ~0.3 us, decoding and checking a trial ~40 us here).
+# Narrowing candidates stops at this many rows, or when reading the next need costs more than READ_RATIO
+# postings per row left (here a posting read costs ~0.3 us, a query ~10 us (QUERY_COST postings), decoding and
+# checking a trial ~40 us).
 NARROW_ENOUGH = 32
 READ_RATIO = 100
+QUERY_COST = 30
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -178,6 +180,8 @@ class FactStore:
                 )
             self.vocab = Vocabulary(json.loads(meta["vocabulary"]))
             self.drug_names = {name for (name,) in self._db.execute("SELECT name FROM drugs")}
+            for table in ("terms", "postings", "trial_keys", "documents", "notes"):
+                self._db.execute(f"SELECT 1 FROM {table} LIMIT 1")  # every table there, or a clear error now
             self.trials = Trials(self._db)
         except (sqlite3.DatabaseError, KeyError, ValueError) as exc:
             raise IndexCorrupt(
@@ -259,10 +263,13 @@ class FactStore:
         if not needs:
             return range(len(self.trials))
         sizes = self._sizes(t for need in needs for alt in need for t in alt)
-        estimate = [sum(min(sizes.get(t, 0) for t in alt) for alt in need) for need in needs]
+        # the cost of reading a need, in postings: its rows, and a query per term
+        cost = [
+            sum(min(sizes.get(t, 0) for t in alt) + QUERY_COST * len(alt) for alt in need) for need in needs
+        ]
         found: set[int] | None = None
-        for size, need in sorted(zip(estimate, needs, strict=True), key=lambda x: x[0]):
-            if found is not None and (len(found) <= NARROW_ENOUGH or size > READ_RATIO * len(found)):
+        for c, need in sorted(zip(cost, needs, strict=True), key=lambda x: x[0]):
+            if found is not None and (len(found) <= NARROW_ENOUGH or c > READ_RATIO * len(found)):
                 break
             rows: set[int] = set()
             for alternative in need:
