@@ -45,17 +45,17 @@ VERSION = 2
 BATCH = 2000  # rows per executemany while writing, and trials decoded per read while filtering
 TRIAL_CACHE = 4096  # decoded trials kept in memory
 _SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
-# Narrowing candidates stops at this many rows, or when reading the next need costs more than READ_RATIO
-# postings per row left (here a posting read costs ~0.3 us, a query ~10 us (QUERY_COST postings), decoding and
-# checking a trial ~40 us).
-NARROW_ENOUGH = 32
-READ_RATIO = 100
+# Narrowing candidates: costs in posting reads (~0.3 us here): a query ~10 us, an index seek for one row ~3 us,
+# decoding and checking a trial ~40 us. Below NARROW_ENOUGH rows left, they are checked as they are.
 QUERY_COST = 30
+SEEK_COST = 10
+CHECK_COST = 130
+NARROW_ENOUGH = 32
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE trials (row INTEGER PRIMARY KEY, id TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE trial_keys (key TEXT NOT NULL, kind TEXT NOT NULL, row INTEGER NOT NULL);
+CREATE TABLE trial_keys (key TEXT NOT NULL, kind TEXT NOT NULL, row INTEGER NOT NULL, id TEXT NOT NULL);
 CREATE TABLE postings (term TEXT NOT NULL, row INTEGER NOT NULL);
 CREATE TABLE drugs (row INTEGER PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE documents (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, trials INTEGER NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE terms (term TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 """
 _INDEXES = """
 CREATE INDEX trials_id ON trials (id);
-CREATE INDEX trial_keys_key ON trial_keys (key, kind, row);
+CREATE INDEX trial_keys_key ON trial_keys (key, kind, row, id);  -- covering: ids without the trial rows
 CREATE INDEX postings_term ON postings (term, row);
 CREATE UNIQUE INDEX drugs_name ON drugs (name);
 INSERT INTO terms SELECT term, COUNT(*) FROM postings GROUP BY term;
@@ -116,8 +116,8 @@ def write_fact_rows(
                 [(i, t.id, json.dumps(t.to_dict(), ensure_ascii=False)) for i, t in batch],
             )
             db.executemany(
-                "INSERT INTO trial_keys VALUES (?, ?, ?)",
-                [(k, kind, i) for i, t in batch for k, kind in _keys(t)],
+                "INSERT INTO trial_keys VALUES (?, ?, ?, ?)",
+                [(k, kind, i, t.id) for i, t in batch for k, kind in _keys(t)],
             )
             db.executemany(
                 "INSERT INTO postings VALUES (?, ?)",
@@ -245,12 +245,22 @@ class FactStore:
             for r in batch:
                 yield r, got[r]
 
-    def _posting(self, term: str) -> set[int]:
-        return {r for (r,) in self._db.execute("SELECT row FROM postings WHERE term = ?", (term,))}
+    def _posting(self, term: str, within: set[int] | None = None) -> set[int]:
+        """The rows filed under ``term`` (with ``within``: those of them among ``within``, by index seeks)."""
+        if within is None:
+            return {r for (r,) in self._db.execute("SELECT row FROM postings WHERE term = ?", (term,))}
+        out: set[int] = set()
+        for batch in _batches(sorted(within), _SQLITE_VARS):
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT row FROM postings WHERE term = ? AND row IN ({marks})"
+            out.update(r for (r,) in self._db.execute(sql, (term, *batch)))
+        return out
 
     def _sizes(self, terms: Iterable[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for batch in _batches(dict.fromkeys(terms), _SQLITE_VARS):
+        """Rows per term; an ``id:`` term is one trial's (not looked up: a name can stand for thousands)."""
+        wanted = dict.fromkeys(terms)
+        out = {t: 1 for t in wanted if t.startswith("id:")}
+        for batch in _batches([t for t in wanted if t not in out], _SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             out.update(self._db.execute(f"SELECT term, n FROM terms WHERE term IN ({marks})", batch))
         return out
@@ -258,24 +268,31 @@ class FactStore:
     def _candidates(self, needs: list[Need]) -> Iterable[int]:
         """Rows that may meet every need (ascending), a superset of those that do; with no needs, every row.
 
-        Needs are read smallest first (by their terms' posting counts); once the rows left are few against
-        the next need's postings, decoding and checking them costs less than reading more postings."""
+        The cheapest need (by its terms' posting counts) is read whole; each other one, cheapest first,
+        narrows the rows found by whichever costs least: its postings read whole, or looked up for the rows
+        found, or none (the rows are few enough to decode and check)."""
         if not needs:
             return range(len(self.trials))
         sizes = self._sizes(t for need in needs for alt in need for t in alt)
-        # the cost of reading a need, in postings: its rows, and a query per term
-        cost = [
+        whole = [
             sum(min(sizes.get(t, 0) for t in alt) + QUERY_COST * len(alt) for alt in need) for need in needs
         ]
         found: set[int] | None = None
-        for c, need in sorted(zip(cost, needs, strict=True), key=lambda x: x[0]):
-            if found is not None and (len(found) <= NARROW_ENOUGH or c > READ_RATIO * len(found)):
-                break
+        for cost, need in sorted(zip(whole, needs, strict=True), key=lambda x: x[0]):
+            within = None
+            if found is not None:
+                if len(found) <= NARROW_ENOUGH:
+                    break
+                terms = sum(len(alt) for alt in need)
+                seek = SEEK_COST * terms * len(found)
+                if min(cost, seek) > CHECK_COST * len(found):
+                    continue
+                within = found if seek < cost else None
             rows: set[int] = set()
             for alternative in need:
-                both: set[int] | None = None
+                both = within
                 for term in sorted(alternative, key=lambda t: sizes.get(t, 0)):
-                    hit = self._posting(term) if sizes.get(term) else set()
+                    hit = self._posting(term, both) if sizes.get(term) else set()
                     both = hit if both is None else both & hit
                     if not both:
                         break
@@ -285,10 +302,11 @@ class FactStore:
                 return []
         return sorted(found or ())
 
-    def _key_rows(self, key: str, kinds: tuple[str, ...], limit: int = -1) -> list[int]:
+    def _key_rows(self, key: str, kinds: tuple[str, ...], limit: int = -1) -> list[tuple[int, str]]:
+        """(row, id) of the trials filed under ``key`` as one of ``kinds``, by row."""
         marks = ",".join("?" * len(kinds))
-        sql = f"SELECT DISTINCT row FROM trial_keys WHERE key = ? AND kind IN ({marks}) ORDER BY row LIMIT ?"
-        return [r for (r,) in self._db.execute(sql, (key, *kinds, limit))]
+        sql = f"SELECT DISTINCT row, id FROM trial_keys WHERE key = ? AND kind IN ({marks}) ORDER BY row LIMIT ?"
+        return [(r, i) for r, i in self._db.execute(sql, (key, *kinds, limit))]
 
     # --- lookups -----------------------------------------------------------
     def trial(self, key: str) -> Trial:
@@ -297,20 +315,16 @@ class FactStore:
         rows = self._key_rows(key.upper(), every, 1) or self._key_rows(name_key(key), every, 1)
         if not rows:
             raise NotFound(f"no trial with id or name '{key}'")
-        return next(self._rows_of(rows[:1]))[1]
+        return next(self._rows_of([rows[0][0]]))[1]
 
     def named_trials(self, question: str) -> list[str]:
         """Ids of the trials a question names, by NCT id or by name."""
-        rows = [r for n in NCT_RE.findall(question) for r in self._key_rows(n, ("nct",))]
+        found = [i for n in NCT_RE.findall(question) for _r, i in self._key_rows(n, ("nct",))]
         for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\s\d+)?", question):
             key = name_key(token)
             if len(key) >= 4:
-                rows.extend(self._key_rows(key, ("name",)))
-        ids: dict[int, str] = {}
-        for batch in _batches(sorted(set(rows)), _SQLITE_VARS):
-            marks = ",".join("?" * len(batch))
-            ids.update(self._db.execute(f"SELECT row, id FROM trials WHERE row IN ({marks})", batch))
-        return list(dict.fromkeys(ids[r] for r in rows))
+                found.extend(i for _r, i in self._key_rows(key, ("name",)))
+        return list(dict.fromkeys(found))
 
     def drug(self, name: str) -> DrugRecord:
         """A drug by any of its names; vocabulary drugs the documents never mention have no trials."""
@@ -383,8 +397,10 @@ class FactStore:
         rows = self._candidates(query_needs(self.vocab, query, documents))
         end = None if limit is None else offset + limit
         total, page = 0, []
+        named = set(query.trials)  # checked here as a set (a trial many papers describe: thousands of ids)
+        rest = replace(query, trials=[])
         for _r, t in self._rows_of(rows):
-            if matches(self.vocab, t, query):
+            if (not named or t.id in named) and matches(self.vocab, t, rest):
                 if total >= offset and (end is None or total < end):
                     page.append(t)
                 total += 1
