@@ -106,9 +106,10 @@ class LocalRayCluster:
             ]
         )
         self._wait_for_nodes(1)
-        for _ in range(self.workers):
+        for n in range(self.workers):  # one at a time: a raylet has 30 s (Ray's, fixed) to register, and two
+            # starting together on two busy cores took longer
             self._start([f"--address={self.address}", *self._node_flags(self.cpus)])
-        self._wait_for_nodes(1 + self.workers)
+            self._wait_for_nodes(2 + n)
         return self.address
 
     def stop(self) -> None:
