@@ -6,7 +6,10 @@ The corpus is the first ``--docs`` abstracts of BEIR SciFact written as .txt fil
 All nodes run on this machine, so they share its cores: this measures the pipeline and its overhead, not
 the speed-up of separate machines.
 
-    PYTHONPATH=. HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python bench/ray_ingest.py [--docs 400]
+    PYTHONPATH=. HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python bench/ray_ingest.py [--docs 400] [--precision bfloat16]
+
+``--precision bfloat16`` embeds under torch's bfloat16 autocast everywhere (``QA_EMBED_PRECISION``), in the
+single process and in every actor, and writes bench/results/ray_ingest_bfloat16.json.
 """
 
 from __future__ import annotations
@@ -58,14 +61,18 @@ def rates(m: IndexManifest, seconds: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=400)
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args()
+    out = RESULTS if args.precision == "float32" else RESULTS.with_name(f"ray_ingest_{args.precision}.json")
+    env = os.environ | {"QA_EMBED_PRECISION": args.precision}
     tmp = Path(tempfile.mkdtemp(prefix="ray_ingest"))
     corpus = tmp / "corpus"
     write_corpus(corpus, args.docs)
 
-    embedder = Embedder("all-MiniLM-L6-v2", threads=1)
+    embedder = Embedder("all-MiniLM-L6-v2", threads=1, precision=args.precision)
     t0 = time.perf_counter()
-    single = IndexManifest.read(build_index(Settings(corpus_dir=corpus, index_dir=tmp / "single"), embedder))
+    settings = Settings(corpus_dir=corpus, index_dir=tmp / "single", embed_precision=args.precision)
+    single = IndexManifest.read(build_index(settings, embedder))
     runs: dict[str, object] = {
         "single process (encode_many: a pass thread per core, 1 torch thread each)": rates(
             single, time.perf_counter() - t0
@@ -78,7 +85,7 @@ def main() -> None:
             cmd = [sys.executable, "-m", "qa", "index", "--corpus", str(corpus), "--quiet"]
             cmd += ["--index-dir", str(tmp / f"ray{workers}"), "--ray", address, "--ray-actors", str(workers)]
             t0 = time.perf_counter()
-            subprocess.run(cmd, cwd=ROOT, check=True, env=os.environ | cluster.env, capture_output=True)
+            subprocess.run(cmd, cwd=ROOT, check=True, env=env | cluster.env, capture_output=True)
             seconds = time.perf_counter() - t0
         m = IndexManifest.read((tmp / f"ray{workers}" / "current").resolve())
         ray = m.extra["ray"]
@@ -94,13 +101,14 @@ def main() -> None:
         print(workers, runs[f"ray, {workers} worker node(s), {workers} actor(s)"], flush=True)
     result = {
         "corpus": f"first {args.docs} BEIR SciFact abstracts as .txt",
+        "precision": args.precision,
         "documents": single.documents,
         "passages": single.passages,
         "sentences": single.sentences,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs",
         "runs": runs,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 
 
