@@ -118,6 +118,19 @@ def test_trials_page_shows_what_the_api_returns(client: TestClient, params: dict
         assert f"#p-{t['passage_id']}" in page
 
 
+def test_trials_page_shows_a_page_of_a_long_list_and_the_count(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.web.views import trials as trials_view
+
+    everything = client.get("/api/trials").json()
+    monkeypatch.setattr(trials_view, "PAGE", 5)
+    page = client.get("/trials").text
+    assert f"{everything['count']} trials (the first 5 shown" in page and page.count("<tr>") == 6
+    for t in everything["trials"][:5]:
+        assert f"#p-{t['passage_id']}" in page
+
+
 def test_trials_page_unknown_filter_is_explained(client: TestClient) -> None:
     r = client.get("/trials", params={"drug": "notadrugatall"})
     assert r.status_code == 400 and 'role="alert"' in r.text
