@@ -13,12 +13,11 @@ exactly what a scan of every trial would.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 
 from qa.facts.model import Trial
 from qa.facts.phases import phase_numbers
-from qa.facts.query import PRETREATED, TrialQuery, condition_closure, setting_key
+from qa.facts.query import PRETREATED, TrialQuery, condition_closure, outcome_base, setting_key
 from qa.facts.vocab import Vocabulary
 
 Need = list[list[str]]  # alternatives, each a conjunction of terms
@@ -41,8 +40,7 @@ def trial_terms(vocab: Vocabulary, trial: Trial) -> set[str]:
     if any(k in PRETREATED or k.endswith("resistant") for k in keys):
         terms.add("setting:previously treated")
     for o in trial.outcomes:
-        base = re.sub(r"^\d+-(?:month|year|week) ", "", o.measure)
-        terms.update(f"outcome:{a}" for a in vocab.outcome_ancestors(base))
+        terms.update(f"outcome:{a}" for a in vocab.outcome_ancestors(outcome_base(o.measure)))
     for d in trial.designations:
         words = d.split(" ")
         terms.update(f"designation:{' '.join(words[i:])}" for i in range(len(words)))

@@ -262,13 +262,14 @@ def matches(
     return all(any(biomarker_satisfies(h, w) for h in trial.biomarkers) for w in query.biomarkers)
 
 
+def outcome_base(measure: str) -> str:
+    """The measure a landmark one is a kind of: '12-month OS' -> 'OS'."""
+    return re.sub(r"^\d+-(?:month|year|week) ", "", measure)
+
+
 def _outcome_matches(vocab: Vocabulary, trial: Trial, wanted: list[str]) -> bool:
     """A reported measure, or a narrower kind of it ('mOS' and '12-month OS' are overall survival)."""
-    for o in trial.outcomes:
-        base = re.sub(r"^\d+-(?:month|year|week) ", "", o.measure)
-        if vocab.outcome_ancestors(base) & set(wanted):
-            return True
-    return False
+    return any(vocab.outcome_ancestors(outcome_base(o.measure)) & set(wanted) for o in trial.outcomes)
 
 
 def _designation_matches(trial: Trial, wanted: list[str], agencies: list[str]) -> bool:

@@ -21,7 +21,6 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from qa.facts.postings import Need, query_needs, trial_terms
 from qa.facts.query import TrialQuery, constraints, expand_query, matches, parse_question
 from qa.facts.studies import NCT_RE, name_key
 from qa.facts.vocab import Vocabulary
-from qa.index.tables import RowTable, Store
+from qa.index.tables import RowTable, Store, batches
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +71,6 @@ INSERT INTO terms SELECT term, COUNT(*) FROM postings GROUP BY term;
 """
 
 
-def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
 def _keys(trial: Trial) -> list[tuple[str, str]]:
     """(key, kind) of each way a trial is looked up: its id, NCT and other registry ids, names and aliases."""
     keys = [(trial.id.upper(), "id")]
@@ -110,7 +103,7 @@ def write_fact_rows(
         db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
         meta = {"version": str(VERSION), "vocabulary": json.dumps(vocab.to_dict(), ensure_ascii=False)}
         db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
-        for batch in _batches(enumerate(trials)):
+        for batch in batches(enumerate(trials), BATCH):
             db.executemany(
                 "INSERT INTO trials VALUES (?, ?, ?)",
                 [(i, t.id, json.dumps(t.to_dict(), ensure_ascii=False)) for i, t in batch],
@@ -127,7 +120,7 @@ def write_fact_rows(
                 row = counts.setdefault(t.primary.doc_id, [0, 0, 0])
                 row[0] += 1
                 row[2] += len(t.outcomes)
-        for batch in _batches(enumerate(drugs)):
+        for batch in batches(enumerate(drugs), BATCH):
             db.executemany(
                 "INSERT INTO drugs VALUES (?, ?, ?)",
                 [(i, d.name, json.dumps(d.to_dict(), ensure_ascii=False)) for i, d in batch],
@@ -138,7 +131,7 @@ def write_fact_rows(
         rows = [(i, doc_id, *c) for i, (doc_id, c) in enumerate(counts.items())]
         db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", rows)
         notes = [("learned", n) for n in learned] + [("ocr", n) for n in ocr]
-        for batch in _batches(enumerate(notes)):
+        for batch in batches(enumerate(notes), BATCH):
             db.executemany(
                 "INSERT INTO notes VALUES (?, ?, ?)",
                 [(i, kind, json.dumps(n, ensure_ascii=False)) for i, (kind, n) in batch],
@@ -225,7 +218,7 @@ class FactStore:
     # --- rows ----------------------------------------------------------------
     def _rows_of(self, rows: Iterable[int]) -> Iterator[tuple[int, Trial]]:
         """(row, trial) for ``rows`` (ascending), decoded a batch at a time behind a small cache."""
-        for batch in _batches(rows, _SQLITE_VARS):
+        for batch in batches(rows, _SQLITE_VARS):
             with self._lock:
                 got = {r: self._cache[r] for r in batch if r in self._cache}
                 for r in got:
@@ -250,7 +243,7 @@ class FactStore:
         if within is None:
             return {r for (r,) in self._db.execute("SELECT row FROM postings WHERE term = ?", (term,))}
         out: set[int] = set()
-        for batch in _batches(sorted(within), _SQLITE_VARS):
+        for batch in batches(sorted(within), _SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             sql = f"SELECT row FROM postings WHERE term = ? AND row IN ({marks})"
             out.update(r for (r,) in self._db.execute(sql, (term, *batch)))
@@ -260,7 +253,7 @@ class FactStore:
         """Rows per term; an ``id:`` term is one trial's (not looked up: a name can stand for thousands)."""
         wanted = dict.fromkeys(terms)
         out = {t: 1 for t in wanted if t.startswith("id:")}
-        for batch in _batches([t for t in wanted if t not in out], _SQLITE_VARS):
+        for batch in batches([t for t in wanted if t not in out], _SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             out.update(self._db.execute(f"SELECT term, n FROM terms WHERE term IN ({marks})", batch))
         return out
@@ -399,8 +392,9 @@ class FactStore:
         total, page = 0, []
         named = set(query.trials)  # checked here as a set (a trial many papers describe: thousands of ids)
         rest = replace(query, trials=[])
-        for _r, t in self._rows_of(rows):
-            if (not named or t.id in named) and matches(self.vocab, t, rest):
+        wanted = set(documents or ())
+        for _r, t in self._rows_of(rows):  # candidates are a superset: each is checked in full
+            if (not named or t.id in named) and _describes(t, wanted) and matches(self.vocab, t, rest):
                 if total >= offset and (end is None or total < end):
                     page.append(t)
                 total += 1
@@ -417,7 +411,10 @@ class FactStore:
         allowed = query_needs(self.vocab, TrialQuery(), documents)
         rows_per_part = [set(self._candidates(query_needs(self.vocab, p) + allowed)) for p in parts]
         scored = []
+        wanted = set(documents or ())
         for row, t in self._rows_of(sorted(set().union(*rows_per_part))):
+            if not _describes(t, wanted):
+                continue
             met = sum(
                 row in rows and matches(self.vocab, t, p)
                 for p, rows in zip(parts, rows_per_part, strict=True)
@@ -436,6 +433,11 @@ class FactStore:
     def to_dict(self) -> dict[str, Any]:
         """Everything in the store in the JSON form of older builds' facts.json."""
         return self.records().to_dict()
+
+
+def _describes(trial: Trial, documents: set[str]) -> bool:
+    """Whether one of ``documents`` describes ``trial`` (no documents: any)."""
+    return not documents or any(e.doc_id in documents for e in trial.evidence)
 
 
 def within_documents(trials: list[Trial], documents: Collection[str]) -> list[Trial]:

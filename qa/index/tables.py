@@ -55,7 +55,8 @@ class Sentence:
     kind: str
 
 
-def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+def batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
     it = iter(items)
     while batch := list(islice(it, size)):
         yield batch
@@ -72,17 +73,17 @@ def write_store(
     db = sqlite3.connect(path)
     try:
         db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
-        for batch in _batches(enumerate(passages)):
+        for batch in batches(enumerate(passages)):
             db.executemany(
                 "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
                 [(i, p.id, p.doc_id, p.start, p.end, json.dumps(p.to_dict())) for i, p in batch],
             )
-        for batch in _batches(enumerate(sentences)):
+        for batch in batches(enumerate(sentences)):
             db.executemany(
                 "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
                 [(i, s["doc_id"], s["start"], s["end"], s["passage_id"], s["kind"]) for i, s in batch],
             )
-        for batch in _batches(enumerate(documents), 100):
+        for batch in batches(enumerate(documents), 100):
             rows = []
             for i, d in batch:
                 data = document_to_dict(d)
@@ -180,7 +181,7 @@ class Passages(RowTable[Passage]):
         """The passages at ``rows``, in that order (one query per few hundred rows)."""
         wanted = [int(r) for r in rows]
         got: dict[int, Passage] = {}
-        for batch in _batches(dict.fromkeys(wanted), _SQLITE_VARS):
+        for batch in batches(dict.fromkeys(wanted), _SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             for row, data in self.store.execute(f"SELECT row, data FROM passages WHERE row IN ({marks})", batch):
                 got[row] = _passage(data)
@@ -196,7 +197,7 @@ class Passages(RowTable[Passage]):
     def document_rows(self, doc_ids: Iterable[str]) -> list[int]:
         """Rows of the passages of ``doc_ids``, ascending."""
         out: list[int] = []
-        for batch in _batches(dict.fromkeys(doc_ids), _SQLITE_VARS):
+        for batch in batches(dict.fromkeys(doc_ids), _SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             out.extend(r for (r,) in self.store.execute(f"SELECT row FROM passages WHERE doc_id IN ({marks})", batch))
         return sorted(out)
