@@ -60,7 +60,8 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
     from qa.corpus import load_corpus
     from qa.documents import reference_numbers
     from qa.encoding import Embedder
-    from qa.index.build import Stopwatch, assemble_build, new_build_folder, sentence_table
+    from qa.index.build import VECTOR_BATCH, Stopwatch, assemble_build, new_build_folder, sentence_table
+    from qa.index.tables import RowFile, RowWriter
     from qa.sentences import split_sentences
     from qa.settings import Settings
 
@@ -97,18 +98,29 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
     if len(passages) != n:
         raise SystemExit(f"{len(passages)} passages found in the corpus, expected {n}")
     clock.lap("passages")
-    vectors = np.load(data / "vectors.f16.npy", mmap_mode="r")
+    vectors = RowFile(data / "vectors.f16.npy")  # read by pread: no mapped pages in the build's RSS
     done = json.loads((data / "progress.json").read_text())["done"]
     if done < n:
         raise SystemExit(f"only {done} vectors computed: run bench/scale_corpus.py first")
 
-    def embed() -> tuple[np.ndarray, np.ndarray]:
-        p_vecs = np.asarray(vectors[:n], dtype=np.float32)
-        sentences, by_passage = sentence_table(passages)
-        s_vecs = np.empty((len(sentences), p_vecs.shape[1]), dtype=np.float32)
-        for i, p in enumerate(passages):  # stand-ins: a sentence's passage's vector
-            s_vecs[by_passage[p.id]] = p_vecs[i]
-        return p_vecs, s_vecs
+    def embed(scratch: Path) -> tuple[RowFile, RowFile]:
+        """Float32 row files in ``scratch``, written a batch at a time as the product's ``embed_build``."""
+        sentences = sentence_table(passages)
+        dim = vectors.shape[1]
+        with (
+            RowWriter(scratch / "p.npy", (n, dim)) as p_out,
+            RowWriter(scratch / "s.npy", (len(sentences), dim)) as s_out,
+        ):
+            for at in range(0, n, VECTOR_BATCH):
+                block = vectors[at : min(n, at + VECTOR_BATCH)].astype(np.float32)
+                p_out.write(at, block)
+                rows = [sentences.of_passage(i) for i in range(at, at + len(block))]
+                first, last = rows[0][0], rows[-1][-1]  # a passage's sentences are its own (no overlap)
+                stand_ins = np.empty((last + 1 - first, dim), dtype=np.float32)
+                for i, r in enumerate(rows):  # stand-ins: a sentence's passage's vector
+                    stand_ins[np.asarray(r) - first] = block[i]
+                s_out.write(first, stand_ins)
+        return RowFile(p_out.path), RowFile(s_out.path)
 
     embedder = Embedder(settings.model, threads=1)  # for the manifest's model record only
     final = assemble_build(

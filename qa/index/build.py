@@ -14,9 +14,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from multiprocessing.connection import Connection
@@ -30,12 +32,12 @@ from qa.chunking import Passage, chunk_document
 from qa.corpus import Corpus, load_corpus
 from qa.encoding import Embedder
 from qa.errors import BuildFailed
-from qa.index.dense import DenseIndex, Kind, choose_kind
+from qa.index.dense import DenseIndex, Kind, Rows, choose_kind
 from qa.index.keyword import KeywordIndex
 
 MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sentences, read for its postings
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
-from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, write_store
+from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.references import REFERENCES_FILE, ReferenceMap
 from qa.settings import Settings
@@ -107,21 +109,94 @@ def build_lock(index_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
         yield
 
 
-def sentence_table(passages: list[Passage]) -> tuple[list[dict[str, object]], dict[str, list[int]]]:
-    """Unique sentences across passages (overlap repeats them) and each passage's sentence rows."""
-    rows: list[dict[str, object]] = []
-    seen: dict[tuple[str, int, int], int] = {}
-    by_passage: dict[str, list[int]] = {}
-    for p in passages:
-        ids = []
-        for s, e in p.sentences:
-            key = (p.doc_id, s, e)
-            if key not in seen:
-                seen[key] = len(rows)
-                rows.append({"doc_id": p.doc_id, "start": s, "end": e, "passage_id": p.id, "kind": p.kind})
-            ids.append(seen[key])
-        by_passage[p.id] = ids
-    return rows, by_passage
+class SentenceTable:
+    """The unique sentences across a build's passages (overlap repeats them), in order, and each passage's
+    sentence rows. Kept as columns of machine integers, not a dict per sentence (2.3 million of them at 10^6
+    passages: 0.7 GB as dicts); a row reads as the dict the store is written from. A document's passages
+    come one after another (as chunked), so sentences are told apart within one document at a time."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = passages
+        self.doc_ids: list[str] = []  # the passages' own strings, shared
+        self.starts, self.ends, self.owners = array("q"), array("q"), array("i")  # owner: first passage row
+        self._rows, self._offsets = array("i"), array("q", [0])  # passage i's rows: _rows[_offsets[i]:...]
+        doc: str | None = None
+        seen: dict[tuple[int, int], int] = {}
+        done: set[str] = set()
+        for i, p in enumerate(passages):
+            if p.doc_id != doc:
+                if p.doc_id in done:
+                    raise ValueError(f"the passages of document {p.doc_id} do not come one after another")
+                if doc is not None:
+                    done.add(doc)
+                doc, seen = p.doc_id, {}
+            for start, end in p.sentences:
+                row = seen.get((start, end))
+                if row is None:
+                    row = seen[(start, end)] = len(self.starts)
+                    self.doc_ids.append(p.doc_id)
+                    self.starts.append(start)
+                    self.ends.append(end)
+                    self.owners.append(i)
+                self._rows.append(row)
+            self._offsets.append(len(self._rows))
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, row: int) -> dict[str, object]:
+        owner = self.passages[self.owners[row]]
+        return {
+            "doc_id": self.doc_ids[row],
+            "start": self.starts[row],
+            "end": self.ends[row],
+            "passage_id": owner.id,
+            "kind": owner.kind,
+        }
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        return (self[row] for row in range(len(self)))
+
+    def of_passage(self, i: int) -> list[int]:
+        """The sentence rows of passage row ``i``."""
+        return self._rows[self._offsets[i] : self._offsets[i + 1]].tolist()
+
+    def passage_table(self) -> np.ndarray:
+        """Every passage's sentence rows as one -1 padded int32 table (row i: passage row i's)."""
+        offsets = np.frombuffer(self._offsets, dtype=np.int64)
+        rows = np.frombuffer(self._rows, dtype=np.intc)
+        counts = np.diff(offsets)
+        table = np.full((len(counts), int(counts.max(initial=0)) or 1), -1, dtype=np.int32)
+        columns = np.arange(len(rows)) - np.repeat(offsets[:-1], counts)
+        table[np.repeat(np.arange(len(counts)), counts), columns] = rows
+        return table
+
+    def texts(self, corpus: Corpus) -> LazyTexts:
+        """Each sentence's text, sliced from its document as asked for."""
+        by_doc = {d.id: d.text for d in corpus.documents}
+        return LazyTexts(len(self), lambda row: by_doc[self.doc_ids[row]][self.starts[row] : self.ends[row]])
+
+
+def sentence_table(passages: Sequence[Passage]) -> SentenceTable:
+    return SentenceTable(passages)
+
+
+@dataclass(frozen=True)
+class LazyTexts:
+    """``length`` texts made one at a time as asked for (``get(row)``), never all held: a large build's
+    passage and sentence texts for the model (10^6 passages and their sentences: ~0.8 GB of strings)."""
+
+    length: int
+    get: Callable[[int], str]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, row: int) -> str:
+        return self.get(row)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self.get(row) for row in range(self.length))
 
 
 def build_index(
@@ -143,17 +218,14 @@ def build_index(
         clock = Stopwatch()
         work = new_build_folder(index_dir)
         passages = chunk_corpus(settings, embedder, corpus, progress=progress)
-        sentences, _ = sentence_table(passages)
-        texts = sentence_texts(corpus, sentences)
+        texts = sentence_table(passages).texts(corpus)
         clock.lap("chunk")
         if progress:
-            print(f"embedding {len(passages)} passages and {len(sentences)} sentences", flush=True)
-        p_texts = [p.embed_text for p in passages]
+            print(f"embedding {len(passages)} passages and {len(texts)} sentences", flush=True)
+        p_texts = LazyTexts(len(passages), lambda row: passages[row].embed_text)
 
-        def embed() -> tuple[np.ndarray, np.ndarray]:
-            p_vecs, s_vecs = embed_build(embedder, p_texts, texts, progress=progress)
-            remember_vectors(index_dir, embedder, p_texts, p_vecs, texts, s_vecs)
-            return p_vecs, s_vecs
+        def embed(scratch: Path) -> tuple[Rows, Rows]:
+            return embed_build(embedder, p_texts, texts, scratch, cache=index_dir, progress=progress)
 
         return assemble_build(settings, embedder, work, corpus, passages, embed, started, clock)
 
@@ -185,7 +257,7 @@ def new_build_folder(index_dir: Path) -> Path:
     """A fresh ``builds/<id>.partial`` folder (stale partial folders of killed builds are removed first)."""
     builds = index_dir / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
-    for stale in builds.glob("*.partial"):
+    for stale in [*builds.glob("*.partial"), *builds.glob("*" + SCRATCH)]:
         shutil.rmtree(stale, ignore_errors=True)
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     work = builds / f"{build_id}.partial"
@@ -210,20 +282,53 @@ def chunk_corpus(
 
 
 def embed_build(
-    embedder: Embedder, passages: list[str], sentences: list[str], *, progress: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Passage and sentence vectors, embedded together in length-sorted passes (``Embedder.encode_many``)."""
-    vectors = embedder.encode_many(passages + sentences, progress=progress)
-    return vectors[: len(passages)], vectors[len(passages) :]
+    embedder: Embedder,
+    passages: Sequence[str] | LazyTexts,
+    sentences: Sequence[str] | LazyTexts,
+    scratch: Path,
+    *,
+    cache: Path | None = None,
+    progress: bool = False,
+) -> tuple[RowFile, RowFile]:
+    """Passage and sentence vectors as float32 row files in ``scratch``, embedded ``VECTOR_BATCH`` texts at
+    a time (passages, then sentences; each batch in length-sorted passes, ``Embedder.encode_many``) and put
+    in the vector cache of the index folder ``cache``, if given: memory holds one batch of vectors, never
+    every one (5 GB at 10^6 passages and their sentences)."""
+    n_passages, total = len(passages), len(passages) + len(sentences)
+    files = (
+        RowWriter(scratch / "passages.f32.npy", (n_passages, embedder.dim)),
+        RowWriter(scratch / "sentences.f32.npy", (len(sentences), embedder.dim)),
+    )
+    store = VectorCache(cache / CACHE_FILE, embedder.weights_sha256, embedder.dim) if cache else None
+    try:
+        with tqdm(total=total, desc="embedding", unit="text", disable=not progress) as bar:
+            for at in range(0, total, VECTOR_BATCH):
+                rows = range(at, min(total, at + VECTOR_BATCH))
+                texts = [passages[i] if i < n_passages else sentences[i - n_passages] for i in rows]
+                vectors = embedder.encode_many(texts)
+                split = min(len(texts), max(0, n_passages - at))  # the batch's passages come first
+                if split:
+                    files[0].write(at, vectors[:split])
+                if split < len(texts):
+                    files[1].write(at + split - n_passages, vectors[split:])
+                if store is not None:
+                    store.put(dict(zip(texts, vectors, strict=True)))
+                bar.update(len(texts))
+    finally:
+        for f in files:
+            f.close()
+        if store is not None:
+            store.close()
+    return RowFile(files[0].path), RowFile(files[1].path)
 
 
 def remember_vectors(
     index_dir: Path,
     embedder: Embedder,
     passages: list[str],
-    p_vecs: np.ndarray,
+    p_vecs: Rows,
     sentences: list[str],
-    s_vecs: np.ndarray,
+    s_vecs: Rows,
 ) -> None:
     """Put a full build's vectors in the index folder's vector cache, so a later change embeds none again."""
     cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
@@ -236,12 +341,15 @@ def remember_vectors(
         cache.close()
 
 
-def sentence_texts(corpus: Corpus, sentences: list[dict[str, object]]) -> list[str]:
+def sentence_texts(corpus: Corpus, sentences: Iterable[dict[str, object]]) -> list[str]:
     texts = {d.id: d.text for d in corpus.documents}
     return [texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences]  # type: ignore[call-overload]
 
 
-Embed = Callable[[], tuple[np.ndarray, np.ndarray]]  # a build's passage and sentence vectors
+# A build's passage and sentence vectors, given a scratch folder for them (removed once the build is written):
+# arrays, or row files there (``embed_build``) that the index writer reads a batch at a time.
+Embed = Callable[[Path], tuple[Rows, Rows]]
+SCRATCH = ".scratch"  # builds/<id>.scratch, beside builds/<id>.partial
 T = TypeVar("T")
 
 
@@ -287,11 +395,19 @@ def write_build(
     seconds: dict[str, float] = {}
     kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
 
+    scratch = work.with_name(work.name.removesuffix(".partial") + SCRATCH)
+    scratch.mkdir()
+
     def vectors_and_indexes() -> tuple[dict[str, Any], int]:
         t0 = time.perf_counter()
-        p_vecs, s_vecs = embed()
+        p_vecs, s_vecs = embed(scratch)
         t1 = time.perf_counter()
-        written = write_indexes(work, settings, kind, corpus, passages, p_vecs, s_vecs)
+        try:
+            written = write_indexes(work, settings, kind, corpus, passages, p_vecs, s_vecs)
+        finally:
+            for rows in (p_vecs, s_vecs):
+                if isinstance(rows, RowFile):
+                    rows.close()
         seconds["embed (beside the steps)"] = round(t1 - t0, 3)
         seconds["indexes"] = round(time.perf_counter() - t1, 3)
         return written
@@ -318,6 +434,7 @@ def write_build(
     finally:
         if steps is not None:
             steps.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     clock.seconds.update(seconds)  # overlap the steps and the wait
     (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
 
@@ -430,36 +547,28 @@ def write_indexes(
     kind: Kind,
     corpus: Corpus,
     passages: list[Passage],
-    p_vecs: np.ndarray,
-    s_vecs: np.ndarray,
+    p_vecs: Rows,
+    s_vecs: Rows,
 ) -> tuple[dict[str, Any], int]:
     """The dense index, BM25 over passages and over sentences, the sentence vectors, the store and the
     figure, table and section references; the dense index's manifest record and the sentence count."""
-    sentences, by_passage = sentence_table(passages)
+    sentences = sentence_table(passages)
     dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
-    KeywordIndex.build([p.keyword_text for p in passages]).save(work / "bm25")
-    texts = {d.id: d.text for d in corpus.documents}
-    sentence_words = (texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences)  # type: ignore[call-overload]
-    KeywordIndex.build(list(sentence_words)).save(work / MENTIONS)
-    write_sentence_vectors(work, s_vecs, [by_passage[p.id] for p in passages])
+    KeywordIndex.build(p.keyword_text for p in passages).save(work / "bm25")
+    KeywordIndex.build(sentences.texts(corpus)).save(work / MENTIONS)
+    write_sentence_vectors(work, s_vecs, sentences)
     write_store(work / STORE_FILE, passages, sentences, corpus.documents)
     ReferenceMap.from_passages(passages).save(work / REFERENCES_FILE)  # not a pass over them at every load
     return dense, len(sentences)
 
 
-def write_sentence_vectors(work: Path, s_vecs: np.ndarray, passage_rows: list[list[int]]) -> None:
+def write_sentence_vectors(work: Path, s_vecs: Rows, sentences: SentenceTable) -> None:
     """Sentence vectors as float16 (half the bytes; the store maps them) and each passage's sentence rows
     as one -1 padded int32 table, so the retriever's best-sentence score needs no per-passage lookup."""
-    stored = np.lib.format.open_memmap(work / SENTENCE_VECTORS, "w+", np.float16, s_vecs.shape)
-    for at in range(0, len(s_vecs), VECTOR_BATCH):  # converted a batch at a time, not in one float16 copy
-        stored[at : at + VECTOR_BATCH] = s_vecs[at : at + VECTOR_BATCH]
-    stored.flush()
-    del stored
-    width = max((len(r) for r in passage_rows), default=0) or 1
-    table = np.full((len(passage_rows), width), -1, dtype=np.int32)
-    for i, rows in enumerate(passage_rows):
-        table[i, : len(rows)] = rows
-    np.save(work / PASSAGE_SENTENCES, table)
+    with RowWriter(work / SENTENCE_VECTORS, (len(s_vecs), s_vecs.shape[1]), np.float16) as stored:
+        for at in range(0, len(s_vecs), VECTOR_BATCH):  # converted a batch at a time, not in one float16 copy
+            stored.write(at, s_vecs[at : at + VECTOR_BATCH])
+    np.save(work / PASSAGE_SENTENCES, sentences.passage_table())
 
 
 def file_digests(work: Path) -> tuple[dict[str, str], dict[str, int]]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import faiss
 import numpy as np
@@ -25,10 +25,26 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 Kind = Literal["flat", "hnsw", "ivf"]
+
+
+class Rows(Protocol):
+    """Vectors as rows: an array, or a file of them read a slice at a time (``qa.index.tables.RowFile``)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: Any) -> Any: ...
+
+
 KINDS: tuple[Kind, ...] = ("flat", "hnsw", "ivf")
 # An approximate index searched within a set of rows misses some of the set's best rows (a graph walk or the
 # probed lists find too few of them), so a set up to this size is scored exactly from its stored vectors.
 EXACT_ROWS = 50_000
+# Vectors added to an index at a time while building (float32 copies of this many rows, not of every row).
+ADD_BATCH = 50_000
+IVF_POINTS_PER_LIST = 40  # training vectors per IVF list (FAISS warns below 39)
 # Read-only memory mapping of in-memory codes (FAISS >= 1.11); older FAISS only maps IVF lists.
 _MMAP_FLAGS = [f for f in ("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP") if hasattr(faiss, f)]
 
@@ -107,7 +123,7 @@ class DenseIndex:
     @classmethod
     def build(
         cls,
-        vectors: np.ndarray,
+        vectors: Rows,
         kind: Kind = "flat",
         *,
         hnsw_m: int = 32,
@@ -126,7 +142,7 @@ class DenseIndex:
     @classmethod
     def _build(
         cls,
-        vectors: np.ndarray,
+        vectors: Rows,
         kind: Kind,
         hnsw_m: int,
         ef_construction: int,
@@ -135,7 +151,6 @@ class DenseIndex:
         quantizer: str,
         seed: int,
     ) -> DenseIndex:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dim = vectors.shape
         index: faiss.Index
         params: DenseParams
@@ -159,11 +174,13 @@ class DenseIndex:
         elif kind == "ivf":
             nlist = max(1, int(4 * math.sqrt(n)))
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(vectors)
-            params = DenseParams("ivf", train_sample=n, nlist=nlist, nprobe=max(16, nlist // 16))
+            sample = _sample(vectors, max(train_sample, IVF_POINTS_PER_LIST * nlist), seed)
+            index.train(sample)
+            params = DenseParams("ivf", train_sample=len(sample), nlist=nlist, nprobe=max(16, nlist // 16))
         else:
             raise ValueError(f"unknown index type {kind!r}")
-        index.add(vectors)
+        for at in range(0, n, ADD_BATCH):  # a batch at a time: ``vectors`` may be rows on disk (RowFile)
+            index.add(np.ascontiguousarray(vectors[at : at + ADD_BATCH], dtype=np.float32))
         log.info("dense %s index of %d vectors built in %.1f s", kind, n, time.perf_counter() - started)
         built = cls(index, params)
         built.tune()
@@ -252,14 +269,16 @@ def _read(path: Path, mmap: bool) -> tuple[faiss.Index, bool]:
     return faiss.read_index(str(path)), False
 
 
-def _sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
+def _sample(vectors: Rows, size: int, seed: int) -> np.ndarray:
     if size <= 0 or size >= len(vectors):
-        return vectors
+        return np.ascontiguousarray(vectors[:], dtype=np.float32)
     rows = np.sort(np.random.default_rng(seed).choice(len(vectors), size, replace=False))
-    return vectors[rows]
+    return np.ascontiguousarray(vectors[rows], dtype=np.float32)
 
 
-def _exact(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _exact(
+    queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The best ``k`` of ``rows`` for each query by inner product, best first (ties in row order)."""
     scores = queries @ vectors.T
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]

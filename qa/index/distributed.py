@@ -30,6 +30,7 @@ from qa.index.build import (
     new_build_folder,
     remember_vectors,
     sentence_table,
+    sentence_texts,
 )
 from qa.settings import Settings
 
@@ -67,8 +68,8 @@ def read_and_chunk(row: dict[str, Any], *, root: str, model: str, settings_json:
             max_tokens=settings.chunk_max_tokens,
             overlap=settings.chunk_overlap_sentences,
         )
-        rows, _ = sentence_table(passages)
-        sentences = [doc.text[int(s["start"]) : int(s["end"])] for s in rows]  # type: ignore[call-overload]
+        table = sentence_table(passages)
+        sentences = [doc.text[a:b] for a, b in zip(table.starts, table.ends, strict=True)]
     return {"index": row["index"], "payload": pickle.dumps((doc, message, passages, sentences))}
 
 
@@ -152,10 +153,9 @@ def build_index_ray(
             for message in corpus.skipped:
                 log.warning("skipped: %s", message)
             p_texts = [p.embed_text for p in passages]
-            sentences, _ = sentence_table(passages)
-            s_texts = [corpus_text(corpus, s) for s in sentences]
+            s_texts = sentence_texts(corpus, sentence_table(passages))
 
-            def embed() -> tuple[np.ndarray, np.ndarray]:
+            def embed(scratch: Path) -> tuple[np.ndarray, np.ndarray]:
                 remember_vectors(index_dir, embedder, p_texts, p_vecs, s_texts, s_vecs)
                 return p_vecs, s_vecs
 
@@ -166,12 +166,6 @@ def build_index_ray(
             )
     finally:
         ray.shutdown()
-
-
-def corpus_text(corpus: Corpus, row: dict[str, object]) -> str:
-    doc = corpus.get(str(row["doc_id"]))
-    assert doc is not None
-    return doc.text[int(row["start"]) : int(row["end"])]  # type: ignore[call-overload]
 
 
 def _run_pipeline(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-
 import re
+from array import array
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,15 +69,44 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+class _TokenIds:
+    """Every text's token ids as bm25s reads them (``ids``, iterated once per pass, and ``vocab``), kept as
+    one flat array: each text's list is made as bm25s reaches it."""
+
+    def __init__(self, flat: np.ndarray, ends: np.ndarray, vocab: dict[str, int]) -> None:
+        self.flat, self.ends, self.vocab = flat, ends, vocab
+        self.ids = self
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        start = 0
+        for end in self.ends.tolist():
+            yield self.flat[start:end].tolist()
+            start = end
+
+
 class KeywordIndex:
     def __init__(self, model: bm25s.BM25) -> None:
         self.model = model
         self.vocab: dict[str, int] = model.vocab_dict
 
     @classmethod
-    def build(cls, texts: list[str], *, k1: float = K1, b: float = B) -> KeywordIndex:
+    def build(cls, texts: Iterable[str], *, k1: float = K1, b: float = B) -> KeywordIndex:
+        """BM25 over ``texts``, read once as they come: each is tokenised into one flat array of token ids
+        (4 bytes a token; bm25s given lists of token strings holds those and a list of ids per text too).
+        Token ids are given in order of first appearance."""
+        vocab: dict[str, int] = {}
+        ids, ends = array("i"), array("q")
+        for text in texts:
+            ids.extend(vocab.setdefault(t, len(vocab)) for t in tokenize(text) or [""])
+            ends.append(len(ids))
         model = bm25s.BM25(k1=k1, b=b, method="lucene")
-        model.index([tokenize(t) or [""] for t in texts], show_progress=False)
+        model.index(
+            _TokenIds(np.frombuffer(ids, dtype=np.intc), np.frombuffer(ends, dtype=np.int64), vocab),
+            show_progress=False,
+        )
         return cls(model)
 
     def scores(self, query: str) -> np.ndarray:

@@ -306,7 +306,15 @@ class RowFile:
         return self.shape[0]
 
     def __getitem__(self, rows: Any) -> np.ndarray:
-        """The rows at ``rows`` (integers, in any order, repeats allowed), in that order."""
+        """The rows at ``rows`` (integers, in any order, repeats allowed), in that order; a slice of
+        adjacent rows is one read."""
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(self.shape[0])
+            if step != 1:
+                return self[np.arange(start, stop, step)]
+            count = max(0, stop - start)
+            data = _read(self._fd, count * self._row_bytes, self.offset + start * self._row_bytes, self.path)
+            return np.frombuffer(data, dtype=self.dtype).reshape(count, self.shape[1]).copy()
         wanted = np.atleast_1d(np.asarray(rows, dtype=np.int64))
         if wanted.ndim != 1:
             raise IndexError("rows must be a 1-D list of row numbers")
@@ -319,9 +327,7 @@ class RowFile:
             breaks = np.flatnonzero(np.diff(unique) != 1) + 1  # runs of adjacent rows: one read each
             for a, b in zip([0, *breaks.tolist()], [*breaks.tolist(), len(unique)], strict=True):
                 size = (b - a) * self._row_bytes
-                data = os.pread(self._fd, size, self.offset + int(unique[a]) * self._row_bytes)
-                if len(data) != size:
-                    raise OSError(f"{self.path}: short read (the file was truncated)")
+                data = _read(self._fd, size, self.offset + int(unique[a]) * self._row_bytes, self.path)
                 out[a:b] = np.frombuffer(data, dtype=self.dtype).reshape(b - a, self.shape[1])
         return out[back]
 
@@ -338,3 +344,54 @@ def read_documents(folder: Path) -> list[Document]:
     """Every document of a build (for a library change, which rebuilds from them)."""
     docs = Documents(Store(folder / STORE_FILE))
     return [docs[d] for d in docs]
+
+
+def _read(fd: int, size: int, offset: int, path: Path) -> bytes:
+    """``size`` bytes at ``offset`` (a large read may come back in parts)."""
+    parts, got = [], 0
+    while got < size:
+        data = os.pread(fd, size - got, offset + got)
+        if not data:
+            raise OSError(f"{path}: short read (the file was truncated)")
+        parts.append(data)
+        got += len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class RowWriter:
+    """A 2-D ``.npy`` file of a known shape, filled a block of rows at a time with ``pwrite`` (never mapped,
+    never whole in memory); ``RowFile`` reads it back."""
+
+    def __init__(self, path: Path, shape: tuple[int, int], dtype: Any = np.float32) -> None:
+        self._fd = -1
+        self.path = path
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            self.offset = f.tell()
+            f.truncate(self.offset + self.shape[0] * self._row_bytes)
+        self._fd = os.open(path, os.O_WRONLY)
+
+    def write(self, at: int, block: np.ndarray) -> None:
+        """``block``'s rows as rows ``at``, ``at + 1``, ... of the file."""
+        block = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.shape[1])
+        if at < 0 or at + len(block) > self.shape[0]:
+            raise IndexError(f"rows {at}..{at + len(block)} out of range for {self.shape[0]} rows")
+        view, offset = block.data.cast("B"), self.offset + at * self._row_bytes
+        while view:
+            done = os.pwrite(self._fd, view, offset)
+            view, offset = view[done:], offset + done
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -178,8 +178,7 @@ def build_next(
 
     work = new_build_folder(index_dir)
     passages = chunk_corpus(settings, embedder, corpus)
-    sentences, _ = sentence_table(passages)
-    p_texts, s_texts = [p.embed_text for p in passages], sentence_texts(corpus, sentences)
+    p_texts, s_texts = [p.embed_text for p in passages], sentence_texts(corpus, sentence_table(passages))
     clock.lap("chunk")
     change: dict[str, object] = {
         "reason": reason,
@@ -189,7 +188,7 @@ def build_next(
     }
     embedded_counts: dict[str, int] = {}
 
-    def embed() -> tuple[np.ndarray, np.ndarray]:
+    def embed(scratch: Path) -> tuple[np.ndarray, np.ndarray]:
         """Only what neither the current build nor the cache has; passages and sentences in one go."""
         cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
         try:

@@ -101,7 +101,7 @@ def test_a_full_build_fills_the_vector_cache(
     manifest = IndexManifest.read(build)
     passages = _stored(build)
     corpus = load_corpus(Path(settings.corpus_dir))
-    texts = [p.embed_text for p in passages] + sentence_texts(corpus, sentence_table(passages)[0])
+    texts = [p.embed_text for p in passages] + sentence_texts(corpus, sentence_table(passages))
     dense = DenseIndex.load(build / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
     built_passages = dense.vectors(np.arange(len(passages)))
     built_sentences = np.load(build / "sentences.npy").astype(np.float32)  # stored float16

@@ -1,0 +1,88 @@
+"""The pieces that keep a build's memory to a batch: vectors as row files on disk, the sentence table as
+columns, BM25 from a stream of texts. Each gives what the whole-in-memory form it replaced gave."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+from conftest import CORPUS
+
+from qa.chunking import Passage
+from qa.corpus import load_corpus
+from qa.encoding import Embedder
+from qa.index.build import chunk_corpus, embed_build, sentence_table, sentence_texts
+from qa.index.dense import DenseIndex
+from qa.index.keyword import K1, B, KeywordIndex, tokenize
+from qa.index.tables import RowFile, RowWriter
+from qa.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def passages(embedder: Embedder) -> list[Passage]:
+    return chunk_corpus(Settings(), embedder, load_corpus(CORPUS))
+
+
+def test_rows_written_in_blocks_read_back_by_slice_and_by_row(tmp_path: Path) -> None:
+    data = np.random.default_rng(0).standard_normal((1000, 7)).astype(np.float32)
+    path = tmp_path / "rows.npy"
+    with RowWriter(path, data.shape) as out:
+        for at in (600, 0, 300):  # any order
+            out.write(at, data[at : at + 300] if at < 600 else data[600:])
+    assert np.array_equal(np.load(path), data)  # a plain .npy file
+    rows = RowFile(path)
+    assert np.array_equal(rows[:], data) and np.array_equal(rows[250:750], data[250:750])
+    assert np.array_equal(rows[990:5000], data[990:]) and rows[5:5].shape == (0, 7)
+    assert np.array_equal(rows[::100], data[::100]) and np.array_equal(rows[[7, 3, 7]], data[[7, 3, 7]])
+    with pytest.raises(IndexError, match="out of range"):
+        RowWriter(tmp_path / "small.npy", (10, 7)).write(8, data[:3])
+
+
+def test_the_sentence_table_is_the_unique_sentences_of_the_passages(passages: list[Passage]) -> None:
+    table = sentence_table(passages)
+    seen: dict[tuple[str, int, int], int] = {}
+    for i, p in enumerate(passages):  # the dict-per-sentence table it replaced, built again here
+        rows = [seen.setdefault((p.doc_id, s, e), len(seen)) for s, e in p.sentences]
+        assert table.of_passage(i) == rows
+    assert len(table) == len(seen) < sum(len(p.sentences) for p in passages)  # overlap repeats sentences
+    for (doc_id, start, end), row in seen.items():
+        assert (table[row]["doc_id"], table[row]["start"], table[row]["end"]) == (doc_id, start, end)
+    padded = table.passage_table()
+    assert padded.shape[0] == len(passages)
+    assert all(list(padded[i][padded[i] >= 0]) == table.of_passage(i) for i in range(len(passages)))
+    scattered = [passages[0], passages[-1], passages[1]]  # a document's passages apart
+    assert passages[0].doc_id == passages[1].doc_id != passages[-1].doc_id
+    with pytest.raises(ValueError, match="one after another"):
+        sentence_table(scattered)
+
+
+def test_bm25_from_a_stream_scores_as_bm25s_from_token_lists(passages: list[Passage]) -> None:
+    corpus = load_corpus(CORPUS)
+    texts = sentence_texts(corpus, sentence_table(passages)) + [""]  # an empty text scores nothing
+    streamed = KeywordIndex.build(iter(texts))
+    model = bm25s.BM25(k1=K1, b=B, method="lucene")
+    model.index([tokenize(t) or [""] for t in texts], show_progress=False)
+    listed = KeywordIndex(model)
+    for query in ("TLR9 agonist with pembrolizumab", "PD-L1 expression on tumour cells", "CD8+ T cells", "zzz"):
+        assert np.allclose(streamed.scores(query), listed.scores(query), atol=0)
+    for token in tokenize("overall survival melanoma PD-1"):
+        assert np.array_equal(streamed.rows_with(token), listed.rows_with(token))
+
+
+def test_vectors_embedded_to_row_files_index_as_vectors_in_memory(
+    passages: list[Passage], embedder: Embedder, tmp_path: Path
+) -> None:
+    p_texts = [p.embed_text for p in passages]
+    s_texts = sentence_texts(load_corpus(CORPUS), sentence_table(passages))
+    p_rows, s_rows = embed_build(embedder, p_texts, s_texts, tmp_path)
+    whole = embedder.encode_many(p_texts + s_texts)
+    assert p_rows.shape == (len(p_texts), embedder.dim) and s_rows.shape == (len(s_texts), embedder.dim)
+    assert np.allclose(p_rows[:], whole[: len(p_texts)], atol=1e-5)
+    assert np.allclose(s_rows[:], whole[len(p_texts) :], atol=1e-5)
+    queries = s_rows[:20]
+    for kind in ("flat", "hnsw"):
+        from_file = DenseIndex.build(p_rows, kind, train_sample=100).search(queries, 5)  # type: ignore[arg-type]
+        from_memory = DenseIndex.build(p_rows[:], kind, train_sample=100).search(queries, 5)  # type: ignore[arg-type]
+        assert np.array_equal(from_file[1], from_memory[1])
