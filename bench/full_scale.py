@@ -225,17 +225,21 @@ def main() -> None:
     ap.add_argument("--per-doc", type=int, default=100, help="scale passages in one document")
     ap.add_argument("--questions", type=int, default=300)
     ap.add_argument("--serve-only", action="store_true", help="ask against the build already there")
+    ap.add_argument("--build-only", action="store_true", help="build, ask nothing")
+    ap.add_argument("--label", default="", help="results kept under '<passages> <label>' (other vectors)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "full_scale.json")
     args = ap.parse_args()
     folder = args.data / f"full-{args.passages}"
-    result: dict[str, object] = {"commit": _commit()}
+    progress = json.loads((args.data / "progress.json").read_text())
+    result: dict[str, object] = {"commit": _commit(), "vectors": progress.get("precision", "float32")}
     if not args.serve_only:
         write_corpus(args.data, args.passages, args.per_doc, folder / "corpus")
         result["build"] = _child(["--build"], args, folder)
-    result["serve"] = serve(folder, args.questions)
+    if not args.build_only:
+        result["serve"] = serve(folder, args.questions)
     print(json.dumps(result, indent=1))
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    previous[str(args.passages)] = result
+    previous[f"{args.passages} {args.label}".strip()] = result
     args.out.write_text(json.dumps(previous, indent=1) + "\n")
 
 
