@@ -288,12 +288,14 @@ def embed_build(
     scratch: Path,
     *,
     cache: Path | None = None,
+    encode: Callable[[list[str]], np.ndarray] | None = None,
     progress: bool = False,
 ) -> tuple[RowFile, RowFile]:
     """Passage and sentence vectors as float32 row files in ``scratch``, embedded ``VECTOR_BATCH`` texts at
     a time (passages, then sentences; each batch in length-sorted passes, ``Embedder.encode_many``) and put
     in the vector cache of the index folder ``cache``, if given: memory holds one batch of vectors, never
-    every one (5 GB at 10^6 passages and their sentences)."""
+    every one (5 GB at 10^6 passages and their sentences). ``encode`` gives a batch's vectors in its place
+    (a change's ``encode_cached``: the current build's and the cache's, the rest embedded)."""
     n_passages, total = len(passages), len(passages) + len(sentences)
     files = (
         RowWriter(scratch / "passages.f32.npy", (n_passages, embedder.dim)),
@@ -305,7 +307,7 @@ def embed_build(
             for at in range(0, total, VECTOR_BATCH):
                 rows = range(at, min(total, at + VECTOR_BATCH))
                 texts = [passages[i] if i < n_passages else sentences[i - n_passages] for i in rows]
-                vectors = embedder.encode_many(texts)
+                vectors = (encode or embedder.encode_many)(texts)
                 split = min(len(texts), max(0, n_passages - at))  # the batch's passages come first
                 if split:
                     files[0].write(at, vectors[:split])
@@ -325,9 +327,9 @@ def embed_build(
 def remember_vectors(
     index_dir: Path,
     embedder: Embedder,
-    passages: list[str],
+    passages: Sequence[str] | LazyTexts,
     p_vecs: Rows,
-    sentences: list[str],
+    sentences: Sequence[str] | LazyTexts,
     s_vecs: Rows,
 ) -> None:
     """Put a full build's vectors in the index folder's vector cache, so a later change embeds none again."""
@@ -335,8 +337,8 @@ def remember_vectors(
     try:  # in batches: never a second copy of every vector (5 GB at 10^6 passages and their sentences)
         for texts, vectors in ((passages, p_vecs), (sentences, s_vecs)):
             for at in range(0, len(texts), VECTOR_BATCH):
-                rows = slice(at, at + VECTOR_BATCH)
-                cache.put(dict(zip(texts[rows], vectors[rows], strict=True)))
+                stop = min(len(texts), at + VECTOR_BATCH)
+                cache.put(dict(zip((texts[i] for i in range(at, stop)), vectors[at:stop], strict=True)))
     finally:
         cache.close()
 

@@ -23,14 +23,15 @@ from qa.corpus import Corpus, assemble_corpus, corpus_files, read_corpus_file, r
 from qa.documents import Document
 from qa.encoding import Embedder, resolve_model
 from qa.errors import QAError
+from qa.index.tables import RowFile, RowWriter
 from qa.index.build import (
     Stopwatch,
     assemble_build,
     build_lock,
     new_build_folder,
+    LazyTexts,
     remember_vectors,
     sentence_table,
-    sentence_texts,
 )
 from qa.settings import Settings
 
@@ -146,24 +147,25 @@ def build_index_ray(
                     settings, root, files, shards, actors=actors, gpus=gpus, progress=progress
                 )
                 clock.lap("ray pipeline")
-                corpus, passages, p_vecs, s_vecs = _assemble(root, files, docs, shards, embedder.dim)
+                corpus, passages, rows, totals = _assemble(root, files, docs, shards)
                 clock.lap("assemble shards")
+                for message in corpus.skipped:
+                    log.warning("skipped: %s", message)
+                p_texts = LazyTexts(len(passages), lambda row: passages[row].embed_text)
+                s_texts = sentence_table(passages).texts(corpus)
+
+                def embed(scratch: Path) -> tuple[RowFile, RowFile]:
+                    p_vecs, s_vecs = _shard_vectors(shards, rows, totals, embedder.dim, scratch)
+                    remember_vectors(index_dir, embedder, p_texts, p_vecs, s_texts, s_vecs)
+                    return p_vecs, s_vecs
+
+                if progress:
+                    print(f"ray: {stats}", flush=True)
+                return assemble_build(
+                    settings, embedder, work, corpus, passages, embed, started, clock, extra={"ray": stats}
+                )
             finally:
                 shutil.rmtree(shards, ignore_errors=True)
-            for message in corpus.skipped:
-                log.warning("skipped: %s", message)
-            p_texts = [p.embed_text for p in passages]
-            s_texts = sentence_texts(corpus, sentence_table(passages))
-
-            def embed(scratch: Path) -> tuple[np.ndarray, np.ndarray]:
-                remember_vectors(index_dir, embedder, p_texts, p_vecs, s_texts, s_vecs)
-                return p_vecs, s_vecs
-
-            if progress:
-                print(f"ray: {stats}", flush=True)
-            return assemble_build(
-                settings, embedder, work, corpus, passages, embed, started, clock, extra={"ray": stats}
-            )
     finally:
         ray.shutdown()
 
@@ -239,23 +241,22 @@ def _assemble(
     files: list[Path],
     docs: dict[int, tuple[Document | None, str, list[Passage]]],
     shards: Path,
-    dim: int,
-) -> tuple[Corpus, list[Passage], np.ndarray, np.ndarray]:
-    """The corpus, passages and vectors in corpus order (by file, then passage), whatever order Ray gave."""
+) -> tuple[Corpus, list[Passage], dict[int, tuple[int, int]], tuple[int, int]]:
+    """The corpus and passages in corpus order (by file, then passage), whatever order Ray gave; each
+    indexed file's first passage row and first sentence row, and the passage and sentence counts (the
+    shards' counts are read here, their vectors by ``_shard_vectors``)."""
     if sorted(docs) != list(range(len(files))):
         raise QAError(f"ray: {len(files) - len(docs)} of {len(files)} corpus files came back without a result")
-    per_doc: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    counts: dict[int, tuple[int, int]] = {}
     for shard in sorted(shards.glob("shard-*.npz")):
-        with np.load(shard) as data:
-            vectors = data["vectors"].reshape(-1, dim)
-            at = 0
+        with np.load(shard) as data:  # an .npz reads each array as asked for: not the vectors
             for i, (n_p, n_s) in zip(data["index"], data["counts"], strict=True):
-                per_doc[int(i)] = (vectors[at : at + n_p], vectors[at + n_p : at + n_p + n_s])
-                at += n_p + n_s
+                counts[int(i)] = (int(n_p), int(n_s))
     documents: list[Document] = []
     skipped: list[str] = []
     passages: list[Passage] = []
-    p_parts, s_parts = [], []
+    rows: dict[int, tuple[int, int]] = {}
+    p_at = s_at = 0
     for i in range(len(files)):
         doc, message, doc_passages = docs[i]
         if doc is None:
@@ -263,10 +264,29 @@ def _assemble(
             continue
         documents.append(doc)
         passages.extend(doc_passages)
-        p_parts.append(per_doc[i][0])
-        s_parts.append(per_doc[i][1])
-    corpus = assemble_corpus(root, read_manifest(root), documents, skipped)
-    empty = np.zeros((0, dim), dtype=np.float32)
-    p_vecs = np.ascontiguousarray(np.vstack(p_parts) if p_parts else empty, dtype=np.float32)
-    s_vecs = np.ascontiguousarray(np.vstack(s_parts) if s_parts else empty, dtype=np.float32)
-    return corpus, passages, p_vecs, s_vecs
+        rows[i] = (p_at, s_at)
+        p_at, s_at = p_at + counts[i][0], s_at + counts[i][1]
+    if p_at != len(passages):
+        raise QAError(f"ray: the shards hold {p_at} passage vectors for {len(passages)} passages")
+    return assemble_corpus(root, read_manifest(root), documents, skipped), passages, rows, (p_at, s_at)
+
+
+def _shard_vectors(
+    shards: Path, rows: dict[int, tuple[int, int]], totals: tuple[int, int], dim: int, scratch: Path
+) -> tuple[RowFile, RowFile]:
+    """The shards' passage and sentence vectors as row files in corpus order, one shard read at a time."""
+    with (
+        RowWriter(scratch / "passages.f32.npy", (totals[0], dim)) as p_out,
+        RowWriter(scratch / "sentences.f32.npy", (totals[1], dim)) as s_out,
+    ):
+        for shard in sorted(shards.glob("shard-*.npz")):
+            with np.load(shard) as data:
+                vectors = data["vectors"].reshape(-1, dim)
+                at = 0
+                for i, (n_p, n_s) in zip(data["index"], data["counts"], strict=True):
+                    if int(i) in rows:
+                        p_row, s_row = rows[int(i)]
+                        p_out.write(p_row, vectors[at : at + n_p])
+                        s_out.write(s_row, vectors[at + n_p : at + n_p + n_s])
+                    at += n_p + n_s
+    return RowFile(p_out.path), RowFile(s_out.path)

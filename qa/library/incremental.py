@@ -21,18 +21,19 @@ from qa.encoding import Embedder
 from qa.errors import CorpusError, DuplicateDocument, NotFound
 from qa.index.build import (
     SOURCES,
+    LazyTexts,
     Stopwatch,
     chunk_corpus,
     current_path,
+    embed_build,
     finish_build,
     new_build_folder,
     sentence_table,
-    sentence_texts,
     write_build,
 )
 from qa.index.dense import DenseIndex
 from qa.index.manifest import MANIFEST_NAME, IndexManifest, file_sha256
-from qa.index.tables import SENTENCE_VECTORS, STORE_FILE, Passages, Sentences, Store, read_documents
+from qa.index.tables import SENTENCE_VECTORS, STORE_FILE, Passages, RowFile, Sentences, Store, read_documents
 from qa.library.journal import Moves
 from qa.library.uploads import Staged
 from qa.library.vectors import CACHE_FILE, VectorCache, encode_cached
@@ -178,7 +179,8 @@ def build_next(
 
     work = new_build_folder(index_dir)
     passages = chunk_corpus(settings, embedder, corpus)
-    p_texts, s_texts = [p.embed_text for p in passages], sentence_texts(corpus, sentence_table(passages))
+    p_texts = LazyTexts(len(passages), lambda row: passages[row].embed_text)
+    s_texts = sentence_table(passages).texts(corpus)
     clock.lap("chunk")
     change: dict[str, object] = {
         "reason": reason,
@@ -188,17 +190,25 @@ def build_next(
     }
     embedded_counts: dict[str, int] = {}
 
-    def embed(scratch: Path) -> tuple[np.ndarray, np.ndarray]:
-        """Only what neither the current build nor the cache has; passages and sentences in one go."""
+    def embed(scratch: Path) -> tuple[RowFile, RowFile]:
+        """Only what neither the current build nor the cache has, a batch of texts at a time into row files
+        (``embed_build``): a change to a large library holds one batch of vectors, not every one."""
         cache = VectorCache(index_dir / CACHE_FILE, embedder.weights_sha256, embedder.dim)
+        embedded: set[str] = set()
+
+        def vectors_of(texts: list[str]) -> np.ndarray:
+            vecs, new = encode_cached(texts, embedder.encode_many, cache, previous.vectors)
+            embedded.update(new)
+            return vecs
+
         try:
-            vecs, embedded = encode_cached(p_texts + s_texts, embedder.encode_many, cache, previous.vectors)
+            vectors = embed_build(embedder, p_texts, s_texts, scratch, encode=vectors_of)
         finally:
             cache.close()
         embedded_counts["passages_embedded"] = len(embedded.intersection(p_texts))
         embedded_counts["sentences_embedded"] = len(embedded.intersection(s_texts).difference(p_texts))
         change.update(embedded_counts)  # into the manifest, which is written once the vectors are in
-        return vecs[: len(p_texts)], vecs[len(p_texts) :]
+        return vectors
 
     extra: dict[str, object] = {"change": change}
     write_build(work, settings, embedder, corpus, passages, embed, sources, started, extra, clock=clock)

@@ -13,10 +13,12 @@ from conftest import CORPUS
 from qa.chunking import Passage
 from qa.corpus import load_corpus
 from qa.encoding import Embedder
+from qa.index import build
 from qa.index.build import chunk_corpus, embed_build, sentence_table, sentence_texts
 from qa.index.dense import DenseIndex
 from qa.index.keyword import K1, B, KeywordIndex, tokenize
 from qa.index.tables import RowFile, RowWriter
+from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.settings import Settings
 
 
@@ -72,12 +74,19 @@ def test_bm25_from_a_stream_scores_as_bm25s_from_token_lists(passages: list[Pass
 
 
 def test_vectors_embedded_to_row_files_index_as_vectors_in_memory(
-    passages: list[Passage], embedder: Embedder, tmp_path: Path
+    passages: list[Passage], embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p_texts = [p.embed_text for p in passages]
     s_texts = sentence_texts(load_corpus(CORPUS), sentence_table(passages))
-    p_rows, s_rows = embed_build(embedder, p_texts, s_texts, tmp_path)
+    assert len(p_texts) % 50 and len(p_texts) + len(s_texts) > 200  # a batch holds passages and sentences
+    monkeypatch.setattr(build, "VECTOR_BATCH", 50)
+    p_rows, s_rows = embed_build(embedder, p_texts, s_texts, tmp_path, cache=tmp_path)
     whole = embedder.encode_many(p_texts + s_texts)
+    cache = VectorCache(tmp_path / CACHE_FILE, embedder.weights_sha256, embedder.dim)
+    cached = cache.get(p_texts + s_texts)
+    cache.close()
+    assert set(cached) == set(p_texts + s_texts)  # every text's vector in the cache, batch by batch
+    assert np.allclose(np.stack([cached[t] for t in s_texts]), whole[len(p_texts) :], atol=1e-5)
     assert p_rows.shape == (len(p_texts), embedder.dim) and s_rows.shape == (len(s_texts), embedder.dim)
     assert np.allclose(p_rows[:], whole[: len(p_texts)], atol=1e-5)
     assert np.allclose(s_rows[:], whole[len(p_texts) :], atol=1e-5)
