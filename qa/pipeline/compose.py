@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from qa.answer import Answer
 from qa.answering.entities import names_in
 from qa.answering.kinds import holds
-from qa.facts.model import Trial
+from qa.facts.model import Evidence, Outcome, Trial
 from qa.facts.query import TrialQuery, describe_query
 from qa.followup import Resolution, query_from_dict
 from qa.index.keyword import tokenize
@@ -51,31 +51,51 @@ def trial_label(trial: Trial) -> str:
     return f"a trial of {what}" + (f" in {trial.conditions[0]}" if trial.conditions else "")
 
 
-def _details(trial: Trial) -> str:
+def _asked_outcomes(answer: Answer, trial: Trial) -> list[Outcome]:
+    """The trial's outcome records of the figure a value question asks for (none for other questions)."""
+    if answer.asked.kind != "value":
+        return []
+    return [o for o in trial.outcomes if holds(answer.asked, f"{o.measure} {o.value}")]
+
+
+def _details(trial: Trial, asked: list[Outcome]) -> str:
     details = [d for d in (trial.phase, " + ".join(trial.interventions)) if d]
-    outcomes = ", ".join(f"{o.measure} {o.value}" for o in trial.outcomes[:2])
+    outcomes = ", ".join(f"{o.measure} {o.value}" for o in (asked or trial.outcomes)[:2])
     if outcomes:
         details.append(outcomes)
     return "; ".join(details)
 
 
-def lead_with_trials(answer: Answer, trials: list[Trial], marker: Callable[[Trial], int]) -> None:
-    """Lead ``answer`` with the matching trials, then each cited sentence once."""
+def _quoted(answer: Answer, trial: Trial) -> Evidence:
+    """What to quote for a trial: for a value question the evidence holding its record of the asked figure
+    (when the trial's evidence holds that sentence), else its primary evidence."""
+    for outcome in _asked_outcomes(answer, trial):
+        for evidence in trial.evidence:
+            if outcome.quote and outcome.quote.strip() in evidence.quote:
+                return evidence
+    return trial.primary
+
+
+def lead_with_trials(answer: Answer, trials: list[Trial], marker: Callable[[str], int]) -> None:
+    """Lead ``answer`` with the matching trials, then each cited sentence once (``marker``: the citation
+    number of a passage id). For a value question each trial shows, and is quoted by, its records of the
+    asked figure (its median OS, not its first two outcomes)."""
     parts = []
     for trial in trials:
-        details = _details(trial)
-        label = trial_label(trial)
-        parts.append(f"{label} ({details}) [{marker(trial)}]" if details else f"{label} [{marker(trial)}]")
+        details = _details(trial, _asked_outcomes(answer, trial))
+        label, at = trial_label(trial), marker(trial.primary.passage_id)
+        parts.append(f"{label} ({details}) [{at}]" if details else f"{label} [{at}]")
     noun = "study matches" if len(trials) == 1 else "studies match"
     lead = f"{len(trials)} {noun}: " + "; ".join(parts) + "."
     said = {s.text.strip() for s in answer.sentences} if not answer.abstained else set()
     quotes: list[str] = []
     for trial in trials:
-        quote = trial.primary.quote.strip()
+        evidence = _quoted(answer, trial)
+        quote = evidence.quote.strip()
         if len(quotes) >= MAX_QUOTES or quote in said:
             continue
         said.add(quote)
-        quotes.append(f"{quote} [{marker(trial)}]")
+        quotes.append(f"{quote} [{marker(evidence.passage_id)}]")
     body = [] if answer.abstained else [answer.text]
     answer.text = " ".join([lead, *quotes, *body])
     answer.abstained = False
@@ -87,6 +107,27 @@ def reported_by_trials(answer: Answer, trials: list[Trial]) -> bool:
     if answer.asked.kind != "value":
         return False
     return any(holds(answer.asked, f"{o.measure} {o.value}") for t in trials for o in t.outcomes)
+
+
+def trials_testing(facts: FactStore, answer: Answer, documents: list[str] | None) -> list[Trial]:
+    """For a figure the sentences did not show ("the ORR of BTH1677 plus bevacizumab"): the trials that
+    test every thing the question names (each among their interventions, conditions or names) and hold an
+    outcome record of the asked figure. The drugs the vocabulary knows narrow the store; a name it does not
+    know (a trial's own code, BTH1677) must still be among a trial's interventions. None named as a drug:
+    no trials (a figure is not looked up by condition alone)."""
+    if answer.asked.kind != "value" or not answer.named:
+        return []
+    question = " ".join(e.text for e in answer.named)
+    drugs = sorted({m.name for m in facts.vocab.find(question) if m.kind == "drug"})
+    if not drugs:
+        return []
+    found = facts.filter_trials(TrialQuery(groups=[[("drug", d)] for d in drugs]), documents=documents)
+    out = []
+    for trial in found:
+        tokens = frozenset(tokenize(" ".join([*trial.interventions, *trial.conditions, trial.name or ""])))
+        if all(names_in(e, tokens) for e in answer.named) and reported_by_trials(answer, [trial]):
+            out.append(trial)
+    return out
 
 
 def _names_all(answer: Answer) -> bool:

@@ -10,7 +10,13 @@ from collections.abc import Awaitable
 
 from qa.answer import HONEST_NEGATIVES, extract_answer
 from qa.followup import read_turn, state_of, trials_for
-from qa.pipeline.compose import asked_query, lead_with_trials, reported_by_trials, say_no_trial
+from qa.pipeline.compose import (
+    asked_query,
+    lead_with_trials,
+    reported_by_trials,
+    say_no_trial,
+    trials_testing,
+)
 from qa.pipeline.context import AskContext
 from qa.retrieval import Hit
 
@@ -77,6 +83,8 @@ def answer_stage(ctx: AskContext) -> None:
         lay_phrases=lexicon.lay_phrases(ctx.resolution.resolved) if lexicon else (),
         referenced=services.retriever.referenced(ctx.resolution.resolved),
     )
+    if answer.reason == "value_not_reported" and not ctx.trials and services.facts is not None:
+        ctx.trials = trials_testing(services.facts, answer, ctx.documents) or ctx.trials
     if answer.reason == "value_not_reported" and reported_by_trials(answer, ctx.trials or []):
         answer.reason = "answered"  # the matching trials' records hold the asked figure: they lead
     if answer.reason in HONEST_NEGATIVES:
@@ -86,7 +94,7 @@ def answer_stage(ctx: AskContext) -> None:
             ctx.nearest, ctx.trials = ctx.trials, []
         return
     if ctx.trials:
-        lead_with_trials(answer, ctx.trials, lambda t: _marker_for(ctx, t.primary.passage_id))
+        lead_with_trials(answer, ctx.trials, lambda passage_id: _marker_for(ctx, passage_id))
     elif ctx.trials == []:
         query = asked_query(ctx.resolution)
         if query is not None:
