@@ -44,7 +44,8 @@ def test_a_combinations_figure_comes_from_the_trial_testing_it(
     result = ask_blocking(report_services, question)
     assert result.answer.reason == "answered" and not result.abstained
     lead, _, quote = result.answer.text.partition("].")
-    assert "NCT00874107" in lead and figure in lead and not_shown not in lead  # the asked figure, not the first two
+    assert "NCT00874107" in lead and figure in lead  # the asked figure leads,
+    assert not_shown not in lead  # not the trial's first two outcomes
     assert figure in quote  # quoted from the sentence that reports it, cited
     cited = int(quote.rsplit("[", 1)[1].split("]")[0])
     assert figure in result.hits[cited - 1].passage.text
