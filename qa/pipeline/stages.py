@@ -83,8 +83,9 @@ def answer_stage(ctx: AskContext) -> None:
         lay_phrases=lexicon.lay_phrases(ctx.resolution.resolved) if lexicon else (),
         referenced=services.retriever.referenced(ctx.resolution.resolved),
     )
-    if answer.reason == "value_not_reported" and not ctx.trials and services.facts is not None:
-        ctx.trials = trials_testing(services.facts, answer, ctx.documents) or ctx.trials
+    if answer.reason == "value_not_reported" and ctx.trials is None and services.facts is not None:
+        # not a trial question (whose filter, met or not, stands): the trials testing what it names
+        ctx.trials = trials_testing(services.facts, answer, ctx.documents) or None
     if answer.reason == "value_not_reported" and reported_by_trials(answer, ctx.trials or []):
         answer.reason = "answered"  # the matching trials' records hold the asked figure: they lead
     if answer.reason in HONEST_NEGATIVES:
