@@ -181,6 +181,11 @@ def sentence_table(passages: Sequence[Passage]) -> SentenceTable:
     return SentenceTable(passages)
 
 
+def passage_texts(passages: Sequence[Passage]) -> LazyTexts:
+    """Each passage's text for the model (``Passage.embed_text``), made as asked for."""
+    return LazyTexts(len(passages), lambda row: passages[row].embed_text)
+
+
 @dataclass(frozen=True)
 class LazyTexts:
     """``length`` texts made one at a time as asked for (``get(row)``), never all held: a large build's
@@ -222,7 +227,7 @@ def build_index(
         clock.lap("chunk")
         if progress:
             print(f"embedding {len(passages)} passages and {len(texts)} sentences", flush=True)
-        p_texts = LazyTexts(len(passages), lambda row: passages[row].embed_text)
+        p_texts = passage_texts(passages)
 
         def embed(scratch: Path) -> tuple[Rows, Rows]:
             return embed_build(embedder, p_texts, texts, scratch, cache=index_dir, progress=progress)
@@ -341,11 +346,6 @@ def remember_vectors(
                 cache.put(dict(zip((texts[i] for i in range(at, stop)), vectors[at:stop], strict=True)))
     finally:
         cache.close()
-
-
-def sentence_texts(corpus: Corpus, sentences: Iterable[dict[str, object]]) -> list[str]:
-    texts = {d.id: d.text for d in corpus.documents}
-    return [texts[str(s["doc_id"])][int(s["start"]) : int(s["end"])] for s in sentences]  # type: ignore[call-overload]
 
 
 # A build's passage and sentence vectors, given a scratch folder for them (removed once the build is written):

@@ -29,7 +29,7 @@ from qa.index.build import (
     assemble_build,
     build_lock,
     new_build_folder,
-    LazyTexts,
+    passage_texts,
     remember_vectors,
     sentence_table,
 )
@@ -151,7 +151,7 @@ def build_index_ray(
                 clock.lap("assemble shards")
                 for message in corpus.skipped:
                     log.warning("skipped: %s", message)
-                p_texts = LazyTexts(len(passages), lambda row: passages[row].embed_text)
+                p_texts = passage_texts(passages)
                 s_texts = sentence_table(passages).texts(corpus)
 
                 def embed(scratch: Path) -> tuple[RowFile, RowFile]:

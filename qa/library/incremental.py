@@ -21,13 +21,13 @@ from qa.encoding import Embedder
 from qa.errors import CorpusError, DuplicateDocument, NotFound
 from qa.index.build import (
     SOURCES,
-    LazyTexts,
     Stopwatch,
     chunk_corpus,
     current_path,
     embed_build,
     finish_build,
     new_build_folder,
+    passage_texts,
     sentence_table,
     write_build,
 )
@@ -179,7 +179,7 @@ def build_next(
 
     work = new_build_folder(index_dir)
     passages = chunk_corpus(settings, embedder, corpus)
-    p_texts = LazyTexts(len(passages), lambda row: passages[row].embed_text)
+    p_texts = passage_texts(passages)
     s_texts = sentence_table(passages).texts(corpus)
     clock.lap("chunk")
     change: dict[str, object] = {

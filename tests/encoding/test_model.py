@@ -7,14 +7,14 @@ from conftest import CORPUS
 
 from qa.corpus import load_corpus
 from qa.encoding import Embedder
-from qa.index.build import chunk_corpus, sentence_table, sentence_texts
+from qa.index.build import chunk_corpus, sentence_table
 from qa.settings import Settings
 
 
 def test_encode_many_gives_each_text_its_own_vector_in_order(embedder: Embedder) -> None:
     corpus = load_corpus(CORPUS)
     passages = chunk_corpus(Settings(), embedder, corpus)[:12]
-    sentences = sentence_texts(corpus, sentence_table(passages))[:30]
+    sentences = list(sentence_table(passages).texts(corpus))[:30]
     texts = [t for pair in zip([p.embed_text for p in passages], sentences, strict=False) for t in pair]
     texts += sentences[len(passages) :] + [texts[0]]  # short and long interleaved, one text twice
     lengths = embedder.count_tokens(texts)

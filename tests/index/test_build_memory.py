@@ -14,7 +14,7 @@ from qa.chunking import Passage
 from qa.corpus import load_corpus
 from qa.encoding import Embedder
 from qa.index import build
-from qa.index.build import chunk_corpus, embed_build, sentence_table, sentence_texts
+from qa.index.build import chunk_corpus, embed_build, sentence_table
 from qa.index.dense import DenseIndex
 from qa.index.keyword import K1, B, KeywordIndex, tokenize
 from qa.index.tables import RowFile, RowWriter
@@ -62,7 +62,7 @@ def test_the_sentence_table_is_the_unique_sentences_of_the_passages(passages: li
 
 def test_bm25_from_a_stream_scores_as_bm25s_from_token_lists(passages: list[Passage]) -> None:
     corpus = load_corpus(CORPUS)
-    texts = sentence_texts(corpus, sentence_table(passages)) + [""]  # an empty text scores nothing
+    texts = list(sentence_table(passages).texts(corpus)) + [""]  # an empty text scores nothing
     streamed = KeywordIndex.build(iter(texts))
     model = bm25s.BM25(k1=K1, b=B, method="lucene")
     model.index([tokenize(t) or [""] for t in texts], show_progress=False)
@@ -77,7 +77,7 @@ def test_vectors_embedded_to_row_files_index_as_vectors_in_memory(
     passages: list[Passage], embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p_texts = [p.embed_text for p in passages]
-    s_texts = sentence_texts(load_corpus(CORPUS), sentence_table(passages))
+    s_texts = list(sentence_table(passages).texts(load_corpus(CORPUS)))
     assert len(p_texts) % 50 and len(p_texts) + len(s_texts) > 200  # a batch holds passages and sentences
     monkeypatch.setattr(build, "VECTOR_BATCH", 50)
     p_rows, s_rows = embed_build(embedder, p_texts, s_texts, tmp_path, cache=tmp_path)

@@ -20,7 +20,7 @@ from qa.chunking import Passage
 from qa.corpus import load_corpus
 from qa.encoding import Embedder
 from qa.facts import FACTS_FILE, FactStore
-from qa.index.build import BUILD_STEPS, chunk_corpus, current_path, sentence_table, sentence_texts
+from qa.index.build import BUILD_STEPS, chunk_corpus, current_path, sentence_table
 from qa.index.dense import DenseIndex
 from qa.index.manifest import IndexManifest
 from qa.index.tables import STORE_FILE, Passages, Store
@@ -101,7 +101,7 @@ def test_a_full_build_fills_the_vector_cache(
     manifest = IndexManifest.read(build)
     passages = _stored(build)
     corpus = load_corpus(Path(settings.corpus_dir))
-    texts = [p.embed_text for p in passages] + sentence_texts(corpus, sentence_table(passages))
+    texts = [p.embed_text for p in passages] + list(sentence_table(passages).texts(corpus))
     dense = DenseIndex.load(build / "dense.faiss", manifest.index_type)  # type: ignore[arg-type]
     built_passages = dense.vectors(np.arange(len(passages)))
     built_sentences = np.load(build / "sentences.npy").astype(np.float32)  # stored float16
