@@ -62,6 +62,7 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
     from qa.encoding import Embedder
     from qa.index.build import VECTOR_BATCH, Stopwatch, assemble_build, new_build_folder, sentence_table
     from qa.index.tables import RowFile, RowWriter
+    from qa.passage_table import PassageTable
     from qa.sentences import split_sentences
     from qa.settings import Settings
 
@@ -70,17 +71,18 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
     corpus = load_corpus(out / "corpus")
     rows = texts(data, n)
     clock = Stopwatch()
-    passages: list[Passage] = []
+    passages = PassageTable()  # as the product's chunk_corpus keeps them
     for k, doc in enumerate(sorted(corpus.documents, key=lambda d: d.meta.file)):
         sections = doc.section_index()
         at = 0
+        doc_passages: list[Passage] = []
         for row in range(k * per_doc, min(n, (k + 1) * per_doc)):
             text = rows[row]
             start = doc.text.index(text, at)
             end = at = start + len(text)
             block = next(b for b in doc.blocks if b.start <= start < b.end)
             path = doc.section_path(block.section_id) if block.section_id in sections else []
-            passages.append(
+            doc_passages.append(
                 Passage(
                     id=passage_id(doc.id, start, end),
                     doc_id=doc.id,
@@ -95,6 +97,8 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
                     tokens=0,
                 )
             )
+        passages.add(doc, doc_passages)
+    del rows  # the passages' texts are their documents' now
     if len(passages) != n:
         raise SystemExit(f"{len(passages)} passages found in the corpus, expected {n}")
     clock.lap("passages")

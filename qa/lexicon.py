@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -159,7 +159,7 @@ def read_lay_terms(path: Path) -> dict[tuple[str, ...], list[str]]:
     return out
 
 
-def lexicon_build_step(work: Path, corpus: Corpus, passages: list[Passage]) -> None:
+def lexicon_build_step(work: Path, corpus: Corpus, passages: Sequence[Passage]) -> None:
     """Index-time step: the abbreviations the corpus defines, written to lexicon.json."""
     texts = [d.text for d in corpus.documents]
     abbreviations = learn_abbreviations(texts)

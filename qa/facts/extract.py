@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qa.chunking import Passage
@@ -12,6 +14,7 @@ from qa.facts.model import Evidence, Trial
 from qa.facts.scan import Scans
 from qa.facts.studies import STUDY_CUE, Clause, clauses, segment
 from qa.facts.vocab import Mention, Vocabulary
+from qa.passage_table import PassageTable
 from qa.text_rules import slug
 
 _NOT_CLINICAL = re.compile(
@@ -20,7 +23,7 @@ _NOT_CLINICAL = re.compile(
 _PATIENTS = re.compile(r"\bpatients?\b|\bphase\b|\btrial\b", re.IGNORECASE)
 
 
-@dataclass
+@dataclass(slots=True)  # one per sentence of the corpus: no __dict__ each
 class Sentence:
     doc: Document
     start: int
@@ -45,25 +48,55 @@ class Draft:
 
 
 class PassageFinder:
-    """The passage that holds a sentence (for evidence ids); table lines and captions included."""
+    """The passage that holds a sentence (for evidence ids); table lines and captions included.
 
-    def __init__(self, passages: list[Passage]) -> None:
-        self.exact: dict[tuple[str, int, int], str] = {}
-        self.by_doc: dict[str, list[Passage]] = {}
-        for p in passages:
-            self.by_doc.setdefault(p.doc_id, []).append(p)
-            for s, e in p.sentences:
-                self.exact.setdefault((p.doc_id, s, e), p.id)
+    A document's passages are looked at when one of its sentences is first asked about, and kept for the
+    next few documents (``DOCUMENTS``): finding a build's facts asks document by document, and holding
+    every passage's sentences at once took ~0.5 GB at 10^6 passages."""
+
+    DOCUMENTS = 64
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = passages
+        self._rows: Callable[[str], Sequence[int]]
+        if isinstance(passages, PassageTable):
+            self._rows = passages.rows_of
+        else:
+            rows: dict[str, list[int]] = {}
+            for i, p in enumerate(passages):
+                rows.setdefault(p.doc_id, []).append(i)
+            self._rows = lambda doc_id: rows.get(doc_id, [])
+        self._docs: OrderedDict[str, tuple[dict[tuple[int, int], str], list[tuple[int, int, str]]]] = (
+            OrderedDict()
+        )
+
+    def _of(self, doc_id: str) -> tuple[dict[tuple[int, int], str], list[tuple[int, int, str]]]:
+        found = self._docs.get(doc_id)
+        if found is None:
+            exact: dict[tuple[int, int], str] = {}
+            spans: list[tuple[int, int, str]] = []
+            for row in self._rows(doc_id):
+                p = self.passages[row]
+                spans.append((p.start, p.end, p.id))
+                for span in p.sentences:
+                    exact.setdefault(span, p.id)
+            found = self._docs[doc_id] = (exact, spans)
+            if len(self._docs) > self.DOCUMENTS:
+                self._docs.popitem(last=False)
+        else:
+            self._docs.move_to_end(doc_id)
+        return found
 
     def find(self, doc_id: str, start: int, end: int) -> str:
-        hit = self.exact.get((doc_id, start, end))
+        exact, spans = self._of(doc_id)
+        hit = exact.get((start, end))
         if hit:
             return hit
-        for p in self.by_doc.get(doc_id, []):
-            if p.start <= start and end <= p.end:
-                return p.id
-        near = [p for p in self.by_doc.get(doc_id, []) if p.start <= start < p.end]
-        return near[0].id if near else f"{doc_id}:{start}-{end}"
+        for p_start, p_end, p_id in spans:
+            if p_start <= start and end <= p_end:
+                return p_id
+        near = [p_id for p_start, p_end, p_id in spans if p_start <= start < p_end]
+        return near[0] if near else f"{doc_id}:{start}-{end}"
 
 
 def document_sentences(vocab: Vocabulary, doc: Document, scans: Scans | None = None) -> list[Sentence]:

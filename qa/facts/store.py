@@ -19,7 +19,7 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -454,14 +454,14 @@ def within_documents(trials: list[Trial], documents: Collection[str]) -> list[Tr
 
 
 def build_facts(
-    documents: list[Document], passages: list[Passage], base: Vocabulary, path: Path | None = None
+    documents: list[Document], passages: Sequence[Passage], base: Vocabulary, path: Path | None = None
 ) -> FactStore:
     """The facts of ``documents`` (see :func:`qa.facts.build.extract_facts`), filed at ``path`` or in a
     temporary store."""
     return FactStore.from_records(extract_facts(documents, passages, base), path)
 
 
-def facts_build_step(build_folder: Path, corpus: Corpus, passages: list[Passage]) -> None:
+def facts_build_step(build_folder: Path, corpus: Corpus, passages: Sequence[Passage]) -> None:
     """Index-build step: file the facts beside the passages (the corpus's own vocabulary.json if any)."""
     records = extract_facts(corpus.documents, passages, Vocabulary.for_corpus(corpus.root))
     write_facts(build_folder / FACTS_FILE, records)

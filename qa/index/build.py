@@ -39,6 +39,7 @@ MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sent
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
+from qa.passage_table import PassageTable
 from qa.references import REFERENCES_FILE, ReferenceMap
 from qa.settings import Settings
 
@@ -49,7 +50,7 @@ BUILDS = "builds"
 SOURCES = "sources.json"  # corpus file -> sha256 of its bytes
 VECTOR_BATCH = 50_000  # vectors converted or cached at a time
 # Index-time steps that add files to a build folder (the facts extractor registers one).
-BuildStep = Callable[[Path, Corpus, list[Passage]], None]
+BuildStep = Callable[[Path, Corpus, Sequence[Passage]], None]
 BUILD_STEPS: list[BuildStep] = []
 
 
@@ -123,18 +124,18 @@ class SentenceTable:
         doc: str | None = None
         seen: dict[tuple[int, int], int] = {}
         done: set[str] = set()
-        for i, p in enumerate(passages):
-            if p.doc_id != doc:
-                if p.doc_id in done:
-                    raise ValueError(f"the passages of document {p.doc_id} do not come one after another")
+        for i, (doc_id, spans) in enumerate(_sentence_spans(passages)):
+            if doc_id != doc:
+                if doc_id in done:
+                    raise ValueError(f"the passages of document {doc_id} do not come one after another")
                 if doc is not None:
                     done.add(doc)
-                doc, seen = p.doc_id, {}
-            for start, end in p.sentences:
+                doc, seen = doc_id, {}
+            for start, end in spans:
                 row = seen.get((start, end))
                 if row is None:
                     row = seen[(start, end)] = len(self.starts)
-                    self.doc_ids.append(p.doc_id)
+                    self.doc_ids.append(doc_id)
                     self.starts.append(start)
                     self.ends.append(end)
                     self.owners.append(i)
@@ -145,13 +146,17 @@ class SentenceTable:
         return len(self.starts)
 
     def __getitem__(self, row: int) -> dict[str, object]:
-        owner = self.passages[self.owners[row]]
+        owner, passages = self.owners[row], self.passages
+        if isinstance(passages, PassageTable):  # its columns: no Passage made per sentence
+            passage, kind = passages.passage_id(owner), passages.kind(owner)
+        else:
+            passage, kind = passages[owner].id, passages[owner].kind
         return {
             "doc_id": self.doc_ids[row],
             "start": self.starts[row],
             "end": self.ends[row],
-            "passage_id": owner.id,
-            "kind": owner.kind,
+            "passage_id": passage,
+            "kind": kind,
         }
 
     def __iter__(self) -> Iterator[dict[str, object]]:
@@ -175,6 +180,13 @@ class SentenceTable:
         """Each sentence's text, sliced from its document as asked for."""
         by_doc = {d.id: d.text for d in corpus.documents}
         return LazyTexts(len(self), lambda row: by_doc[self.doc_ids[row]][self.starts[row] : self.ends[row]])
+
+
+def _sentence_spans(passages: Sequence[Passage]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """Each passage's document id and sentence spans, in row order."""
+    if isinstance(passages, PassageTable):
+        return ((passages.doc_id(i), passages.sentences(i)) for i in range(len(passages)))
+    return ((p.doc_id, p.sentences) for p in passages)
 
 
 def sentence_table(passages: Sequence[Passage]) -> SentenceTable:
@@ -240,7 +252,7 @@ def assemble_build(
     embedder: Embedder,
     work: Path,
     corpus: Corpus,
-    passages: list[Passage],
+    passages: Sequence[Passage],
     embed: Embed,
     started: float,
     clock: Stopwatch,
@@ -272,16 +284,18 @@ def new_build_folder(index_dir: Path) -> Path:
 
 def chunk_corpus(
     settings: Settings, embedder: Embedder, corpus: Corpus, *, progress: bool = False
-) -> list[Passage]:
-    passages: list[Passage] = []
+) -> PassageTable:
+    """Every document's passages, in corpus order, as columns over the documents' texts."""
+    passages = PassageTable()
     for doc in tqdm(corpus.documents, desc="chunking", unit="doc", disable=not progress):
-        passages.extend(
+        passages.add(
+            doc,
             chunk_document(
                 doc,
                 embedder.count_tokens,
                 max_tokens=settings.chunk_max_tokens,
                 overlap=settings.chunk_overlap_sentences,
-            )
+            ),
         )
     return passages
 
@@ -376,7 +390,7 @@ def write_build(
     settings: Settings,
     embedder: Embedder,
     corpus: Corpus,
-    passages: list[Passage],
+    passages: Sequence[Passage],
     embed: Embed,
     sources: dict[str, str],
     started: float,
@@ -481,7 +495,7 @@ class _StepsChild:
     """The build steps (BUILD_STEPS) running in a forked child that writes their files into the build folder
     and reports each step's seconds, or its error, through a pipe."""
 
-    def __init__(self, work: Path, corpus: Corpus, passages: list[Passage]) -> None:
+    def __init__(self, work: Path, corpus: Corpus, passages: Sequence[Passage]) -> None:
         context = multiprocessing.get_context("fork")
         self._reader, writer = context.Pipe(duplex=False)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # as unset; no fork warning from tokenizers
@@ -517,7 +531,7 @@ class _StepsChild:
         self._reader.close()
 
 
-def _run_steps(writer: Connection, work: Path, corpus: Corpus, passages: list[Passage]) -> None:
+def _run_steps(writer: Connection, work: Path, corpus: Corpus, passages: Sequence[Passage]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
     clock = Stopwatch()
     try:
@@ -535,7 +549,7 @@ def _run_steps(writer: Connection, work: Path, corpus: Corpus, passages: list[Pa
         writer.close()
 
 
-def _steps_in_child(work: Path, corpus: Corpus, passages: list[Passage]) -> _StepsChild | None:
+def _steps_in_child(work: Path, corpus: Corpus, passages: Sequence[Passage]) -> _StepsChild | None:
     """The steps started in a child process, or None where one cannot be forked safely (not Linux) or at all
     (a daemonic process, such as a multiprocessing worker, may have no children)."""
     if sys.platform != "linux" or multiprocessing.current_process().daemon:
@@ -548,7 +562,7 @@ def write_indexes(
     settings: Settings,
     kind: Kind,
     corpus: Corpus,
-    passages: list[Passage],
+    passages: Sequence[Passage],
     p_vecs: Rows,
     s_vecs: Rows,
 ) -> tuple[dict[str, Any], int]:

@@ -24,6 +24,7 @@ from qa.documents import Document
 from qa.encoding import Embedder, resolve_model
 from qa.errors import QAError
 from qa.index.tables import RowFile, RowWriter
+from qa.passage_table import PassageTable
 from qa.index.build import (
     Stopwatch,
     assemble_build,
@@ -148,6 +149,7 @@ def build_index_ray(
                 )
                 clock.lap("ray pipeline")
                 corpus, passages, rows, totals = _assemble(root, files, docs, shards)
+                del docs  # the passages are columns now (PassageTable); the objects Ray gave can go
                 clock.lap("assemble shards")
                 for message in corpus.skipped:
                     log.warning("skipped: %s", message)
@@ -241,7 +243,7 @@ def _assemble(
     files: list[Path],
     docs: dict[int, tuple[Document | None, str, list[Passage]]],
     shards: Path,
-) -> tuple[Corpus, list[Passage], dict[int, tuple[int, int]], tuple[int, int]]:
+) -> tuple[Corpus, PassageTable, dict[int, tuple[int, int]], tuple[int, int]]:
     """The corpus and passages in corpus order (by file, then passage), whatever order Ray gave; each
     indexed file's first passage row and first sentence row, and the passage and sentence counts (the
     shards' counts are read here, their vectors by ``_shard_vectors``)."""
@@ -254,7 +256,7 @@ def _assemble(
                 counts[int(i)] = (int(n_p), int(n_s))
     documents: list[Document] = []
     skipped: list[str] = []
-    passages: list[Passage] = []
+    passages = PassageTable()
     rows: dict[int, tuple[int, int]] = {}
     p_at = s_at = 0
     for i in range(len(files)):
@@ -263,7 +265,7 @@ def _assemble(
             skipped.append(message)
             continue
         documents.append(doc)
-        passages.extend(doc_passages)
+        passages.add(doc, doc_passages)
         rows[i] = (p_at, s_at)
         p_at, s_at = p_at + counts[i][0], s_at + counts[i][1]
     if p_at != len(passages):

@@ -3,22 +3,27 @@ columns, BM25 from a stream of texts. Each gives what the whole-in-memory form i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import pytest
 from conftest import CORPUS
+from readers.paperset import PAPERS, PDF_PAPERS, XML_PAPERS, require_papers
 
-from qa.chunking import Passage
-from qa.corpus import load_corpus
+from qa.chunking import Passage, chunk_document
+from qa.corpus import load_corpus, load_document
+from qa.documents import Document
 from qa.encoding import Embedder
+from qa.facts.extract import PassageFinder
 from qa.index import build
 from qa.index.build import chunk_corpus, embed_build, sentence_table
 from qa.index.dense import DenseIndex
 from qa.index.keyword import K1, B, KeywordIndex, tokenize
 from qa.index.tables import RowFile, RowWriter
 from qa.library.vectors import CACHE_FILE, VectorCache
+from qa.passage_table import PassageTable
 from qa.settings import Settings
 
 
@@ -95,3 +100,56 @@ def test_vectors_embedded_to_row_files_index_as_vectors_in_memory(
         from_file = DenseIndex.build(p_rows, kind, train_sample=100).search(queries, 5)  # type: ignore[arg-type]
         from_memory = DenseIndex.build(p_rows[:], kind, train_sample=100).search(queries, 5)  # type: ignore[arg-type]
         assert np.array_equal(from_file[1], from_memory[1])
+
+
+def _papers() -> list[Document]:
+    require_papers()
+    return [load_document(p, PAPERS, None, 20_000_000) for p in [*XML_PAPERS, *PDF_PAPERS]]
+
+
+def test_the_passage_table_reads_back_the_passages_it_was_given(embedder: Embedder) -> None:
+    docs = [*load_corpus(CORPUS).documents, *_papers()]  # PDF pages, JATS captions and tables
+    table = PassageTable()
+    made: list[Passage] = []
+    for doc in docs:
+        doc_passages = chunk_document(doc, embedder.count_tokens, max_tokens=200, overlap=1)
+        table.add(doc, doc_passages)
+        made.extend(doc_passages)
+    assert len(table) == len(made) > 500
+    assert list(table) == made and table[-1] == made[-1] and table[3:9] == made[3:9]
+    assert {p.kind for p in made} >= {"body", "caption", "table"} and any(p.page for p in made)
+    for i, p in enumerate(made):  # the column readers make no Passage, and agree with it
+        assert (table.doc_id(i), table.passage_id(i), table.kind(i)) == (p.doc_id, p.id, p.kind)
+        assert table.span(i) == (p.start, p.end) and table.sentences(i) == p.sentences
+    first = made[0].doc_id
+    assert [made[i] for i in table.rows_of(first)] == [p for p in made if p.doc_id == first]
+    assert table.rows_of("no such document") == range(0)
+    table[0].section.append("changed")  # each read is a new Passage: changing one changes no other
+    assert table[0] == made[0] and PassageTable.of(docs, made)[:] == made
+    with pytest.raises(IndexError):
+        table[len(made)]
+    with pytest.raises(ValueError, match="one after another"):
+        table.add(docs[0], [])
+    edited = replace(made[0], text=made[0].text.upper())
+    with pytest.raises(ValueError, match="is not the span"):
+        PassageTable().add(docs[0], [edited])
+    # the whole build path keeps its passages so, and the sentence table reads their columns
+    chunked = chunk_corpus(Settings(), embedder, load_corpus(CORPUS))
+    assert isinstance(chunked, PassageTable)
+    assert list(sentence_table(chunked)) == list(sentence_table(list(chunked)))
+
+
+def test_the_passage_finder_finds_from_the_table_what_it_finds_from_a_list(embedder: Embedder) -> None:
+    docs = _papers()
+    made = [p for d in docs for p in chunk_document(d, embedder.count_tokens, max_tokens=200, overlap=1)]
+    table = PassageTable.of(docs, made)
+    from_table, from_list = PassageFinder(table), PassageFinder(made)
+    from_table.DOCUMENTS = 2  # documents leave its cache and come back
+    asked = [(p.doc_id, s, e) for p in made for s, e in p.sentences]
+    asked += [(p.doc_id, p.start + 1, p.end - 1) for p in made]  # inside a passage, not a sentence
+    asked += [(p.doc_id, p.end - 2, p.end + 40) for p in made]  # across two passages
+    asked += [("no such document", 0, 10), (made[0].doc_id, 10**9, 10**9 + 5)]
+    found = [from_table.find(*q) for q in asked]
+    assert found == [from_list.find(*q) for q in asked]
+    ids = {p.id for p in made}
+    assert all(f in ids for f in found[: len(made)]) and found[-1] == f"{made[0].doc_id}:{10**9}-{10**9 + 5}"
