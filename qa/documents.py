@@ -14,7 +14,7 @@ _NUM = r"\d{1,3}(?:\s*[–-]\s*\d{1,3})?"
 REF_MARKER = re.compile(rf"\((?P<refs>{_NUM}(?:\s*[,;]\s*{_NUM})*)\)")
 
 
-@dataclass
+@dataclass(slots=True)  # a document has hundreds: no __dict__ each
 class Block:
     """A paragraph-level unit of the source text: ``source[start:end]`` is its text."""
 

@@ -4,13 +4,22 @@ reports, tables, OCR'd table text reconciled with the body) and the drugs they n
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 from qa.chunking import Passage
 from qa.documents import Document
 from qa.facts.entities import segment_facts
-from qa.facts.extract import PassageFinder, Sentence, derive, document_drafts, evidence_for, merge_drafts
+from qa.facts.extract import (
+    PassageFinder,
+    Sentence,
+    derive,
+    document_drafts,
+    document_sentences,
+    evidence_for,
+    merge_drafts,
+)
 from qa.facts.learn import LearnedFact, grow
 from qa.facts.model import DrugRecord, FactRecords, Trial
 from qa.facts.ocr import OcrNote, reconcile_tables
@@ -21,8 +30,37 @@ from qa.facts.tables import table_trials
 from qa.facts.vocab import Vocabulary, norm_key
 
 
+class _Sentences(Mapping[str, list[Sentence]]):
+    """Each document's sentences with their mentions (``document_sentences``), made again when asked for and
+    kept for the last few documents: holding every sentence of the corpus took ~0.5 GB at 10^6 passages.
+    The vocabulary has finished learning, so the scans are current and each making is the same."""
+
+    DOCUMENTS = 64
+
+    def __init__(self, vocab: Vocabulary, documents: Sequence[Document], scans: Scans) -> None:
+        self.vocab, self.scans = vocab, scans
+        self.documents = {d.id: d for d in documents}
+        self._made: OrderedDict[str, list[Sentence]] = OrderedDict()
+
+    def __getitem__(self, doc_id: str) -> list[Sentence]:
+        made = self._made.get(doc_id)
+        if made is None:
+            made = self._made[doc_id] = document_sentences(self.vocab, self.documents[doc_id], self.scans)
+            if len(self._made) > self.DOCUMENTS:
+                self._made.popitem(last=False)
+        else:
+            self._made.move_to_end(doc_id)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.documents)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+
 def _carry_context(
-    vocab: Vocabulary, trial: Trial, sentences: dict[str, list[Sentence]], finder: PassageFinder
+    vocab: Vocabulary, trial: Trial, sentences: Mapping[str, list[Sentence]], finder: PassageFinder
 ) -> None:
     """A study stated without its disease takes it from the sentence before, when that names its drug."""
     if trial.conditions or (trial.designations and not (trial.name or trial.nct_ids)):
@@ -43,7 +81,7 @@ def _carry_context(
 
 def _drug_records(
     vocab: Vocabulary,
-    sentences: dict[str, list[Sentence]],
+    sentences: Mapping[str, list[Sentence]],
     trials: list[Trial],
     learned: list[LearnedFact],
     finder: PassageFinder,
@@ -111,17 +149,16 @@ def _with_report(
     return [own, *(t for t in trials if t not in absorbed)]
 
 
-def extract_facts(documents: list[Document], passages: list[Passage], base: Vocabulary) -> FactRecords:
+def extract_facts(documents: list[Document], passages: Sequence[Passage], base: Vocabulary) -> FactRecords:
     """Learn from the documents, extract their studies, reconcile table text, and index drugs."""
     vocab = base.copy()
     scans = Scans(vocab)  # each sentence split once, its mentions found again only when they may differ
     learned = grow(vocab, documents, scans)
     finder = PassageFinder(passages)
     drafts = []
-    sentences: dict[str, list[Sentence]] = {}
     for doc in documents:
-        found, sentences[doc.id] = document_drafts(vocab, doc, scans)
-        drafts.extend(found)
+        drafts.extend(document_drafts(vocab, doc, scans)[0])
+    sentences = _Sentences(vocab, documents, scans)
     trials = merge_drafts(vocab, drafts, finder)
     for t in trials:
         _carry_context(vocab, t, sentences, finder)

@@ -7,26 +7,47 @@ sentence contains since it was last scanned: a name matches in a sentence only w
 comparison key (``norm_key``: lower case, no spaces or dashes) contains the name's key, less its last
 letter (plural and '-y'/'-ies' endings). So a scan is kept with the vocabulary's name count at the time,
 and used again while no name added since could be in the sentence.
+
+The scans of a document are columns (spans, blocks, the name count at each scan), its sentences' keys one
+string, and mentions kept only for sentences that have some: a sentence scan is asked for by a transient
+``Scan``. At 10^6 passages, one object per sentence with its key took ~0.8 GB.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 
 from qa.documents import Document
 from qa.facts.vocab import Mention, Vocabulary, norm_key
 from qa.sentences import split_sentences
 
+_KINDS = ("body", "caption")
 
-@dataclass
+
+@dataclass(slots=True)
 class Scan:
+    """One sentence of a document's scans (its ``row`` there), as ``Scans.sentences`` lists them."""
+
     start: int
     end: int
     kind: str  # body | caption
     block: int
-    mentions: list[Mention] | None = None
-    names_seen: int = -1  # the vocabulary's name count when ``mentions`` were found
-    key: str = ""  # norm_key of the sentence, made when first needed
+    row: int
+
+
+@dataclass
+class _DocumentScans:
+    starts: array[int] = field(default_factory=lambda: array("q"))
+    ends: array[int] = field(default_factory=lambda: array("q"))
+    blocks: array[int] = field(default_factory=lambda: array("i"))
+    kinds: bytearray = field(default_factory=bytearray)  # index into _KINDS
+    names_seen: array[int] = field(default_factory=lambda: array("i"))  # -1: not scanned yet
+    mentions: dict[int, list[Mention]] = field(default_factory=dict)  # rows with any
+    # every sentence's norm_key in UTF-8, one after another (made when first needed): one str would take 2
+    # or 4 bytes a character for all of them once any held a character past Latin-1
+    keys: bytes = b""
+    key_at: array[int] = field(default_factory=lambda: array("q"))  # row r's key: keys[key_at[r]:key_at[r+1]]
 
 
 class Scans:
@@ -34,39 +55,60 @@ class Scans:
 
     def __init__(self, vocab: Vocabulary) -> None:
         self.vocab = vocab
-        self._docs: dict[str, list[Scan]] = {}
+        self._docs: dict[str, _DocumentScans] = {}
+        self._needles: list[bytes] = []  # the vocabulary's names_added, in UTF-8
+
+    def _of(self, doc: Document) -> _DocumentScans:
+        found = self._docs.get(doc.id)
+        if found is None:
+            found = self._docs[doc.id] = _DocumentScans()
+            for i, block in enumerate(doc.blocks):
+                if block.kind in _KINDS:
+                    for s, e in split_sentences(doc.text, block.start, block.end):
+                        found.starts.append(s)
+                        found.ends.append(e)
+                        found.blocks.append(i)
+                        found.kinds.append(_KINDS.index(block.kind))
+            found.names_seen = array("i", [-1]) * len(found.starts)
+        return found
 
     def sentences(self, doc: Document) -> list[Scan]:
         """``doc``'s body and caption sentences in order (split on first use)."""
-        found = self._docs.get(doc.id)
-        if found is None:
-            found = self._docs[doc.id] = [
-                Scan(s, e, block.kind, i)
-                for i, block in enumerate(doc.blocks)
-                if block.kind in ("body", "caption")
-                for s, e in split_sentences(doc.text, block.start, block.end)
-            ]
-        return found
+        d = self._of(doc)
+        return [
+            Scan(d.starts[r], d.ends[r], _KINDS[d.kinds[r]], d.blocks[r], r) for r in range(len(d.starts))
+        ]
 
     def current(self, doc: Document, scan: Scan) -> bool:
         """Whether ``scan``'s mentions are still what the vocabulary finds in it (no name learned since its
         scan could occur in it)."""
-        added = self.vocab.names_added
-        if scan.mentions is None:
+        d, r = self._of(doc), scan.row
+        added, seen = self.vocab.names_added, d.names_seen[scan.row]
+        if seen < 0:
             return False
-        if scan.names_seen == len(added):
+        if seen == len(added):
             return True
-        if not scan.key:
-            scan.key = norm_key(doc.text[scan.start : scan.end])
-        if any(needle in scan.key for needle in added[scan.names_seen :]):
+        if not d.key_at:
+            keys = [norm_key(doc.text[s:e]).encode() for s, e in zip(d.starts, d.ends, strict=True)]
+            d.key_at = array("q", [0])
+            for k in keys:
+                d.key_at.append(d.key_at[-1] + len(k))
+            d.keys = b"".join(keys)
+        self._needles.extend(n.encode() for n in added[len(self._needles) :])
+        lo, hi = d.key_at[r], d.key_at[r + 1]  # UTF-8 in UTF-8 is found only at a character boundary
+        if any(d.keys.find(needle, lo, hi) >= 0 for needle in self._needles[seen : len(added)]):
             return False
-        scan.names_seen = len(added)
+        d.names_seen[r] = len(added)
         return True
 
     def mentions(self, doc: Document, scan: Scan) -> list[Mention]:
         """The vocabulary's mentions in the sentence, as it stands now."""
+        d, r = self._of(doc), scan.row
         if not self.current(doc, scan):
-            scan.names_seen = len(self.vocab.names_added)
-            scan.mentions = self.vocab.find(doc.text, scan.start, scan.end)
-        assert scan.mentions is not None
-        return scan.mentions
+            d.names_seen[r] = len(self.vocab.names_added)
+            found = self.vocab.find(doc.text, scan.start, scan.end)
+            if found:
+                d.mentions[r] = found
+            else:
+                d.mentions.pop(r, None)
+        return d.mentions.get(r) or []

@@ -126,7 +126,7 @@ def action_word(phrase: str) -> str | None:
     return "inhibit" if _INHIBIT_WORDS.search(phrase) else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # many per sentence
 class Mention:
     kind: str  # drug | class | target | condition | setting | status | designation | agency | outcome | cell
     name: str  # canonical name

@@ -54,3 +54,25 @@ def test_facts_learned_through_scans_are_those_of_scanning_every_time() -> None:
     theirs = Vocabulary.load()
     assert [f.to_dict() for f in grow(theirs, documents, Fresh(theirs))] == [f.to_dict() for f in facts]
     assert ours.to_dict() == theirs.to_dict() and len(facts) > 20
+
+
+def test_scans_find_learned_names_after_characters_past_latin_1() -> None:
+    """A document's sentence keys are kept as one UTF-8 string: a sentence after a '≥' or a Greek letter is
+    still looked up at its own place, and a name with a Greek letter is found in its sentence only."""
+    vocab = Vocabulary.load()
+    doc = _doc(
+        "Grade ≥3 events were rare with pembrolizumab.\n\nPatients received Zorbatinib weekly.\n\n"
+        "The IFN-γ response to ωvomab was strong.\n"
+    )
+    scans = Scans(vocab)
+    sentences = scans.sentences(doc)
+    assert len(sentences) == 3
+    for s in sentences:
+        scans.mentions(doc, s)
+    vocab.ensure_drug("Zorbatinib")
+    assert [scans.current(doc, s) for s in sentences] == [True, False, True]
+    assert {m.name for m in scans.mentions(doc, sentences[1])} == {"Zorbatinib"}
+    vocab.ensure_drug("Ωvomab")
+    assert [scans.current(doc, s) for s in sentences] == [True, True, False]
+    assert "Ωvomab" in {m.name for m in scans.mentions(doc, sentences[2])}
+    assert all(scans.current(doc, s) for s in sentences)
