@@ -219,6 +219,8 @@ class Answer(_Record):
     sentences: list[AnswerSentence] = Field(default_factory=list)
     passages: PassageList = Field(default_factory=PassageList)
     trials: TrialList = Field(default_factory=TrialList)
+    # how many trials match: ``trials`` lists QA_ASK_TRIALS_MAX (100) at most; Client.trials(q=...) reads all
+    trials_total: int | None = None
     evidence: float = 0.0
     nearest_trials: TrialList = Field(default_factory=TrialList)  # no trial matched: the closest records
     reading: Reading = Field(default_factory=Reading)

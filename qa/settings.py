@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(
         0.45, description="Below this evidence score the service says the documents do not answer."
     )
+    ask_trials_max: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Most matching trials an answer lists (POST /api/ask, the chat page); `trials_total` "
+        "counts them all and GET /api/trials pages through every one.",
+    )
     max_question_chars: int = Field(
         MAX_QUESTION_CHARS,
         ge=1,

@@ -161,7 +161,14 @@ class AskResponse(BaseModel):
     sentences: list[AnswerSentence]
     passages: list[PassageOut]
     trials: list[TrialOut] = Field(
-        description="Matching trials with their quotes (empty if not about trials)."
+        description="Matching trials with their quotes, in document order (empty if not about trials): the "
+        "first `QA_ASK_TRIALS_MAX` (100) when more match."
+    )
+    trials_total: int | None = Field(
+        None,
+        description="How many trials match (more than `trials` lists when it was cut at `QA_ASK_TRIALS_MAX`; "
+        "GET /api/trials?q=<resolved_question> pages through them); null when the question is not about "
+        "trials.",
     )
     evidence: float = Field(
         description="Strength of the best evidence; below the abstain threshold it abstains."

@@ -81,6 +81,7 @@ def ask_response(index: SearchIndex, result: AskResult, base_url: str) -> AskRes
         sentences=sentences,
         passages=passages,
         trials=[trial_out(t) for t in result.trials],
+        trials_total=result.trials_total,
         evidence=round(result.answer.evidence, 4),
         nearest_trials=[trial_out(t) for t in result.nearest],
         reading=ReadingOut.model_validate(result.resolution.to_dict()),

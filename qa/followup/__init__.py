@@ -4,15 +4,15 @@ The pipeline calls, per question::
 
     previous = state_of(history[-1], facts) if history else None     # the stored turn, old rows too
     resolution = read_turn(question, previous, facts)                 # resolve stage
-    trials = trials_for(facts, resolution)                            # facts stage (None: not about trials)
+    total, trials = trials_for(facts, resolution, limit) or (0, [])   # facts stage (None: not about trials)
     ... retrieval and answer over resolution.resolved ...
-    turn = turn_for(question, resolution, trial_ids, passage_ids)     # stored after the answer
+    turn = turn_for(question, resolution, trial_ids, passage_ids, total)  # stored after the answer
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from qa.conversations import Turn
@@ -78,30 +78,44 @@ def read_turn(
     return Resolution(state.question, state.move, names, state)
 
 
-def trials_for(facts: FactStore | None, resolution: Resolution) -> list[Trial] | None:
-    """The trials the resolved state asks for, in document order (within its scope); None: not about trials."""
+def trials_for(
+    facts: FactStore | None, resolution: Resolution, limit: int | None = None
+) -> tuple[int, list[Trial]] | None:
+    """How many trials the resolved state asks for (within its scope), and the first ``limit`` of them in
+    document order; None: not about trials."""
     state = resolution.state
     if facts is None or state is None or state.filters is None:
         return None
     query = query_from_dict(state.filters)
-    found = facts.filter_trials(query, documents=state.documents)
-    if state.scope is not None:
-        allowed = set(state.scope)
-        found = [t for t in found if t.id in allowed]
-    return found
+    if state.scope is not None:  # within the trials listed before: the store reads them by id
+        scope = [t for t in query.trials if t in set(state.scope)] if query.trials else state.scope
+        if not scope:
+            return 0, []
+        query = replace(query, trials=scope)
+    return facts.page_trials(query, documents=state.documents, limit=limit)
 
 
-def recorded(resolution: Resolution, trial_ids: list[str], passage_ids: list[str]) -> ConversationState:
-    """The state to store for this turn, once its trials and passages are known."""
+def recorded(
+    resolution: Resolution, trial_ids: list[str], passage_ids: list[str], trials_total: int | None = None
+) -> ConversationState:
+    """The state to store for this turn, once its trials (those listed, of ``trials_total`` matching) and
+    passages are known."""
     state = resolution.state or ConversationState(resolution.resolved, resolution.kind)
     state.trial_ids = list(trial_ids)
+    state.trials_total = len(trial_ids) if trials_total is None else trials_total
     state.passage_ids = list(passage_ids)
     return state
 
 
-def turn_for(question: str, resolution: Resolution, trial_ids: list[str], passage_ids: list[str]) -> Turn:
+def turn_for(
+    question: str,
+    resolution: Resolution,
+    trial_ids: list[str],
+    passage_ids: list[str],
+    trials_total: int | None = None,
+) -> Turn:
     """The conversation turn to append after answering."""
-    state = recorded(resolution, trial_ids, passage_ids)
+    state = recorded(resolution, trial_ids, passage_ids, trials_total)
     return Turn(
         question=question,
         resolved=resolution.resolved,

@@ -200,7 +200,7 @@ def _refer(q: str, previous: ConversationState, facts: FactStore | None) -> Conv
             state.move, state.filters = "results", previous.filters
         else:
             state.move, state.filters = "narrow", query_to_dict(_merge(merged, new))
-        state.scope = list(previous.trial_ids)
+        state.scope = previous.within()
         state.topic = previous.topic
         return state
     state.move = "topic"

@@ -55,6 +55,7 @@ class ConversationState:
     filters: dict[str, Any] | None = None  # the TrialQuery as JSON; None when not a question about trials
     scope: list[str] | None = None  # trial ids the filter was applied within (narrowing an earlier list)
     trial_ids: list[str] = field(default_factory=list)  # returned, in the order shown
+    trials_total: int | None = None  # how many matched (more than ``trial_ids`` when the answer listed a few)
     topic: Topic | None = None
     passage_ids: list[str] = field(default_factory=list)  # passages cited or listed
     documents: list[str] | None = None  # the document filter (ids); None: every document
@@ -62,6 +63,16 @@ class ConversationState:
     @property
     def about_trials(self) -> bool:
         return self.filters is not None
+
+    @property
+    def listed_all(self) -> bool:
+        """Whether ``trial_ids`` are every trial that matched (not the first few of more)."""
+        return self.trials_total is None or self.trials_total <= len(self.trial_ids)
+
+    def within(self) -> list[str] | None:
+        """The scope of a turn that narrows this one's trials: the trials it listed, when they are all that
+        matched; else this turn's own scope (its filter, which the narrowing keeps, does the rest)."""
+        return list(self.trial_ids) if self.listed_all else self.scope
 
     def query(self) -> TrialQuery | None:
         return query_from_dict(self.filters) if self.filters is not None else None

@@ -76,17 +76,22 @@ def _quoted(answer: Answer, trial: Trial) -> Evidence:
     return trial.primary
 
 
-def lead_with_trials(answer: Answer, trials: list[Trial], marker: Callable[[str], int]) -> None:
+def lead_with_trials(
+    answer: Answer, trials: list[Trial], marker: Callable[[str], int], *, total: int | None = None
+) -> None:
     """Lead ``answer`` with the matching trials, then each cited sentence once (``marker``: the citation
     number of a passage id). For a value question each trial shows, and is quoted by, its records of the
-    asked figure (its median OS, not its first two outcomes)."""
+    asked figure (its median OS, not its first two outcomes). ``total``: how many match, when ``trials``
+    are the first of more."""
     parts = []
     for trial in trials:
         details = _details(trial, _asked_outcomes(answer, trial))
         label, at = trial_label(trial), marker(trial.primary.passage_id)
         parts.append(f"{label} ({details}) [{at}]" if details else f"{label} [{at}]")
-    noun = "study matches" if len(trials) == 1 else "studies match"
-    lead = f"{len(trials)} {noun}: " + "; ".join(parts) + "."
+    total = max(total or 0, len(trials))
+    noun = "study matches" if total == 1 else "studies match"
+    shown = f" (the first {len(trials)} in document order)" if total > len(trials) else ""
+    lead = f"{total:,} {noun}{shown}: " + "; ".join(parts) + "."
     said = {s.text.strip() for s in answer.sentences} if not answer.abstained else set()
     quotes: list[str] = []
     for trial in trials:

@@ -38,6 +38,7 @@ class AskContext:
     resolution_: Resolution | None = None  # resolve
     keyword_scores_: np.ndarray | None = None  # keyword side: BM25 over the question and its expansions
     trials: list[Trial] | None = None  # facts: None when the question is not about trials
+    trials_total: int | None = None  # facts: how many match (``trials`` lists QA_ASK_TRIALS_MAX at most)
     nearest: list[Trial] = field(default_factory=list)  # facts: closest records when no trial matches
     query_vector_: np.ndarray | None = None  # dense side
     hits: list[Hit] = field(default_factory=list)  # dense side (fused); answer appends cited trials' passages
@@ -75,6 +76,7 @@ class AskContext:
             self.trials or [],
             self.timings,
             self.nearest,
+            self.trials_total,
         )
 
     def turn(self) -> Turn:
@@ -84,6 +86,7 @@ class AskContext:
             self.resolution,
             [t.id for t in self.trials or []],
             [h.passage.id for h in self.hits],
+            self.trials_total,
         )
 
 
@@ -103,6 +106,7 @@ class AskResult:
     trials: list[Trial] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds by stage
     nearest: list[Trial] = field(default_factory=list)  # no trial matched: the records meeting most of it
+    trials_total: int | None = None  # how many match (``trials`` are the first of them); None: not asked
 
     @property
     def abstained(self) -> bool:

@@ -44,7 +44,8 @@ def facts_stage(ctx: AskContext) -> None:
     """The trials the resolved state asks for (within the previous turn's trials when it narrows them);
     when none matches, the records that meet most of the filter, kept apart from ``trials``."""
     facts = ctx.services.facts
-    ctx.trials = trials_for(facts, ctx.resolution)
+    found = trials_for(facts, ctx.resolution, ctx.services.settings.ask_trials_max)
+    ctx.trials_total, ctx.trials = found if found is not None else (None, None)
     query = asked_query(ctx.resolution)
     if facts is not None and query is not None and ctx.trials == []:
         ctx.nearest = facts.nearest_trials(query, documents=ctx.documents)
@@ -86,16 +87,19 @@ def answer_stage(ctx: AskContext) -> None:
     if answer.reason == "value_not_reported" and ctx.trials is None and services.facts is not None:
         # not a trial question (whose filter, met or not, stands): the trials testing what it names
         ctx.trials = trials_testing(services.facts, answer, ctx.documents) or None
+        ctx.trials_total = len(ctx.trials) if ctx.trials else None
     if answer.reason == "value_not_reported" and reported_by_trials(answer, ctx.trials or []):
         answer.reason = "answered"  # the matching trials' records hold the asked figure: they lead
     if answer.reason in HONEST_NEGATIVES:
         # A name no document mentions, or a named thing without the asked figure: the trials a filter
         # matched around it do not answer, so they are only the nearest records.
         if ctx.trials:
-            ctx.nearest, ctx.trials = ctx.trials, []
+            ctx.nearest, ctx.trials, ctx.trials_total = ctx.trials, [], 0
         return
     if ctx.trials:
-        lead_with_trials(answer, ctx.trials, lambda passage_id: _marker_for(ctx, passage_id))
+        lead_with_trials(
+            answer, ctx.trials, lambda passage_id: _marker_for(ctx, passage_id), total=ctx.trials_total
+        )
     elif ctx.trials == []:
         query = asked_query(ctx.resolution)
         if query is not None:

@@ -135,6 +135,12 @@
     parts.push(citedText(a.answer, prefix));
     if (a.abstained) parts.push(el("h4", { "class": "related" }, ["Related passages"]));
     if (a.trials.length) parts.push(trialsTable(a.trials, "Trials matching this question"));
+    if (a.trials.length && a.trials_total > a.trials.length) {
+      parts.push(el("p", { "class": "trials-more muted" }, [
+        "The first " + a.trials.length + " of " + a.trials_total.toLocaleString("en") + " matching trials are listed: ",
+        link("/trials?q=" + encodeURIComponent(a.resolved_question), "all of them on the trials page"), "."
+      ]));
+    }
     parts.push(el("details", { "class": "sources", open: "" }, [
       el("summary", {}, ["Sources: " + a.passages.length + " passages"]),
       el("div", { "class": "cards" }, a.passages.map(function (p, i) { return passageCard(p, i + 1, prefix); }))
