@@ -88,7 +88,8 @@ def trials_for(
         return None
     query = query_from_dict(state.filters)
     if state.scope is not None:  # within the trials listed before: the store reads them by id
-        scope = [t for t in query.trials if t in set(state.scope)] if query.trials else state.scope
+        allowed = set(state.scope)
+        scope = [t for t in query.trials if t in allowed] if query.trials else state.scope
         if not scope:
             return 0, []
         query = replace(query, trials=scope)

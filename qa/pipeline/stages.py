@@ -86,8 +86,9 @@ def answer_stage(ctx: AskContext) -> None:
     )
     if answer.reason == "value_not_reported" and ctx.trials is None and services.facts is not None:
         # not a trial question (whose filter, met or not, stands): the trials testing what it names
-        ctx.trials = trials_testing(services.facts, answer, ctx.documents) or None
-        ctx.trials_total = len(ctx.trials) if ctx.trials else None
+        testing = trials_testing(services.facts, answer, ctx.documents)
+        if testing:
+            ctx.trials_total, ctx.trials = len(testing), testing[: services.settings.ask_trials_max]
     if answer.reason == "value_not_reported" and reported_by_trials(answer, ctx.trials or []):
         answer.reason = "answered"  # the matching trials' records hold the asked figure: they lead
     if answer.reason in HONEST_NEGATIVES:
