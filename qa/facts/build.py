@@ -32,7 +32,7 @@ from qa.facts.vocab import Vocabulary, norm_key
 
 class _Sentences(Mapping[str, list[Sentence]]):
     """Each document's sentences with their mentions (``document_sentences``), made again when asked for and
-    kept for the last few documents: holding every sentence of the corpus took ~0.5 GB at 10^6 passages.
+    kept for the last few documents: holding every sentence of the corpus took ~50 MB at 10^5 passages.
     The vocabulary has finished learning, so the scans are current and each making is the same."""
 
     DOCUMENTS = 64

@@ -52,7 +52,7 @@ class PassageFinder:
 
     A document's passages are looked at when one of its sentences is first asked about, and kept for the
     next few documents (``DOCUMENTS``): finding a build's facts asks document by document, and holding
-    every passage's sentences at once took ~0.5 GB at 10^6 passages."""
+    every passage's sentences at once made a dict of 2.3 million spans at 10^6 passages."""
 
     DOCUMENTS = 64
 
