@@ -256,3 +256,25 @@ def test_html_in_questions_and_documents_renders_as_text(page: Any, html_server:
     assert "<script>alert(3)</script>" in answer.locator(".cards").inner_text()
     assert page.locator("main img, main iframe, main script").count() == 0
     shot(page, "ask-with-html")
+
+
+def test_a_cut_trial_list_says_how_many_match_and_links_to_all(
+    page: Any, live_server: str, services: Services
+) -> None:
+    original = services.settings
+    services.settings = original.model_copy(update={"ask_trials_max": 3})
+    try:
+        page.goto(live_server + "/")
+        answer = ask_in_page(page, "Which trials test PD-1 inhibitors?")  # the chat script's rendering
+        assert len(row_texts(answer)) == 3
+        more = answer.locator(".trials-more").inner_text()
+        found = re.fullmatch(
+            r"The first 3 of (\d+) matching trials are listed: all of them on the trials page\.", more
+        )
+        assert found and int(found.group(1)) > 3, more
+        shot(page, "ask-cut-trial-list")
+        answer.locator(".trials-more a").click()
+        page.wait_for_url("**/trials?q=*")
+        assert page.locator("p.count").inner_text().startswith(f"{found.group(1)} trials")
+    finally:
+        services.settings = original
