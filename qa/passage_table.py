@@ -10,7 +10,7 @@ a list of tuples each); the columns take ~80 MB (8.2 MB at 10^5) beside the docu
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import overload
 
 from qa.chunking import Passage, passage_id
@@ -151,3 +151,31 @@ class PassageTable(Sequence[Passage]):
     def rows_of(self, doc_id: str) -> range:
         """The rows of ``doc_id``'s passages (empty for a document with none)."""
         return self._doc_rows.get(doc_id, range(0))
+
+
+# Reading any sequence of passages without making a Passage per row where it is a table (a list of Passage
+# objects, as tests and older callers give, is read as it is).
+
+
+def sentence_spans(passages: Sequence[Passage]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """Each passage's document id and sentence spans, in row order."""
+    if isinstance(passages, PassageTable):
+        return ((passages.doc_id(i), passages.sentences(i)) for i in range(len(passages)))
+    return ((p.doc_id, p.sentences) for p in passages)
+
+
+def id_and_kind(passages: Sequence[Passage], i: int) -> tuple[str, str]:
+    """Row i's passage id and kind."""
+    if isinstance(passages, PassageTable):
+        return passages.passage_id(i), passages.kind(i)
+    return passages[i].id, passages[i].kind
+
+
+def document_rows(passages: Sequence[Passage]) -> Callable[[str], Sequence[int]]:
+    """A document id's passage rows (none for a document without passages)."""
+    if isinstance(passages, PassageTable):
+        return passages.rows_of
+    rows: dict[str, list[int]] = {}
+    for i, p in enumerate(passages):
+        rows.setdefault(p.doc_id, []).append(i)
+    return lambda doc_id: rows.get(doc_id, [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qa.chunking import Passage
@@ -14,7 +14,7 @@ from qa.facts.model import Evidence, Trial
 from qa.facts.scan import Scans
 from qa.facts.studies import STUDY_CUE, Clause, clauses, segment
 from qa.facts.vocab import Mention, Vocabulary
-from qa.passage_table import PassageTable
+from qa.passage_table import document_rows
 from qa.text_rules import slug
 
 _NOT_CLINICAL = re.compile(
@@ -58,14 +58,7 @@ class PassageFinder:
 
     def __init__(self, passages: Sequence[Passage]) -> None:
         self.passages = passages
-        self._rows: Callable[[str], Sequence[int]]
-        if isinstance(passages, PassageTable):
-            self._rows = passages.rows_of
-        else:
-            rows: dict[str, list[int]] = {}
-            for i, p in enumerate(passages):
-                rows.setdefault(p.doc_id, []).append(i)
-            self._rows = lambda doc_id: rows.get(doc_id, [])
+        self._rows = document_rows(passages)
         self._docs: OrderedDict[str, tuple[dict[tuple[int, int], str], list[tuple[int, int, str]]]] = (
             OrderedDict()
         )

@@ -39,7 +39,7 @@ MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sent
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
-from qa.passage_table import PassageTable
+from qa.passage_table import PassageTable, id_and_kind, sentence_spans
 from qa.references import REFERENCES_FILE, ReferenceMap
 from qa.settings import Settings
 
@@ -124,7 +124,7 @@ class SentenceTable:
         doc: str | None = None
         seen: dict[tuple[int, int], int] = {}
         done: set[str] = set()
-        for i, (doc_id, spans) in enumerate(_sentence_spans(passages)):
+        for i, (doc_id, spans) in enumerate(sentence_spans(passages)):
             if doc_id != doc:
                 if doc_id in done:
                     raise ValueError(f"the passages of document {doc_id} do not come one after another")
@@ -146,11 +146,7 @@ class SentenceTable:
         return len(self.starts)
 
     def __getitem__(self, row: int) -> dict[str, object]:
-        owner, passages = self.owners[row], self.passages
-        if isinstance(passages, PassageTable):  # its columns: no Passage made per sentence
-            passage, kind = passages.passage_id(owner), passages.kind(owner)
-        else:
-            passage, kind = passages[owner].id, passages[owner].kind
+        passage, kind = id_and_kind(self.passages, self.owners[row])  # a table's: no Passage per sentence
         return {
             "doc_id": self.doc_ids[row],
             "start": self.starts[row],
@@ -180,13 +176,6 @@ class SentenceTable:
         """Each sentence's text, sliced from its document as asked for."""
         by_doc = {d.id: d.text for d in corpus.documents}
         return LazyTexts(len(self), lambda row: by_doc[self.doc_ids[row]][self.starts[row] : self.ends[row]])
-
-
-def _sentence_spans(passages: Sequence[Passage]) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """Each passage's document id and sentence spans, in row order."""
-    if isinstance(passages, PassageTable):
-        return ((passages.doc_id(i), passages.sentences(i)) for i in range(len(passages)))
-    return ((p.doc_id, p.sentences) for p in passages)
 
 
 def sentence_table(passages: Sequence[Passage]) -> SentenceTable:
