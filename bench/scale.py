@@ -78,7 +78,7 @@ def build(data: Path, n: int, folder: Path) -> dict[str, object]:
 
     settings = Settings()
     t0 = time.perf_counter()
-    KeywordIndex.build(texts(data, n)).save(folder / "bm25")
+    KeywordIndex.write(texts(data, n), folder / "bm25")
     t1 = time.perf_counter()
     kind = choose_kind(n, settings.index_type, settings.dense_exact_max)
     params = DenseIndex.build(vectors(data, n), kind).save(folder / "dense.faiss")

@@ -559,8 +559,8 @@ def write_indexes(
     figure, table and section references; the dense index's manifest record and the sentence count."""
     sentences = sentence_table(passages)
     dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
-    KeywordIndex.build(p.keyword_text for p in passages).save(work / "bm25")
-    KeywordIndex.build(sentences.texts(corpus)).save(work / MENTIONS)
+    KeywordIndex.write((p.keyword_text for p in passages), work / "bm25")  # a batch at a time, not whole
+    KeywordIndex.write(sentences.texts(corpus), work / MENTIONS)
     write_sentence_vectors(work, s_vecs, sentences)
     write_store(work / STORE_FILE, passages, sentences, corpus.documents)
     ReferenceMap.from_passages(passages).save(work / REFERENCES_FILE)  # not a pass over them at every load

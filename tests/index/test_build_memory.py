@@ -72,10 +72,46 @@ def test_bm25_from_a_stream_scores_as_bm25s_from_token_lists(passages: list[Pass
     model = bm25s.BM25(k1=K1, b=B, method="lucene")
     model.index([tokenize(t) or [""] for t in texts], show_progress=False)
     listed = KeywordIndex(model)
-    for query in ("TLR9 agonist with pembrolizumab", "PD-L1 expression on tumour cells", "CD8+ T cells", "zzz"):
+    for query in (
+        "TLR9 agonist with pembrolizumab",
+        "PD-L1 expression on tumour cells",
+        "CD8+ T cells",
+        "zzz",
+    ):
         assert np.allclose(streamed.scores(query), listed.scores(query), atol=0)
     for token in tokenize("overall survival melanoma PD-1"):
         assert np.array_equal(streamed.rows_with(token), listed.rows_with(token))
+
+
+@pytest.fixture(scope="module")
+def keyword_texts(passages: list[Passage], embedder: Embedder) -> list[str]:
+    """The seed passages, the real papers' passages, the seed sentences and an empty text."""
+    papers = [
+        p for d in _papers() for p in chunk_document(d, embedder.count_tokens, max_tokens=200, overlap=1)
+    ]
+    texts = [p.keyword_text for p in [*passages, *papers]] + list(
+        sentence_table(passages).texts(load_corpus(CORPUS))
+    )
+    texts.insert(len(texts) // 2, "")  # a text without a token (bm25s's empty token holds it)
+    return texts
+
+
+@pytest.mark.parametrize("batch_tokens", [1, 997, 10**9])  # a text a batch, texts across batches, one batch
+def test_bm25_written_a_batch_at_a_time_is_bm25s_whole_build_byte_for_byte(
+    keyword_texts: list[str], tmp_path: Path, batch_tokens: int
+) -> None:
+    texts = keyword_texts
+    KeywordIndex.build(texts).save(tmp_path / "whole")
+    KeywordIndex.write(iter(texts), tmp_path / "batched", batch_tokens=batch_tokens)
+    whole = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert sorted(p.name for p in (tmp_path / "batched").iterdir()) == whole  # no scratch file left
+    assert {"data.csc.index.npy", "indices.csc.index.npy", "vocab.index.json"} <= set(whole)
+    for name in whole:
+        assert (tmp_path / "batched" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    loaded = KeywordIndex.load(tmp_path / "batched")
+    assert loaded.model.scores["num_docs"] == len(texts)
+    scores, rows = loaded.search("TLR9 agonist with pembrolizumab", 5)
+    assert len(rows) == 5 and scores[0] > scores[-1] > 0 and "tlr9" in texts[rows[0]].lower()
 
 
 def test_vectors_embedded_to_row_files_index_as_vectors_in_memory(
