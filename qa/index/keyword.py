@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import mmap
 import re
 from array import array
 from collections.abc import Iterable, Iterator
@@ -89,7 +90,8 @@ class _TokenIds:
 
 
 # Tokens scored at a time by ``KeywordIndex.write``. Its peak anonymous memory over the scale benchmark's
-# passages: 159 MB at 10^5, 184 MB at 10^6 (the vocabulary grows); bm25s's whole build: 176 MB and 1.26 GB.
+# passages: 159 MB at 10^5, 187 MB at 10^6 (the vocabulary grows), RSS 301 MB; bm25s's whole build: 176 MB and
+# 1.26 GB (RSS 1.28 GB).
 WRITE_BATCH_TOKENS = 1_000_000
 
 
@@ -128,36 +130,43 @@ def _write_scores(
     data = np.lib.format.open_memmap(folder / "data.csc.index.npy", "w+", np.float32, (nnz,))
     rows = np.lib.format.open_memmap(folder / "indices.csc.index.npy", "w+", np.intc, (nnz,))
     free = indptr[:-1].copy()  # each column's next free place
-    token_ids = (
-        np.memmap(scratch, dtype=np.intc, mode="r") if scratch.stat().st_size else np.zeros(0, np.intc)
-    )
     ends = np.cumsum(lengths, dtype=np.int64)
     first = 0
-    while first < n_docs:  # a batch: whole texts, about batch_tokens tokens
-        start = int(ends[first - 1]) if first else 0
-        last = max(first + 1, int(np.searchsorted(ends, start + batch_tokens, side="right")))
-        last = min(last, n_docs)
-        docs, tokens, counts = _postings(
-            np.asarray(token_ids[start : ends[last - 1]]), ends[first:last] - start
-        )
-        # bm25s: tf (float32) / (k1 * ((1 - b) + b * l_d / l_avg) + tf), in float64, times idf (float32)
-        tf = counts.astype(np.float32).astype(np.float64)
-        scores = idf[tokens] * (
-            tf / (k1 * ((1 - b) + b * lengths[first:last][docs].astype(np.float64) / avg) + tf)
-        )
-        order = np.argsort(tokens, kind="stable")  # by column, texts still in order within one
-        tokens = tokens[order]
-        starts = np.flatnonzero(np.r_[True, tokens[1:] != tokens[:-1]])
-        sizes = np.diff(np.r_[starts, len(tokens)])
-        places = free[tokens] + (np.arange(len(tokens)) - np.repeat(starts, sizes))
-        data[places] = scores[order].astype(np.float32)
-        rows[places] = (docs[order] + first).astype(np.intc)
-        free[tokens[starts]] += sizes
-        first = last
-    del token_ids
-    data.flush()
-    rows.flush()
+    with open(scratch, "rb") as token_file:  # read a batch at a time (a map's pages would count in the RSS)
+        while first < n_docs:  # a batch: whole texts, about batch_tokens tokens
+            start = int(ends[first - 1]) if first else 0
+            last = min(n_docs, max(first + 1, int(np.searchsorted(ends, start + batch_tokens, side="right"))))
+            token_file.seek(start * 4)
+            batch = np.fromfile(token_file, dtype=np.intc, count=int(ends[last - 1]) - start)
+            docs, tokens, counts = _postings(batch, ends[first:last] - start)
+            # bm25s: tf (float32) / (k1 * ((1 - b) + b * l_d / l_avg) + tf), in float64, times idf (float32)
+            tf = counts.astype(np.float32).astype(np.float64)
+            scores = idf[tokens] * (
+                tf / (k1 * ((1 - b) + b * lengths[first:last][docs].astype(np.float64) / avg) + tf)
+            )
+            order = np.argsort(tokens, kind="stable")  # by column, texts still in order within one
+            tokens = tokens[order]
+            starts = np.flatnonzero(np.r_[True, tokens[1:] != tokens[:-1]])
+            sizes = np.diff(np.r_[starts, len(tokens)])
+            places = free[tokens] + (np.arange(len(tokens)) - np.repeat(starts, sizes))
+            data[places] = scores[order].astype(np.float32)
+            rows[places] = (docs[order] + first).astype(np.intc)
+            free[tokens[starts]] += sizes
+            first = last
+            for written in (data, rows):
+                _release(written)
+    for written in (data, rows):
+        written.flush()
     del data, rows
+
+
+def _release(written: np.memmap) -> None:
+    """Drop a mapped array's pages from this process: the page cache keeps them, dirty ones still to be
+    written (the kernel moves a page's dirty bit from the mapping to the page; ``flush`` would wait for the
+    disk every batch). Else every page of the score matrix counts in the build's RSS until the map closes."""
+    mapped = getattr(written, "_mmap", None)
+    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 class KeywordIndex:
