@@ -65,14 +65,20 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
     from qa.passage_table import PassageTable
     from qa.sentences import split_sentences
     from qa.settings import Settings
+    from qa.shelf import DocumentShelf
 
     started = time.perf_counter()
     settings = Settings(corpus_dir=out / "corpus", index_dir=out / "index")
-    corpus = load_corpus(out / "corpus")
+    (out / "index").mkdir(parents=True, exist_ok=True)
+    shelf = DocumentShelf(out / "index")  # as the product's build_index: the documents on disk
+    corpus = load_corpus(out / "corpus", shelf=shelf)
     rows = texts(data, n)
     clock = Stopwatch()
-    passages = PassageTable()  # as the product's chunk_corpus keeps them
-    for k, doc in enumerate(sorted(corpus.documents, key=lambda d: d.meta.file)):
+    passages = PassageTable(shelf)  # as the product's chunk_corpus keeps them
+    files = [d.meta.file for d in corpus.documents]
+    if files != sorted(files):
+        raise SystemExit("the corpus is not read in file order")
+    for k, doc in enumerate(corpus.documents):
         sections = doc.section_index()
         at = 0
         doc_passages: list[Passage] = []
@@ -130,6 +136,7 @@ def build(data: Path, n: int, per_doc: int, out: Path) -> dict[str, object]:
     final = assemble_build(
         settings, embedder, new_build_folder(out / "index"), corpus, passages, embed, started, clock
     )
+    shelf.close()
     manifest = json.loads((final / "manifest.json").read_text())
     return {
         "passages": n,

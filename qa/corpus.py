@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from qa.documents import Document, DocumentMeta
 from qa.errors import CorpusError
 from qa.readers import reader_for, supported_suffixes
+from qa.shelf import DocumentShelf, document_ids, rows_by_id
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,16 @@ _META_FIELDS = {f.name for f in fields(DocumentMeta)}
 @dataclass
 class Corpus:
     root: Path
-    documents: list[Document]
+    documents: Sequence[Document]  # a list, or a build's DocumentShelf (on disk, read back by row)
     skipped: list[str] = field(default_factory=list)  # one message per file left out
     hash: str = ""
+    _rows: Mapping[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def get(self, doc_id: str) -> Document | None:
-        return next((d for d in self.documents if d.id == doc_id), None)
+        if self._rows is None or len(self._rows) != len(self.documents):
+            self._rows = rows_by_id(self.documents)
+        row = self._rows.get(doc_id)
+        return None if row is None else self.documents[row]
 
 
 def _read_manifest(root: Path) -> dict[str, dict[str, Any]]:
@@ -92,19 +97,22 @@ def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_byte
     )
 
 
-def load_corpus(root: Path, *, max_file_mb: float = 20.0) -> Corpus:
-    """Read every supported document under ``root``; unreadable ones are skipped with a warning."""
+def load_corpus(root: Path, *, max_file_mb: float = 20.0, shelf: DocumentShelf | None = None) -> Corpus:
+    """Read every supported document under ``root``; unreadable ones are skipped with a warning. With a
+    ``shelf``, documents are put on it as they are read (a build's: one in memory at a time)."""
     root = Path(root)
     manifest = read_manifest(root)
-    documents: list[Document] = []
+    documents: list[Document] | DocumentShelf = [] if shelf is None else shelf
     skipped: list[str] = []
+    entries: list[tuple[str, dict[str, Any], str]] = []  # what the corpus hash reads (the shelf is not read)
     for path in corpus_files(root):
         document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
         if document is not None:
             documents.append(document)
+            entries.append((document.id, document.meta.to_dict(), document.sha256))
         else:
             skipped.append(message)
-    return assemble_corpus(root, manifest, documents, skipped)
+    return assemble_corpus(root, manifest, documents, skipped, entries)
 
 
 def read_manifest(root: Path) -> dict[str, dict[str, Any]]:
@@ -125,17 +133,22 @@ def read_corpus_file(
 
 
 def assemble_corpus(
-    root: Path, manifest: dict[str, dict[str, Any]], documents: list[Document], skipped: list[str]
+    root: Path,
+    manifest: dict[str, dict[str, Any]],
+    documents: Sequence[Document],
+    skipped: list[str],
+    entries: list[tuple[str, dict[str, Any], str]] | None = None,
 ) -> Corpus:
     """The Corpus of documents read from ``root`` (in corpus file order), checked as a whole."""
     if not documents:
         reason = "; ".join(skipped) if skipped else f"no {'/'.join(supported_suffixes())} files"
         raise CorpusError(f"{root}: no readable documents ({reason})")
-    _check_ids(root, [d.id for d in documents])
+    _check_ids(root, document_ids(documents))
     for rel in manifest:
         if not (root / rel).exists():
             skipped.append(f"{root / rel}: listed in {MANIFEST} but missing")
-    return Corpus(root, documents, skipped, corpus_hash(root, documents))
+    digest = _hash(root, entries) if entries is not None else corpus_hash(root, documents)
+    return Corpus(root, documents, skipped, digest)
 
 
 def _check_ids(root: Path, ids: list[str]) -> None:
@@ -144,7 +157,7 @@ def _check_ids(root: Path, ids: list[str]) -> None:
         raise CorpusError(f"{root}: duplicate document ids {dupes}; give each file its own id in {MANIFEST}")
 
 
-def corpus_hash(root: Path, documents: list[Document]) -> str:
+def corpus_hash(root: Path, documents: Iterable[Document]) -> str:
     """One hash over the documents' text and metadata and the corpus-level files that shape the index."""
     return _hash(root, ((d.id, d.meta.to_dict(), d.sha256) for d in documents))
 

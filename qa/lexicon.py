@@ -161,6 +161,5 @@ def read_lay_terms(path: Path) -> dict[tuple[str, ...], list[str]]:
 
 def lexicon_build_step(work: Path, corpus: Corpus, passages: Sequence[Passage]) -> None:
     """Index-time step: the abbreviations the corpus defines, written to lexicon.json."""
-    texts = [d.text for d in corpus.documents]
-    abbreviations = learn_abbreviations(texts)
+    abbreviations = learn_abbreviations(d.text for d in corpus.documents)  # one at a time
     (work / LEXICON_FILE).write_text(json.dumps({"abbreviations": abbreviations}, indent=1), encoding="utf-8")

@@ -4,7 +4,8 @@ A chunked passage is a span of its document: its text is ``doc.text[start:end]``
 document id and the span, and its sentences are spans too. So a build keeps, per passage, a few integers
 (document, span, section, kind, tokens, page) and its sentence and reference numbers in flat arrays, and
 makes the ``Passage`` when it is read (~3 µs). At 10^6 passages the objects took ~1.1 GB (a text, an id,
-a list of tuples each); the columns take ~80 MB (8.2 MB at 10^5) beside the documents, which the build holds anyway.
+a list of tuples each); the columns take ~80 MB (8.2 MB at 10^5). A table over a build's ``DocumentShelf``
+holds no document either: it reads a passage's text from its document on the shelf.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import overload
 
 from qa.chunking import Passage, passage_id
 from qa.documents import Document
+from qa.shelf import DocumentShelf
 
 _NO_PAGE = -1
 
@@ -24,9 +26,13 @@ class PassageTable(Sequence[Passage]):
     ``Passage``. The column readers (``doc_id``, ``passage_id``, ``kind``, ``sentences``, ``span``) make no
     object."""
 
-    def __init__(self) -> None:
-        self._docs: list[Document] = []
-        self._doc_of = array("i")  # passage row -> index into _docs
+    def __init__(self, shelf: DocumentShelf | None = None) -> None:
+        """Documents added are kept, or with a ``shelf`` (which holds them) only their rows on it."""
+        self._shelf = shelf
+        self._docs: list[Document] = []  # without a shelf
+        self._shelf_rows = array("i")  # with one
+        self._doc_ids: list[str] = []
+        self._doc_of = array("i")  # passage row -> index into _doc_ids (and _docs or _shelf_rows)
         self._starts, self._ends = array("q"), array("q")
         self._tokens, self._pages = array("i"), array("i")
         self._kind_of, self._kinds = array("b"), list[str]()
@@ -57,8 +63,14 @@ class PassageTable(Sequence[Passage]):
         if doc.id in self._doc_rows:
             raise ValueError(f"the passages of document {doc.id} do not come one after another")
         first = len(self._starts)
-        d = len(self._docs)
-        self._docs.append(doc)
+        d = len(self._doc_ids)
+        if self._shelf is None:
+            self._docs.append(doc)
+        elif self._shelf.rows.get(doc.id) is None:
+            raise ValueError(f"document {doc.id} is not on the table's shelf")
+        else:
+            self._shelf_rows.append(self._shelf.rows[doc.id])
+        self._doc_ids.append(doc.id)
         for p in passages:
             if (
                 p.doc_id != doc.id
@@ -111,8 +123,11 @@ class PassageTable(Sequence[Passage]):
     def __iter__(self) -> Iterator[Passage]:
         return (self._passage(i) for i in range(len(self)))
 
+    def _document(self, d: int) -> Document:
+        return self._docs[d] if self._shelf is None else self._shelf[self._shelf_rows[d]]
+
     def _passage(self, i: int) -> Passage:
-        doc = self._docs[self._doc_of[i]]
+        doc = self._document(self._doc_of[i])
         start, end = self._starts[i], self._ends[i]
         section_id, titles = self._sections[self._section_of[i]]
         page = self._pages[i]
@@ -132,7 +147,7 @@ class PassageTable(Sequence[Passage]):
         )
 
     def doc_id(self, i: int) -> str:
-        return self._docs[self._doc_of[i]].id
+        return self._doc_ids[self._doc_of[i]]
 
     def passage_id(self, i: int) -> str:
         return passage_id(self.doc_id(i), self._starts[i], self._ends[i])

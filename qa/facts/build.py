@@ -28,6 +28,7 @@ from qa.facts.scan import Scans
 from qa.facts.studies import clauses
 from qa.facts.tables import table_trials
 from qa.facts.vocab import Vocabulary, norm_key
+from qa.shelf import rows_by_id
 
 
 class _Sentences(Mapping[str, list[Sentence]]):
@@ -39,13 +40,14 @@ class _Sentences(Mapping[str, list[Sentence]]):
 
     def __init__(self, vocab: Vocabulary, documents: Sequence[Document], scans: Scans) -> None:
         self.vocab, self.scans = vocab, scans
-        self.documents = {d.id: d for d in documents}
+        self.documents, self.rows = documents, rows_by_id(documents)  # (a build's shelf: read as asked)
         self._made: OrderedDict[str, list[Sentence]] = OrderedDict()
 
     def __getitem__(self, doc_id: str) -> list[Sentence]:
         made = self._made.get(doc_id)
         if made is None:
-            made = self._made[doc_id] = document_sentences(self.vocab, self.documents[doc_id], self.scans)
+            doc = self.documents[self.rows[doc_id]]
+            made = self._made[doc_id] = document_sentences(self.vocab, doc, self.scans)
             if len(self._made) > self.DOCUMENTS:
                 self._made.popitem(last=False)
         else:
@@ -53,10 +55,10 @@ class _Sentences(Mapping[str, list[Sentence]]):
         return made
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.documents)
+        return iter(self.rows)
 
     def __len__(self) -> int:
-        return len(self.documents)
+        return len(self.rows)
 
 
 def _carry_context(
@@ -149,7 +151,9 @@ def _with_report(
     return [own, *(t for t in trials if t not in absorbed)]
 
 
-def extract_facts(documents: list[Document], passages: Sequence[Passage], base: Vocabulary) -> FactRecords:
+def extract_facts(
+    documents: Sequence[Document], passages: Sequence[Passage], base: Vocabulary
+) -> FactRecords:
     """Learn from the documents, extract their studies, reconcile table text, and index drugs."""
     vocab = base.copy()
     scans = Scans(vocab)  # each sentence split once, its mentions found again only when they may differ
@@ -160,6 +164,7 @@ def extract_facts(documents: list[Document], passages: Sequence[Passage], base: 
         drafts.extend(document_drafts(vocab, doc, scans)[0])
     sentences = _Sentences(vocab, documents, scans)
     trials = merge_drafts(vocab, drafts, finder)
+    del drafts  # their sentences hold their documents (a build's are read from its shelf as needed)
     for t in trials:
         _carry_context(vocab, t, sentences, finder)
     for doc in documents:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -298,7 +299,7 @@ def _nearest(token: str, known: list[tuple[str, str]], *, code: bool) -> str | N
     return scored[0][1]
 
 
-def grow(vocab: Vocabulary, documents: list[Document], scans: Scans) -> list[LearnedFact]:
+def grow(vocab: Vocabulary, documents: Sequence[Document], scans: Scans) -> list[LearnedFact]:
     """Grow ``vocab`` in place by what ``documents`` state; the statements it learned from.
 
     ``scans`` (over ``vocab``) splits each sentence once and keeps its mentions: in the second pass a

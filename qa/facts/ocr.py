@@ -7,6 +7,7 @@ ids are reconciled to the body id within one character, or dropped; they never b
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ def _lines(doc: Document) -> list[tuple[int, int]]:
     return out
 
 
-def reconcile_tables(docs: list[Document], trials: list[Trial], finder: PassageFinder) -> list[OcrNote]:
+def reconcile_tables(docs: Sequence[Document], trials: list[Trial], finder: PassageFinder) -> list[OcrNote]:
     """Attach table lines to the body trials they name; report every id that was corrected or dropped."""
     by_nct = {n: t for t in trials for n in t.nct_ids}
     names = {name_key(n).translate(_OCR_LETTERS): t for t in trials for n in [t.name, *t.aliases] if n}

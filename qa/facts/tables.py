@@ -10,6 +10,7 @@ structure, never gets here (qa/facts/ocr.py only reconciles it with the body tex
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from qa.documents import Document
 from qa.facts.extract import PassageFinder, derive
@@ -156,7 +157,7 @@ def _fill(into: Trial, row: Trial) -> None:
 
 
 def table_trials(
-    vocab: Vocabulary, documents: list[Document], finder: PassageFinder, known: list[Trial]
+    vocab: Vocabulary, documents: Sequence[Document], finder: PassageFinder, known: list[Trial]
 ) -> list[Trial]:
     """New trial records from the trial tables of ``documents``; rows of known trials enrich those instead."""
     by_id = {i: t for t in known for i in [*t.nct_ids, *t.registry_ids]}

@@ -41,6 +41,7 @@ from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, Row
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.passage_table import PassageTable, id_and_kind, sentence_spans
 from qa.references import REFERENCES_FILE, ReferenceMap
+from qa.shelf import DocumentShelf, rows_by_id
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,9 +174,13 @@ class SentenceTable:
         return table
 
     def texts(self, corpus: Corpus) -> LazyTexts:
-        """Each sentence's text, sliced from its document as asked for."""
-        by_doc = {d.id: d.text for d in corpus.documents}
-        return LazyTexts(len(self), lambda row: by_doc[self.doc_ids[row]][self.starts[row] : self.ends[row]])
+        """Each sentence's text, sliced from its document as asked for (a build's: read from its shelf)."""
+        documents, rows = corpus.documents, rows_by_id(corpus.documents)
+
+        def text(row: int) -> str:
+            return documents[rows[self.doc_ids[row]]].text[self.starts[row] : self.ends[row]]
+
+        return LazyTexts(len(self), text)
 
 
 def sentence_table(passages: Sequence[Passage]) -> SentenceTable:
@@ -217,7 +222,19 @@ def build_index(
     started = time.perf_counter()
     corpus_dir = Path(corpus.root if corpus else (corpus_dir or settings.corpus_dir))
     index_dir = Path(settings.index_dir)
-    corpus = corpus or load_corpus(corpus_dir, max_file_mb=settings.max_file_mb)
+    if corpus is not None:
+        return _build(settings, embedder, corpus, started, progress)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    shelf = DocumentShelf(index_dir)  # the documents on disk beside the index, not in memory
+    try:
+        corpus = load_corpus(corpus_dir, max_file_mb=settings.max_file_mb, shelf=shelf)
+        return _build(settings, embedder, corpus, started, progress)
+    finally:
+        shelf.close()
+
+
+def _build(settings: Settings, embedder: Embedder, corpus: Corpus, started: float, progress: bool) -> Path:
+    index_dir = Path(settings.index_dir)
     for message in corpus.skipped:
         log.warning("skipped: %s", message)
     with build_lock(index_dir):
@@ -275,7 +292,8 @@ def chunk_corpus(
     settings: Settings, embedder: Embedder, corpus: Corpus, *, progress: bool = False
 ) -> PassageTable:
     """Every document's passages, in corpus order, as columns over the documents' texts."""
-    passages = PassageTable()
+    shelf = corpus.documents if isinstance(corpus.documents, DocumentShelf) else None
+    passages = PassageTable(shelf)
     for doc in tqdm(corpus.documents, desc="chunking", unit="doc", disable=not progress):
         passages.add(
             doc,

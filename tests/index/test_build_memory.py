@@ -1,9 +1,14 @@
 """The pieces that keep a build's memory to a batch: vectors as row files on disk, the sentence table as
-columns, BM25 from a stream of texts. Each gives what the whole-in-memory form it replaced gave."""
+columns, BM25 from a stream of texts and written a batch at a time, the documents on a shelf on disk. Each
+gives what the whole-in-memory form it replaced gave."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import bm25s
@@ -25,6 +30,7 @@ from qa.index.tables import RowFile, RowWriter
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.passage_table import PassageTable
 from qa.settings import Settings
+from qa.shelf import DocumentShelf
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +195,54 @@ def test_the_passage_finder_finds_from_the_table_what_it_finds_from_a_list(embed
     assert found == [from_list.find(*q) for q in asked]
     ids = {p.id for p in made}
     assert all(f in ids for f in found[: len(made)]) and found[-1] == f"{made[0].doc_id}:{10**9}-{10**9 + 5}"
+
+
+def _read_in_child(shelf: DocumentShelf, row: int, out: Connection) -> None:
+    out.send((shelf[row].id, shelf[row].text[:200]))
+    out.close()
+
+
+def test_documents_on_the_shelf_read_back_as_they_were_read(embedder: Embedder, tmp_path: Path) -> None:
+    listed = load_corpus(CORPUS)
+    docs = [*listed.documents, *_papers()]  # PDF pages, JATS sections, tables and references
+    shelf = DocumentShelf(tmp_path)
+    try:
+        for doc in docs:
+            shelf.append(doc)
+        assert os.fstat(shelf._file.fileno()).st_nlink == 0  # no name: a killed build leaves no file
+        assert list(tmp_path.iterdir()) == [] and shelf.nbytes > sum(len(d.text) for d in docs)
+        assert (
+            len(shelf) == len(docs)
+            and list(shelf) == docs
+            and shelf[-1] == docs[-1]
+            and shelf[1:3] == docs[1:3]
+        )
+        assert shelf.get(docs[2].id) == docs[2] and shelf.get("no such document") is None
+        assert len(shelf._kept) <= DocumentShelf.KEEP
+        with pytest.raises(IndexError):
+            shelf[len(docs)]
+        context = multiprocessing.get_context("fork")  # the build steps' process reads the parent's shelf
+        reader, writer = context.Pipe(duplex=False)
+        child = context.Process(target=_read_in_child, args=(shelf, len(docs) - 1, writer))
+        child.start()
+        assert reader.recv() == (docs[-1].id, docs[-1].text[:200])
+        child.join(30)
+        with ThreadPoolExecutor(4) as pool:  # threads read side by side (pread: no shared file position)
+            assert list(pool.map(lambda i: shelf[i], [*range(len(docs))] * 3)) == docs * 3
+
+        table, listed_table = PassageTable(shelf), PassageTable()  # a table over the shelf holds no document
+        for doc in docs[:3]:
+            chunked = chunk_document(doc, embedder.count_tokens, max_tokens=200, overlap=1)
+            table.add(doc, chunked)
+            listed_table.add(doc, chunked)
+        assert table._docs == [] and list(table) == list(listed_table)
+        with pytest.raises(ValueError, match="not on the table's shelf"):
+            PassageTable(DocumentShelf(tmp_path)).add(docs[0], [])
+    finally:
+        shelf.close()
+
+    shelved = load_corpus(CORPUS, shelf=DocumentShelf(tmp_path))  # a build's corpus, read onto a shelf
+    assert isinstance(shelved.documents, DocumentShelf) and shelved.hash == listed.hash
+    assert list(shelved.documents) == list(listed.documents)
+    assert shelved.get(listed.documents[1].id) == listed.documents[1]
+    shelved.documents.close()
