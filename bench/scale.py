@@ -81,7 +81,7 @@ def build(data: Path, n: int, folder: Path) -> dict[str, object]:
     KeywordIndex.write(texts(data, n), folder / "bm25")
     t1 = time.perf_counter()
     kind = choose_kind(n, settings.index_type, settings.dense_exact_max)
-    params = DenseIndex.build(vectors(data, n), kind).save(folder / "dense.faiss")
+    params = DenseIndex.build(vectors(data, n), kind, scratch=folder).save(folder / "dense.faiss")
     t2 = time.perf_counter()
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     return {

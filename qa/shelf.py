@@ -36,7 +36,7 @@ class DocumentShelf(Sequence[Document]):
         self.ids: list[str] = []
         self.rows: dict[str, int] = {}
         self._kept: OrderedDict[int, Document] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock, self._pid = threading.Lock(), os.getpid()
 
     def append(self, doc: Document) -> None:
         data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
@@ -71,6 +71,8 @@ class DocumentShelf(Sequence[Document]):
         return None if row is None else self._read(row)
 
     def _read(self, row: int) -> Document:
+        if self._pid != os.getpid():  # a forked child: the parent's lock may have been held at the fork
+            self._lock, self._pid = threading.Lock(), os.getpid()
         with self._lock:
             doc = self._kept.get(row)
             if doc is not None:

@@ -576,7 +576,7 @@ def write_indexes(
     """The dense index, BM25 over passages and over sentences, the sentence vectors, the store and the
     figure, table and section references; the dense index's manifest record and the sentence count."""
     sentences = sentence_table(passages)
-    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options).save(work / "dense.faiss")
+    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options, scratch=work).save(work / "dense.faiss")
     KeywordIndex.write((p.keyword_text for p in passages), work / "bm25")  # a batch at a time, not whole
     KeywordIndex.write(sentences.texts(corpus), work / MENTIONS)
     write_sentence_vectors(work, s_vecs, sentences)

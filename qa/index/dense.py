@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -45,6 +48,7 @@ EXACT_ROWS = 50_000
 # Vectors added to an index at a time while building (float32 copies of this many rows, not of every row).
 ADD_BATCH = 50_000
 IVF_POINTS_PER_LIST = 40  # training vectors per IVF list (FAISS warns below 39)
+IVF_SHARD = 250_000  # vectors encoded at a time into an on-disk IVF index (8-bit codes: ~100 MB)
 # Read-only memory mapping of in-memory codes (FAISS >= 1.11); older FAISS only maps IVF lists.
 _MMAP_FLAGS = [f for f in ("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP") if hasattr(faiss, f)]
 
@@ -61,6 +65,7 @@ class DenseParams:
     train_sample: int = 0  # vectors the quantizer was trained on (0: no training)
     nlist: int = 0  # IVF lists
     nprobe: int = 0  # IVF lists probed per search
+    on_disk: bool = False  # IVF lists in a file of their own beside the index (``<index>.ivfdata``), mapped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +107,7 @@ class DenseIndex:
         self.index = index
         self.params = params
         self.mapped = mapped  # codes read in place from the file (memory-mapped)
+        self._scratch: weakref.finalize | None = None  # removes the folder a new IVF index was built in
 
     @property
     def kind(self) -> Kind:
@@ -132,12 +138,17 @@ class DenseIndex:
         train_sample: int = 100_000,
         quantizer: str = "sq8",
         seed: int = 0,
+        scratch: Path | None = None,
     ) -> DenseIndex:
         """An index of ``vectors`` (float rows; built from the float vectors, never from another index's
-        quantized ones). ``quantizer`` ("sq8" or "none") applies to HNSW; the scalar quantizer is trained on
-        a random sample of ``train_sample`` rows (its per-dimension ranges)."""
+        quantized ones). ``quantizer`` ("sq8" or "none") applies to HNSW and IVF; the scalar quantizer is
+        trained on a random sample of ``train_sample`` rows (its per-dimension ranges). An IVF index is
+        built into lists on disk in a folder under ``scratch`` (the system's temporary folder if None; give
+        one on the index's disk: ``save`` moves the lists file beside the index)."""
         with build_threads():
-            return cls._build(vectors, kind, hnsw_m, ef_construction, ef_search, train_sample, quantizer, seed)
+            return cls._build(
+                vectors, kind, hnsw_m, ef_construction, ef_search, train_sample, quantizer, seed, scratch
+            )
 
     @classmethod
     def _build(
@@ -150,6 +161,7 @@ class DenseIndex:
         train_sample: int,
         quantizer: str,
         seed: int,
+        scratch: Path | None,
     ) -> DenseIndex:
         n, dim = vectors.shape
         index: faiss.Index
@@ -160,7 +172,10 @@ class DenseIndex:
         elif kind == "hnsw":
             if quantizer == "sq8":
                 index = faiss.IndexHNSWSQ(
-                    dim, faiss.ScalarQuantizer.QT_8bit, hnsw_m, faiss.METRIC_INNER_PRODUCT  # type: ignore[arg-type]
+                    dim,
+                    faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]
+                    hnsw_m,
+                    faiss.METRIC_INNER_PRODUCT,
                 )
             elif quantizer == "none":
                 index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
@@ -173,10 +188,37 @@ class DenseIndex:
             params = DenseParams("hnsw", quantizer, hnsw_m, ef_construction, ef_search, len(sample))
         elif kind == "ivf":
             nlist = max(1, int(4 * math.sqrt(n)))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            if quantizer == "sq8":
+                index = faiss.IndexIVFScalarQuantizer(
+                    faiss.IndexFlatIP(dim),
+                    dim,
+                    nlist,
+                    faiss.ScalarQuantizer.QT_8bit,
+                    faiss.METRIC_INNER_PRODUCT,
+                )
+            elif quantizer == "none":
+                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            else:
+                raise ValueError(f"unknown quantizer {quantizer!r}")
             sample = _sample(vectors, max(train_sample, IVF_POINTS_PER_LIST * nlist), seed)
             index.train(sample)
-            params = DenseParams("ivf", train_sample=len(sample), nlist=nlist, nprobe=max(16, nlist // 16))
+            params = DenseParams(
+                "ivf",
+                quantizer,
+                train_sample=len(sample),
+                nlist=nlist,
+                nprobe=max(16, nlist // 16),
+                on_disk=True,
+            )
+            del sample
+            built = cls(_ivf_on_disk(index, vectors, scratch), params)
+            folder = Path(
+                _on_disk_lists(built.index).filename
+            ).parent  # removed once saved, or unsaved and gone
+            built._scratch = weakref.finalize(built, shutil.rmtree, folder, ignore_errors=True)
+            log.info("dense ivf index of %d vectors built in %.1f s", n, time.perf_counter() - started)
+            built.tune()
+            return built
         else:
             raise ValueError(f"unknown index type {kind!r}")
         for at in range(0, n, ADD_BATCH):  # a batch at a time: ``vectors`` may be rows on disk (RowFile)
@@ -219,7 +261,9 @@ class DenseIndex:
             return _exact(queries, self.vectors(rows), rows, k)
         return self._search_selected(queries, k, rows)
 
-    def _search_selected(self, queries: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _search_selected(
+        self, queries: np.ndarray, k: int, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """FAISS search admitting only ``rows``, with this index type's accuracy knobs (parameters passed to
         a search replace the index's own). The selector is held here until the search returns."""
         selector = faiss.IDSelectorBatch(rows)
@@ -243,7 +287,16 @@ class DenseIndex:
         return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32).reshape(len(rows), self.dim)
 
     def save(self, path: Path) -> dict[str, Any]:
-        """Write the index; its parameters for the manifest's ``dense`` record."""
+        """Write the index; its parameters for the manifest's ``dense`` record. On-disk IVF lists move to
+        ``<path>.ivfdata`` (the index file names them; loading looks beside the index)."""
+        lists = _on_disk_lists(self.index)
+        if lists is not None:
+            target = lists_path(path)
+            if Path(lists.filename) != target:
+                os.replace(lists.filename, target)  # this index's map stays valid: the same file, renamed
+                lists.filename = str(target)
+            if self._scratch is not None:  # the folder the lists were built in, now empty
+                self._scratch()
         faiss.write_index(self.index, str(path))
         return self.params.to_dict()
 
@@ -254,7 +307,7 @@ class DenseIndex:
         """The index at ``path`` with the manifest's ``kind`` and ``params`` (its ``dense`` record; an old
         manifest has none), memory-mapped where this FAISS can map the type, read into RAM otherwise."""
         record = DenseParams.from_dict(params, kind)
-        index, mapped = _read(path, mmap)
+        index, mapped = _read_on_disk(path) if record.on_disk else _read(path, mmap)
         loaded = cls(index, record, mapped=mapped)
         loaded.tune()
         return loaded
@@ -267,6 +320,69 @@ def _read(path: Path, mmap: bool) -> tuple[faiss.Index, bool]:
         except RuntimeError as exc:  # this FAISS cannot map this index type
             log.debug("%s: %s not supported (%s)", path, flag, exc)
     return faiss.read_index(str(path)), False
+
+
+def lists_path(index_path: Path) -> Path:
+    """Where an on-disk IVF index's lists are kept: beside the index file."""
+    return index_path.with_name(index_path.name + ".ivfdata")
+
+
+def _on_disk_lists(index: faiss.Index) -> Any:
+    """The index's OnDiskInvertedLists, or None (not IVF, or lists in memory)."""
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+    lists = faiss.downcast_InvertedLists(ivf.invlists)  # type: ignore[arg-type]
+    return lists if isinstance(lists, faiss.OnDiskInvertedLists) else None
+
+
+def _ivf_on_disk(trained: faiss.Index, vectors: Rows, scratch: Path | None) -> faiss.Index:
+    """``trained`` (an empty trained IVF index) holding ``vectors``, its lists in one file on disk.
+
+    Vectors are encoded into shards of ``IVF_SHARD`` rows (a shard's codes in memory, written out), and the
+    shards' lists merged into one file (FAISS ``OnDiskInvertedLists``, as faiss.contrib.ondisk does): the
+    build holds a shard's codes and the coarse quantizer, never every vector's codes (at 10^8 passages and
+    8-bit codes, 38 GB)."""
+    folder = Path(tempfile.mkdtemp(prefix=".ivf-", dir=scratch))
+    shards: list[str] = []
+    try:
+        n = len(vectors)
+        for first in range(0, n, IVF_SHARD):
+            shard = faiss.clone_index(trained)
+            for at in range(first, min(n, first + IVF_SHARD), ADD_BATCH):
+                batch = np.ascontiguousarray(
+                    vectors[at : min(n, first + IVF_SHARD, at + ADD_BATCH)], dtype=np.float32
+                )
+                shard.add_with_ids(batch, np.arange(at, at + len(batch), dtype=np.int64))
+            shards.append(str(folder / f"shard-{len(shards):05d}.faiss"))
+            faiss.write_index(shard, shards[-1])
+            del shard
+        ivf = faiss.extract_index_ivf(trained)
+        lists = faiss.OnDiskInvertedLists(ivf.nlist, ivf.code_size, str(folder / "lists.ivfdata"))
+        opened = [faiss.read_index(f, faiss.IO_FLAG_MMAP) for f in shards]  # mapped: not read into memory
+        parts = faiss.InvertedListsPtrVector()  # type: ignore[attr-defined]
+        for shard in opened:
+            parts.push_back(faiss.extract_index_ivf(shard).invlists)
+        total = lists.merge_from_multiple(parts.data(), parts.size(), False, False)
+        del parts, opened
+        trained.ntotal = ivf.ntotal = total
+        ivf.replace_invlists(lists, True)
+        lists.this.disown()  # type: ignore[attr-defined]  # the index owns it now
+        return trained
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        for f in shards:
+            Path(f).unlink(missing_ok=True)
+
+
+def _read_on_disk(path: Path) -> tuple[faiss.Index, bool]:
+    """An on-disk IVF index, its lists file mapped from beside it (the build folder may have been renamed)."""
+    if not lists_path(path).is_file():
+        raise FileNotFoundError(f"{lists_path(path)}: the IVF lists of {path} are missing")
+    return faiss.read_index(str(path), faiss.IO_FLAG_ONDISK_SAME_DIR | faiss.IO_FLAG_READ_ONLY), True
 
 
 def _sample(vectors: Rows, size: int, seed: int) -> np.ndarray:

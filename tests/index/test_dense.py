@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from conftest import CORPUS, DOC_003
 
 from qa.encoding import Embedder
+from qa.index import dense
 from qa.index.build import build_index, current_path
 from qa.index.dense import DenseIndex, DenseParams, choose_kind
 from qa.index.manifest import IndexManifest
@@ -37,7 +39,9 @@ def test_auto_is_exact_up_to_the_threshold_and_hnsw_above() -> None:
         choose_kind(10, "lsh", 200_000)
 
 
-def test_hnsw_sq8_finds_the_exact_top10(sentence_vectors: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_hnsw_sq8_finds_the_exact_top10(
+    sentence_vectors: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     vectors, queries = sentence_vectors
     hnsw = DenseIndex.build(vectors, "hnsw", hnsw_m=16, ef_construction=40, ef_search=32, train_sample=2000)
     assert hnsw.params.quantizer == "sq8" and not hnsw.exact_vectors
@@ -78,6 +82,7 @@ def test_a_build_above_dense_exact_max_records_hnsw_and_searches_within_a_docume
         "train_sample": manifest.passages,  # fewer passages than the sample: all of them
         "nlist": 0,
         "nprobe": 0,
+        "on_disk": False,
     }
     index = SearchIndex.load(settings)
     assert index.dense.kind == "hnsw" and index.dense.mapped
@@ -86,3 +91,65 @@ def test_a_build_above_dense_exact_max_records_hnsw_and_searches_within_a_docume
     scores, found = index.dense.search(query, 10, rows=rows)
     assert set(found[0].tolist()) <= set(rows.tolist()) and found[0][0] == rows[2]
     assert np.all(np.diff(scores[0]) <= 0)
+
+
+def test_ivf_is_built_shard_by_shard_into_lists_on_disk_that_load_mapped_from_beside_the_index(
+    sentence_vectors: tuple[np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors, queries = sentence_vectors
+    monkeypatch.setattr(dense, "IVF_SHARD", 100)  # several shards merged
+    monkeypatch.setattr(dense, "ADD_BATCH", 30)  # several batches a shard
+    assert len(vectors) > 3 * 100
+    ivf = DenseIndex.build(vectors, "ivf", train_sample=len(vectors), scratch=tmp_path)
+    assert (
+        ivf.params.on_disk
+        and ivf.params.quantizer == "sq8"
+        and ivf.params.nlist == int(4 * len(vectors) ** 0.5)
+    )
+    # the same codes and ids as one IVF-SQ8 index of every vector in memory, trained on the same sample
+    whole = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(vectors.shape[1]),
+        vectors.shape[1],
+        ivf.params.nlist,
+        faiss.ScalarQuantizer.QT_8bit,
+        faiss.METRIC_INNER_PRODUCT,
+    )
+    whole.train(vectors)
+    whole.add(vectors)
+    whole.nprobe = ivf.params.nprobe
+    got, want = ivf.search(queries, 10), whole.search(queries, 10)
+    assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0])
+    _, exact = DenseIndex.build(vectors, "flat").search(queries, 10)
+    assert np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got[1], exact, strict=True)]) >= 0.9
+
+    build = tmp_path / "build.partial"
+    build.mkdir()
+    record = ivf.save(build / "dense.faiss")
+    assert sorted(p.name for p in build.iterdir()) == ["dense.faiss", "dense.faiss.ivfdata"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ivf-")] == []  # scratch removed
+    final = build.rename(tmp_path / "build")  # as a finished build's folder is renamed
+    loaded = DenseIndex.load(final / "dense.faiss", "ivf", record)
+    assert loaded.mapped and loaded.params == ivf.params
+    assert np.array_equal(loaded.search(queries, 10)[1], got[1])
+    assert np.abs(loaded.vectors(np.arange(len(vectors) - 50, len(vectors))) - vectors[-50:]).max() < 0.02
+    rows = np.arange(100, 300)
+    _, within = loaded.search(queries[:3], 5, rows=rows)
+    assert set(within.ravel().tolist()) <= set(rows.tolist())
+    (final / "dense.faiss.ivfdata").unlink()
+    with pytest.raises(FileNotFoundError, match="IVF lists"):
+        DenseIndex.load(final / "dense.faiss", "ivf", record)
+
+
+def test_a_build_with_an_ivf_index_keeps_its_lists_in_the_build(embedder: Embedder, tmp_path: Path) -> None:
+    settings = Settings(
+        corpus_dir=CORPUS, index_dir=tmp_path / "index", index_type="ivf", dense_train_sample=1000
+    )
+    build_index(settings, embedder)
+    manifest = IndexManifest.read(current_path(settings.index_dir))
+    assert manifest.index_type == "ivf" and manifest.dense["on_disk"] is True
+    assert "dense.faiss.ivfdata" in manifest.files  # in the build, checked with its other files
+    index = SearchIndex.load(settings)
+    assert index.dense.kind == "ivf" and index.dense.mapped
+    rows = np.array([i for i, p in enumerate(index.passages) if p.doc_id == DOC_003])
+    scores, found = index.dense.search(index.dense_vectors(rows[2:3]), 5, rows=rows)
+    assert set(found[0].tolist()) <= set(rows.tolist()) and found[0][0] == rows[2]
