@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto",
         description="FAISS index type; 'auto' is exact up to dense_exact_max passages, HNSW over 8-bit "
-        "scalar-quantized vectors above.",
+        "scalar-quantized vectors above. 'ivf' encodes 8-bit codes into inverted lists on disk a shard at a "
+        "time, mapped when served: for corpora whose HNSW graph would not fit in memory.",
     )
     # Measured (bench/results/dense_scale.json): a flat search of one query on one thread takes ~0.32 ms per
     # 10^4 vectors here at best (p50), so 5x10^4 ~ 1.6 ms; 2x10^5 would be ~6.5 ms at best (157 ms p50 under
@@ -60,7 +61,10 @@ class Settings(BaseSettings):
         "from there.",
     )
     dense_train_sample: int = Field(
-        100_000, ge=1000, description="Vectors sampled to train the HNSW index's 8-bit scalar quantizer."
+        100_000,
+        ge=1000,
+        description="Vectors sampled to train the 8-bit scalar quantizer (HNSW and IVF; IVF's coarse "
+        "quantizer takes at least 40 a list).",
     )
     max_file_mb: float = Field(
         20.0, gt=0, description="Documents larger than this many megabytes are skipped."

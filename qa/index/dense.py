@@ -1,5 +1,7 @@
 """Dense vector index over normalized embeddings, chosen by size: exact (flat) up to ``dense_exact_max``
-passages, HNSW over 8-bit scalar-quantized vectors above (IVF as an explicit choice).
+passages, HNSW over 8-bit scalar-quantized vectors above. IVF, an explicit choice, keeps its 8-bit codes
+in inverted lists on disk, built a shard at a time and mapped when served: the index for corpora whose
+HNSW graph and codes would not fit in one machine's memory (~65 GB at 10^8 passages).
 
 An index's parameters (``DenseParams``) are recorded in the manifest and used again when it is loaded.
 Loading memory-maps the index file where FAISS can (``IO_FLAG_MMAP_IFC``: the flat and scalar-quantized
