@@ -1,0 +1,158 @@
+"""Peak memory and time of the build's two largest index writers at scale, each in a process of its own:
+BM25 (bm25s's whole build against ``KeywordIndex.write``, a batch at a time) and the dense index (HNSW-SQ8
+built in memory against IVF-SQ8 built a shard at a time into lists on disk).
+
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000
+
+Uses the passages and cached vectors of ``bench/scale_corpus.py``. Reports each part's peak anonymous memory
+(RssAnon sampled every 20 ms: the process's own heap, not file pages it maps) beside its peak RSS, and
+writes ``bench/results/build_memory.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("bm25 whole (bm25s)", "bm25 batched (KeywordIndex.write)", "dense hnsw", "dense ivf")
+
+
+def _peak_anon() -> dict[str, int]:
+    """A sampler thread's running peak of this process's RssAnon, in MB."""
+    peak = {"mb": 0}
+
+    def sample() -> None:
+        while True:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("RssAnon:"):
+                        peak["mb"] = max(peak["mb"], int(line.split()[1]) // 1024)
+            time.sleep(0.02)
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak
+
+
+class _First:
+    """The first ``n`` rows of a row file, as the dense index reads rows (slices and arrays of rows)."""
+
+    def __init__(self, rows: Any, n: int) -> None:
+        self.rows, self.n = rows, n
+        self.shape = (n, rows.shape[1])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return self.rows[slice(*i.indices(self.n))]
+        return self.rows[i]  # an array of rows below n (the quantizer's training sample)
+
+
+def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
+    from qa.index.dense import DenseIndex
+    from qa.index.keyword import KeywordIndex
+    from qa.index.tables import RowFile
+
+    peak = _peak_anon()
+    time.sleep(0.1)
+    before = peak["mb"]
+
+    def texts() -> Iterator[str]:
+        with open(data / "passages.jsonl", encoding="utf-8") as fh:
+            for line in itertools.islice(fh, n):
+                yield json.loads(line)["text"]
+
+    started = time.perf_counter()
+    if part == PARTS[0]:
+        KeywordIndex.build(texts()).save(folder / "bm25")
+    elif part == PARTS[1]:
+        KeywordIndex.write(texts(), folder / "bm25")
+    else:
+        rows = RowFile(data / "vectors.f16.npy")  # read a batch at a time, converted to float32
+        if len(rows) < n:
+            raise SystemExit(f"only {len(rows)} vectors in {data}")
+        kind = part.split()[-1]
+        DenseIndex.build(_First(rows, n), kind, scratch=folder).save(folder / "dense.faiss")  # type: ignore[arg-type]
+        rows.close()
+    seconds = time.perf_counter() - started
+    files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+    return {
+        "part": part,
+        "seconds": round(seconds, 1),
+        "anon_before_mb": before,
+        "peak_anon_mb": peak["mb"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "files_mb": round(sum(files.values()) / 2**20),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("/work/scale1m"))
+    ap.add_argument("--passages", type=int, default=1_000_000)
+    ap.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "build_memory.json")
+    ap.add_argument("--child", choices=PARTS)
+    ap.add_argument("--folder", type=Path)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.data, args.passages, args.folder)), flush=True)
+        return
+    rows = []
+    for part in args.parts:
+        folder = Path(tempfile.mkdtemp(prefix="qa-build-memory-", dir=args.data))  # on the data's disk
+        try:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    part,
+                    "--folder",
+                    str(folder),
+                    "--data",
+                    str(args.data),
+                    "--passages",
+                    str(args.passages),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    args.out.write_text(
+        json.dumps(
+            {
+                "command": "PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py "
+                + " ".join(sys.argv[1:]),
+                "commit": commit.stdout.strip(),
+                "passages": args.passages,
+                "rows": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
