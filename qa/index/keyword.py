@@ -119,7 +119,7 @@ def _write_scores(
     """The score matrix's CSC arrays, files in ``folder`` as bm25s names them, from the token ids in
     ``scratch`` (texts one after another, ``lengths`` tokens each)."""
     n_docs = len(lengths)
-    avg = np.asarray(lengths, dtype=np.int64).mean()  # as bm25s: the mean of an integer array, in float64
+    avg = np.asarray(lengths, dtype=np.int64).mean() if n_docs else 1.0  # as bm25s: an integer array's mean
     # bm25s's lucene idf per token, in Python floats (numpy's log may differ from libm's in the last place)
     idf = np.array([math.log(1 + (n_docs - f + 0.5) / (f + 0.5)) if f else 0.0 for f in df.tolist()])
     idf = idf.astype(np.float32)
