@@ -89,15 +89,9 @@ class _TokenIds:
             start = end
 
 
-# Tokens scored at a time by ``KeywordIndex.write``. Its peak anonymous memory over the scale benchmark's
-# passages: 159 MB at 10^5, 187 MB at 10^6 (the vocabulary grows), RSS 301 MB; bm25s's whole build: 176 MB and
-# 1.26 GB (RSS 1.28 GB).
+# Tokens read (and postings scored) at a time by ``KeywordIndex.write``. Its peak anonymous memory over the
+# scale benchmark's 10^6 passages: 173-193 MB (bm25s's whole build: 1.26 GB); bench/build_memory.py.
 WRITE_BATCH_TOKENS = 1_000_000
-
-
-def _lengths(ends: array) -> np.ndarray:
-    e = np.frombuffer(ends, dtype=np.int64)
-    return np.diff(e, prepend=0).astype(np.intc)
 
 
 def _postings(ids: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,17 +101,19 @@ def _postings(ids: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pairs >> 32, (pairs & 0xFFFFFFFF).astype(np.intc), counts
 
 
-def _count_documents(df: np.ndarray, ids: array, ends: array, n_vocab: int) -> np.ndarray:
-    """``df`` (texts holding each token) with a batch's texts counted in, grown to ``n_vocab`` tokens."""
-    _, tokens, _ = _postings(np.frombuffer(ids, dtype=np.intc), np.frombuffer(ends, dtype=np.int64))
-    return np.pad(df, (0, n_vocab - len(df))) + np.bincount(tokens, minlength=n_vocab)
-
-
 def _write_scores(
-    folder: Path, scratch: Path, lengths: np.ndarray, df: np.ndarray, k1: float, b: float, batch_tokens: int
+    folder: Path,
+    scratch: Path,
+    lengths: np.ndarray,
+    distinct: np.ndarray,
+    df: np.ndarray,
+    k1: float,
+    b: float,
+    batch: int,
 ) -> None:
-    """The score matrix's CSC arrays, files in ``folder`` as bm25s names them, from the token ids in
-    ``scratch`` (texts one after another, ``lengths`` tokens each)."""
+    """The score matrix's CSC arrays, files in ``folder`` as bm25s names them, from the postings in
+    ``scratch`` ((token, count) int32 pairs, texts one after another, ``distinct`` pairs each; a text has
+    ``lengths`` tokens), read about ``batch`` postings at a time."""
     n_docs = len(lengths)
     avg = np.asarray(lengths, dtype=np.int64).mean() if n_docs else 1.0  # as bm25s: an integer array's mean
     # bm25s's lucene idf per token, in Python floats (numpy's log may differ from libm's in the last place)
@@ -130,27 +126,28 @@ def _write_scores(
     data = np.lib.format.open_memmap(folder / "data.csc.index.npy", "w+", np.float32, (nnz,))
     rows = np.lib.format.open_memmap(folder / "indices.csc.index.npy", "w+", np.intc, (nnz,))
     free = indptr[:-1].copy()  # each column's next free place
-    ends = np.cumsum(lengths, dtype=np.int64)
+    ends = np.cumsum(distinct, dtype=np.int64)
     first = 0
-    with open(scratch, "rb") as token_file:  # read a batch at a time (a map's pages would count in the RSS)
-        while first < n_docs:  # a batch: whole texts, about batch_tokens tokens
+    with open(scratch, "rb") as postings:  # read a batch at a time (a map's pages would count in the RSS)
+        while first < n_docs:  # a batch: whole texts, about ``batch`` postings
             start = int(ends[first - 1]) if first else 0
-            last = min(n_docs, max(first + 1, int(np.searchsorted(ends, start + batch_tokens, side="right"))))
-            token_file.seek(start * 4)
-            batch = np.fromfile(token_file, dtype=np.intc, count=int(ends[last - 1]) - start)
-            docs, tokens, counts = _postings(batch, ends[first:last] - start)
+            last = min(n_docs, max(first + 1, int(np.searchsorted(ends, start + batch, side="right"))))
+            postings.seek(start * 8)
+            pairs = np.fromfile(postings, dtype=np.intc, count=2 * (int(ends[last - 1]) - start)).reshape(
+                -1, 2
+            )
+            tokens, counts = pairs[:, 0], pairs[:, 1]
+            docs = np.repeat(np.arange(first, last), distinct[first:last])
             # bm25s: tf (float32) / (k1 * ((1 - b) + b * l_d / l_avg) + tf), in float64, times idf (float32)
             tf = counts.astype(np.float32).astype(np.float64)
-            scores = idf[tokens] * (
-                tf / (k1 * ((1 - b) + b * lengths[first:last][docs].astype(np.float64) / avg) + tf)
-            )
+            scores = idf[tokens] * (tf / (k1 * ((1 - b) + b * lengths[docs].astype(np.float64) / avg) + tf))
             order = np.argsort(tokens, kind="stable")  # by column, texts still in order within one
             tokens = tokens[order]
             starts = np.flatnonzero(np.r_[True, tokens[1:] != tokens[:-1]])
             sizes = np.diff(np.r_[starts, len(tokens)])
             places = free[tokens] + (np.arange(len(tokens)) - np.repeat(starts, sizes))
             data[places] = scores[order].astype(np.float32)
-            rows[places] = (docs[order] + first).astype(np.intc)
+            rows[places] = docs[order].astype(np.intc)
             free[tokens[starts]] += sizes
             first = last
             for written in (data, rows):
@@ -205,31 +202,39 @@ class KeywordIndex:
         byte, with memory bounded by a batch of ``batch_tokens`` tokens and the vocabulary, not by the texts:
         bm25s builds its score matrix whole (at 10^6 passages +1.3 GB at its peak, ~36 bytes a posting).
 
-        One pass tokenises the texts into a scratch file of token ids, counting each text's length and each
-        token's document frequency; the frequencies give every token's place in the score matrix (its CSC
-        column), which is a file mapped into memory. A second pass reads the ids back a batch at a time,
-        scores the batch's postings as bm25s scores them (same operations, same dtypes) and puts each in its
-        column's next free place, so columns hold their rows in ascending order, as bm25s's do."""
+        One pass tokenises the texts a batch at a time into their postings (each text's distinct tokens and
+        their counts), written to a scratch file, counting each text's length and each token's document
+        frequency; the frequencies give every token's place in the score matrix (its CSC column), which is a
+        file mapped into memory. A second pass reads the postings back a batch at a time, scores them as
+        bm25s scores them (same operations, same dtypes) and puts each in its column's next free place, so
+        columns hold their rows in ascending order, as bm25s's do."""
         folder.mkdir(parents=True, exist_ok=True)
-        scratch = folder / ".token-ids.scratch"
+        scratch = folder / ".postings.scratch"
         vocab: dict[str, int] = {}
-        lengths = array("i")
+        lengths, distinct = array("i"), array("i")  # each text's tokens, and its distinct tokens
         df = np.zeros(0, dtype=np.int64)
         try:
             with open(scratch, "wb") as out:
                 ids, ends = array("i"), array("q")
+
+                def flush() -> None:
+                    nonlocal df, ids, ends
+                    docs, tokens, counts = _postings(
+                        np.frombuffer(ids, np.intc), np.frombuffer(ends, np.int64)
+                    )
+                    np.stack([tokens, counts.astype(np.intc)], axis=1).tofile(out)
+                    df = np.pad(df, (0, len(vocab) - len(df))) + np.bincount(tokens, minlength=len(vocab))
+                    lengths.extend(np.diff(np.frombuffer(ends, np.int64), prepend=0).astype(np.intc))
+                    distinct.extend(np.bincount(docs, minlength=len(ends)).astype(np.intc))
+                    ids, ends = array("i"), array("q")
+
                 for text in texts:
                     ids.extend(vocab.setdefault(t, len(vocab)) for t in tokenize(text) or [""])
                     ends.append(len(ids))
                     if len(ids) >= batch_tokens:
-                        df = _count_documents(df, ids, ends, len(vocab))
-                        lengths.extend(_lengths(ends))
-                        ids.tofile(out)
-                        ids, ends = array("i"), array("q")
+                        flush()
                 if ends:
-                    df = _count_documents(df, ids, ends, len(vocab))
-                    lengths.extend(_lengths(ends))
-                    ids.tofile(out)
+                    flush()
             df = np.pad(df, (0, len(vocab) - len(df)))
             n_docs = len(lengths)
             model = bm25s.BM25(k1=k1, b=b, method="lucene")
@@ -243,7 +248,16 @@ class KeywordIndex:
             if "" not in vocab:  # as bm25s's index(): the empty token, after the scored ones
                 model.vocab_dict = {**vocab, "": len(vocab)}
             model.save(str(folder), show_progress=False)  # its vocabulary and parameters; arrays below
-            _write_scores(folder, scratch, np.frombuffer(lengths, dtype=np.intc), df, k1, b, batch_tokens)
+            _write_scores(
+                folder,
+                scratch,
+                np.frombuffer(lengths, np.intc),
+                np.frombuffer(distinct, np.intc),
+                df,
+                k1,
+                b,
+                batch_tokens,
+            )
         finally:
             scratch.unlink(missing_ok=True)
 
