@@ -80,7 +80,7 @@ def build(data: Path, n: int, folder: Path) -> dict[str, object]:
     t0 = time.perf_counter()
     KeywordIndex.write(texts(data, n), folder / "bm25")
     t1 = time.perf_counter()
-    kind = choose_kind(n, settings.index_type, settings.dense_exact_max)
+    kind = choose_kind(n, settings.index_type, settings.dense_exact_max, settings.dense_ivf_min)
     params = DenseIndex.build(vectors(data, n), kind, scratch=folder).save(folder / "dense.faiss")
     t2 = time.perf_counter()
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

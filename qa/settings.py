@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto",
         description="FAISS index type; 'auto' is exact up to dense_exact_max passages, HNSW over 8-bit "
-        "scalar-quantized vectors above. 'ivf' encodes 8-bit codes into inverted lists on disk a shard at a "
+        "scalar-quantized vectors above, and 'ivf' from dense_ivf_min. 'ivf' encodes 8-bit codes into inverted lists on disk a shard at a "
         "time, mapped when served: for corpora whose HNSW graph would not fit in memory.",
     )
     # Measured (bench/results/dense_scale.json): a flat search of one query on one thread takes ~0.32 ms per
@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         50_000,
         ge=1,
         description="Most passages 'auto' searches exactly (a flat index); more get HNSW-SQ8.",
+    )
+    # HNSW-SQ8 is built whole in memory (1.06 GB of the build at 10^6, bench/results/build_memory.json; ~650
+    # bytes a vector served): past a few million the on-disk IVF's build is bounded by its shard and sample.
+    dense_ivf_min: int = Field(
+        2_000_000,
+        ge=1,
+        description="Fewest passages 'auto' gives IVF-SQ8 with its lists on disk instead of HNSW-SQ8.",
     )
     dense_hnsw_m: int = Field(
         32, ge=4, le=128, description="HNSW graph neighbours per vector (recorded in the index manifest)."

@@ -416,7 +416,7 @@ def write_build(
     """
     clock = clock or Stopwatch()
     seconds: dict[str, float] = {}
-    kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max)
+    kind = choose_kind(len(passages), settings.index_type, settings.dense_exact_max, settings.dense_ivf_min)
 
     scratch = work.with_name(work.name.removesuffix(".partial") + SCRATCH)
     scratch.mkdir()

@@ -81,13 +81,16 @@ class DenseParams:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def choose_kind(n: int, requested: str, exact_max: int) -> Kind:
-    """``requested`` unless it is "auto": exact up to ``exact_max`` vectors, HNSW-SQ8 above."""
+def choose_kind(n: int, requested: str, exact_max: int, ivf_min: int | None = None) -> Kind:
+    """``requested`` unless it is "auto": exact up to ``exact_max`` vectors, HNSW-SQ8 above, and IVF-SQ8
+    with its lists on disk from ``ivf_min`` (where HNSW's graph, built and held whole, would not fit)."""
     if requested != "auto":
         if requested not in KINDS:
             raise ValueError(f"unknown index type {requested!r}")
         return requested
-    return "flat" if n <= exact_max else "hnsw"
+    if n <= exact_max:
+        return "flat"
+    return "ivf" if ivf_min is not None and n >= ivf_min else "hnsw"
 
 
 @contextmanager

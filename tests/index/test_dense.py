@@ -31,10 +31,13 @@ def sentence_vectors(embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
     return vectors, vectors[:40]
 
 
-def test_auto_is_exact_up_to_the_threshold_and_hnsw_above() -> None:
+def test_auto_is_exact_up_to_the_threshold_hnsw_above_and_ivf_on_disk_from_ivf_min() -> None:
     assert choose_kind(200_000, "auto", 200_000) == "flat"
     assert choose_kind(200_001, "auto", 200_000) == "hnsw"
     assert choose_kind(10, "ivf", 200_000) == "ivf"
+    assert choose_kind(1_999_999, "auto", 200_000, 2_000_000) == "hnsw"
+    assert choose_kind(2_000_000, "auto", 200_000, 2_000_000) == "ivf"  # the graph no longer built whole
+    assert choose_kind(2_000_000, "hnsw", 200_000, 2_000_000) == "hnsw"
     with pytest.raises(ValueError, match="unknown index type"):
         choose_kind(10, "lsh", 200_000)
 
@@ -141,8 +144,12 @@ def test_ivf_is_built_shard_by_shard_into_lists_on_disk_that_load_mapped_from_be
 
 
 def test_a_build_with_an_ivf_index_keeps_its_lists_in_the_build(embedder: Embedder, tmp_path: Path) -> None:
-    settings = Settings(
-        corpus_dir=CORPUS, index_dir=tmp_path / "index", index_type="ivf", dense_train_sample=1000
+    settings = Settings(  # "auto" from dense_ivf_min passages, as a corpus too large for HNSW's graph
+        corpus_dir=CORPUS,
+        index_dir=tmp_path / "index",
+        dense_exact_max=10,
+        dense_ivf_min=20,
+        dense_train_sample=1000,
     )
     build_index(settings, embedder)
     manifest = IndexManifest.read(current_path(settings.index_dir))
