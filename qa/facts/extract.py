@@ -32,12 +32,27 @@ class Sentence:
     block: int
     mentions: list[Mention] = field(default_factory=list)
 
+    def quote(self) -> Quote:
+        return Quote(self.doc.id, self.start, self.end, self.kind, self.doc.text[self.start : self.end])
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Where a sentence is and what it says: all that merging drafts reads of it. A draft keeps this, not its
+    sentence, whose document would stay in memory with it (most of a corpus, held until every draft is in)."""
+
+    doc_id: str
+    start: int
+    end: int
+    kind: str
+    text: str
+
 
 @dataclass
 class Draft:
     """One study as one clause states it."""
 
-    sentence: Sentence
+    quote: Quote  # the sentence that states it
     names: list[str]
     ncts: list[str]
     alts: list[str]
@@ -120,7 +135,7 @@ def _unnamed(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Draft | No
     facts = _facts(vocab, s, start, end)
     if not facts.interventions:
         return None
-    return Draft(s, [], [], [], facts, bool(facts.phases))
+    return Draft(s.quote(), [], [], [], facts, bool(facts.phases))
 
 
 def _designated(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Draft | None:
@@ -131,7 +146,7 @@ def _designated(vocab: Vocabulary, s: Sentence, start: int, end: int) -> Draft |
     facts = _facts(vocab, s, start, end)
     if not facts.drugs or not [d for d in facts.designations if not d.endswith("Approval")]:
         return None
-    return Draft(s, [], [], [], facts, bool(facts.phases))
+    return Draft(s.quote(), [], [], [], facts, bool(facts.phases))
 
 
 _PLURAL_VERB = re.compile(r"\b(?:are|were|have\s+been|remain)\b", re.IGNORECASE)
@@ -174,10 +189,10 @@ def clause_drafts(vocab: Vocabulary, s: Sentence, start: int, end: int) -> list[
         if not own.interventions:
             facts.drugs, facts.classes = list(shared.drugs), list(shared.classes)
         if g.names or (g.regs and len(g.ncts) <= 1):
-            drafts.append(Draft(s, g.names, g.ncts, g.alts, facts, direct, regs=g.regs))
+            drafts.append(Draft(s.quote(), g.names, g.ncts, g.alts, facts, direct, regs=g.regs))
         else:  # a bare list of registry ids: one study each, sharing what the clause says
-            drafts.extend(Draft(s, [], [n], [], facts, direct) for n in g.ncts)
-            drafts.extend(Draft(s, [], [], [], facts, direct, regs=[r]) for r in g.regs)
+            drafts.extend(Draft(s.quote(), [], [n], [], facts, direct) for n in g.ncts)
+            drafts.extend(Draft(s.quote(), [], [], [], facts, direct, regs=[r]) for r in g.regs)
     _shared_status(vocab, s, clause, drafts)
     return drafts
 
@@ -245,7 +260,7 @@ def document_drafts(
             if facts:
                 prev = last[1][0]
                 facts.phases, facts.drugs, facts.classes = [], [], []
-                drafts.append(Draft(s, prev.names, prev.ncts, [], facts, False, role="continuation"))
+                drafts.append(Draft(s.quote(), prev.names, prev.ncts, [], facts, False, role="continuation"))
                 last = (i, [prev])
                 continue
         drafts.extend(mine)
@@ -254,17 +269,17 @@ def document_drafts(
 
 
 def evidence_for(
-    s: Sentence, finder: PassageFinder, role: str = "mention", note: str | None = None
+    s: Sentence | Quote, finder: PassageFinder, role: str = "mention", note: str | None = None
 ) -> Evidence:
-    quote = s.doc.text[s.start : s.end]
+    q = s.quote() if isinstance(s, Sentence) else s
     return Evidence(
-        finder.find(s.doc.id, s.start, s.end),
-        s.doc.id,
-        quote,
-        s.start,
-        s.end,
-        reference_numbers(quote),
-        s.kind,
+        finder.find(q.doc_id, q.start, q.end),
+        q.doc_id,
+        q.text,
+        q.start,
+        q.end,
+        reference_numbers(q.text),
+        q.kind,
         role,
         note,
     )
@@ -285,7 +300,7 @@ def merge_drafts(vocab: Vocabulary, drafts: list[Draft], finder: PassageFinder) 
         keys = [f"nct:{n}" for n in d.ncts] + [f"reg:{r}" for r in d.regs]
         keys += [f"name:{slug(n)}" for n in [*d.names, *d.alts]]
         if not keys:
-            keys = [f"doc:{d.sentence.doc.id}:{d.sentence.start}"]
+            keys = [f"doc:{d.quote.doc_id}:{d.quote.start}"]
         for k in keys:
             if k in owner:
                 parent[root(i)] = root(owner[k])
@@ -298,20 +313,20 @@ def merge_drafts(vocab: Vocabulary, drafts: list[Draft], finder: PassageFinder) 
 
 
 def _trial(vocab: Vocabulary, members: list[Draft], finder: PassageFinder) -> Trial:
-    members.sort(key=lambda d: (d.role != "mention", not d.names, d.sentence.doc.id, d.sentence.start))
+    members.sort(key=lambda d: (d.role != "mention", not d.names, d.quote.doc_id, d.quote.start))
     names = list(dict.fromkeys(n for d in members for n in d.names))
     ncts = list(dict.fromkeys(n for d in members for n in d.ncts))
     alts = list(dict.fromkeys(a for d in members for a in d.alts if a not in names))
-    first = members[0].sentence
+    first = members[0].quote
     regs = list(dict.fromkeys(r for d in members for r in d.regs))
     ids = ncts or regs
-    trial = Trial(id=ids[0] if ids else slug(names[0]) if names else f"{first.doc.id}:{first.start}")
+    trial = Trial(id=ids[0] if ids else slug(names[0]) if names else f"{first.doc_id}:{first.start}")
     trial.name, trial.nct_ids, trial.aliases = (names[0] if names else None), ncts, names[1:] + alts
     trial.registry_ids = regs
     merged = Facts()
     for d in members:
         for o in d.facts.outcomes:
-            o.quote = o.quote or d.sentence.doc.text[d.sentence.start : d.sentence.end]
+            o.quote = o.quote or d.quote.text
         merged.merge(d.facts)
     direct = [p for d in members if d.direct_phase for p in d.facts.phases]
     phases = direct or merged.phases
@@ -334,10 +349,10 @@ def _trial(vocab: Vocabulary, members: list[Draft], finder: PassageFinder) -> Tr
     derive(vocab, trial, merged.targets)
     spans: set[tuple[str, int]] = set()
     for d in members:
-        key = (d.sentence.doc.id, d.sentence.start)
+        key = (d.quote.doc_id, d.quote.start)
         if key not in spans:
             spans.add(key)
-            trial.evidence.append(evidence_for(d.sentence, finder, d.role))
+            trial.evidence.append(evidence_for(d.quote, finder, d.role))
     return trial
 
 
