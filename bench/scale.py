@@ -183,6 +183,24 @@ def serve(data: Path, n: int, folder: Path, queries: int) -> dict[str, object]:
                 got.append(dense.index.search(v[None, :], 10, params=params)[1][0])
                 ms.append((time.perf_counter() - t0) * 1000)
             by_ef[str(ef)] = {"recall_at_10": round(_recall(exact, np.array(got)), 4), "p50_ms": pct(ms, 50)}
+    by_nprobe: dict[str, object] = {}  # the lists an IVF search probes against recall and time
+    if record["kind"] == "ivf":
+        import faiss as _faiss
+
+        nlist = int(record["params"]["nlist"])
+        for nprobe in sorted({max(1, nlist // d) for d in (128, 64, 32, 16, 8)}):
+            params = _faiss.SearchParametersIVF()  # type: ignore[attr-defined]
+            params.nprobe = nprobe
+            ms, got = [], []
+            for v in qvecs:
+                t0 = time.perf_counter()
+                got.append(dense.index.search(v[None, :], 10, params=params)[1][0])
+                ms.append((time.perf_counter() - t0) * 1000)
+            by_nprobe[str(nprobe)] = {
+                "recall_at_10": round(_recall(exact, np.array(got)), 4),
+                "p50_ms": pct(ms, 50),
+                "p95_ms": pct(ms, 95),
+            }
 
     return {
         "queries": len(qtexts),
@@ -195,6 +213,7 @@ def serve(data: Path, n: int, folder: Path, queries: int) -> dict[str, object]:
         "recall_at_10": round(recall, 4),
         "recall_at_10_depth_100": round(_recall(exact, deep), 4),
         "recall_by_ef_search": by_ef,
+        "recall_by_nprobe": by_nprobe,
         "rss_loaded_mb": round(loaded - base),
         "rss_after_queries_mb": round(served),
     }

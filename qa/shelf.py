@@ -31,6 +31,7 @@ class DocumentShelf(Sequence[Document]):
     KEEP = 32  # documents kept decoded, most recently read last
 
     def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder  # where its file is (and other scratch files of the build may go)
         self._file = tempfile.TemporaryFile(dir=folder, prefix=".documents-")  # noqa: SIM115 (closed by close)
         self._offsets = array("q", [0])
         self.ids: list[str] = []

@@ -28,7 +28,7 @@ from qa.facts.scan import Scans
 from qa.facts.studies import clauses
 from qa.facts.tables import table_trials
 from qa.facts.vocab import Vocabulary, norm_key
-from qa.shelf import rows_by_id
+from qa.shelf import DocumentShelf, rows_by_id
 
 
 class _Sentences(Mapping[str, list[Sentence]]):
@@ -156,7 +156,19 @@ def extract_facts(
 ) -> FactRecords:
     """Learn from the documents, extract their studies, reconcile table text, and index drugs."""
     vocab = base.copy()
-    scans = Scans(vocab)  # each sentence split once, its mentions found again only when they may differ
+    # each sentence split once, its mentions found again only when they may differ; a build's documents are on
+    # a shelf (too many to hold), and so are their scans, beside it
+    shelf = documents if isinstance(documents, DocumentShelf) else None
+    scans = Scans(vocab, spill=shelf is not None, folder=shelf.folder if shelf else None)
+    try:
+        return _extract(vocab, scans, documents, passages)
+    finally:
+        scans.close()
+
+
+def _extract(
+    vocab: Vocabulary, scans: Scans, documents: Sequence[Document], passages: Sequence[Passage]
+) -> FactRecords:
     learned = grow(vocab, documents, scans)
     finder = PassageFinder(passages)
     drafts = []
@@ -164,7 +176,6 @@ def extract_facts(
         drafts.extend(document_drafts(vocab, doc, scans)[0])
     sentences = _Sentences(vocab, documents, scans)
     trials = merge_drafts(vocab, drafts, finder)
-    del drafts  # their sentences hold their documents (a build's are read from its shelf as needed)
     for t in trials:
         _carry_context(vocab, t, sentences, finder)
     for doc in documents:
@@ -172,7 +183,7 @@ def extract_facts(
             trials = _with_report(vocab, read_report(vocab, doc, sentences[doc.id]), trials, finder)
     trials += table_trials(vocab, documents, finder, trials)
     notes: list[OcrNote] = reconcile_tables(documents, trials, finder)
-    order = {d.id: i for i, d in enumerate(documents)}
+    order = rows_by_id(documents)  # (a shelf's without reading every document again)
     trials.sort(key=lambda t: (order.get(t.primary.doc_id, 0), t.primary.start))
     drugs = _drug_records(vocab, sentences, trials, learned, finder)
     return FactRecords(vocab, trials, drugs, [f.to_dict() for f in learned], [n.to_dict() for n in notes])

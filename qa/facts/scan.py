@@ -11,12 +11,21 @@ and used again while no name added since could be in the sentence.
 The scans of a document are columns (spans, blocks, the name count at each scan), its sentences' keys one
 string, and mentions kept only for sentences that have some: a sentence scan is asked for by a transient
 ``Scan``. At 10^6 passages, one object per sentence with its key took ~0.8 GB.
+
+Even as columns the scans grow with the corpus (~25 KB a document of keys alone, a quarter of its text).
+Given a folder (a build's, whose documents are on a shelf), ``Scans`` keeps the last few documents' scans
+and writes the rest to an unnamed scratch file there, reading a document's back when it is next scanned.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qa.documents import Document
 from qa.facts.vocab import Mention, Vocabulary, norm_key
@@ -51,25 +60,42 @@ class _DocumentScans:
 
 
 class Scans:
-    """The sentence scans of a corpus against one (growing) vocabulary."""
+    """The sentence scans of a corpus against one (growing) vocabulary; with ``spill``, those of all but the
+    last ``KEEP`` documents scanned are in a scratch file in ``folder`` (None: the system's temporary one)."""
 
-    def __init__(self, vocab: Vocabulary) -> None:
+    KEEP = 64
+
+    def __init__(self, vocab: Vocabulary, *, spill: bool = False, folder: Path | None = None) -> None:
         self.vocab = vocab
-        self._docs: dict[str, _DocumentScans] = {}
+        self._docs: OrderedDict[str, _DocumentScans] = OrderedDict()  # most recently scanned last
         self._needles: list[bytes] = []  # the vocabulary's names_added, in UTF-8
+        self._spill = _ScanFile(folder) if spill else None
+
+    def close(self) -> None:
+        self._docs.clear()
+        if self._spill is not None:
+            self._spill.close()
 
     def _of(self, doc: Document) -> _DocumentScans:
         found = self._docs.get(doc.id)
-        if found is None:
-            found = self._docs[doc.id] = _DocumentScans()
-            for i, block in enumerate(doc.blocks):
-                if block.kind in _KINDS:
-                    for s, e in split_sentences(doc.text, block.start, block.end):
-                        found.starts.append(s)
-                        found.ends.append(e)
-                        found.blocks.append(i)
-                        found.kinds.append(_KINDS.index(block.kind))
-            found.names_seen = array("i", [-1]) * len(found.starts)
+        if found is not None:
+            self._docs.move_to_end(doc.id)
+            return found
+        if self._spill is not None:
+            found = self._spill.read(doc.id)
+            if found is not None:
+                self._keep(doc.id, found)
+                return found
+        found = _DocumentScans()
+        for i, block in enumerate(doc.blocks):
+            if block.kind in _KINDS:
+                for s, e in split_sentences(doc.text, block.start, block.end):
+                    found.starts.append(s)
+                    found.ends.append(e)
+                    found.blocks.append(i)
+                    found.kinds.append(_KINDS.index(block.kind))
+        found.names_seen = array("i", [-1]) * len(found.starts)
+        self._keep(doc.id, found)
         return found
 
     def sentences(self, doc: Document) -> list[Scan]:
@@ -112,3 +138,40 @@ class Scans:
             else:
                 d.mentions.pop(r, None)
         return d.mentions.get(r) or []
+
+    def _keep(self, doc_id: str, scans: _DocumentScans) -> None:
+        self._docs[doc_id] = scans
+        if self._spill is not None and len(self._docs) > self.KEEP:
+            self._spill.write(*self._docs.popitem(last=False))
+
+
+class _ScanFile:
+    """Documents' scans pickled into one unnamed file (gone when closed, or when a build is killed); a
+    document's scans written again go back into their place where they still fit, else after the rest."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self._file = tempfile.TemporaryFile(dir=folder, prefix=".scans-")  # noqa: SIM115 (closed by close)
+        self._at: dict[str, tuple[int, int, int]] = {}  # doc id -> (offset, bytes, room)
+        self._end = 0
+
+    def read(self, doc_id: str) -> _DocumentScans | None:
+        at = self._at.get(doc_id)
+        if at is None:
+            return None
+        data = os.pread(self._file.fileno(), at[1], at[0])
+        if len(data) != at[1]:
+            raise OSError(f"the sentence scans' scratch file is cut short ({len(data)} of {at[1]} bytes)")
+        found: _DocumentScans = pickle.loads(data)  # noqa: S301 (this process wrote it, to a file nobody can name)
+        return found
+
+    def write(self, doc_id: str, scans: _DocumentScans) -> None:
+        data = pickle.dumps(scans, protocol=pickle.HIGHEST_PROTOCOL)
+        offset, _, room = self._at.get(doc_id, (self._end, 0, 0))
+        if len(data) > room:
+            offset, room = self._end, len(data)
+            self._end += room
+        os.pwrite(self._file.fileno(), data, offset)
+        self._at[doc_id] = (offset, len(data), room)
+
+    def close(self) -> None:
+        self._file.close()

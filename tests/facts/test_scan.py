@@ -3,18 +3,24 @@ learned since could occur in the sentence, and the facts they give are those of 
 
 from __future__ import annotations
 
-from conftest import CORPUS
+from pathlib import Path
 
-from qa.corpus import load_corpus
+import pytest
+from conftest import CORPUS
+from readers.paperset import PDF_PAPERS, XML_PAPERS, require_papers, word_count
+
+from qa.chunking import chunk_document
+from qa.corpus import load_corpus, load_document
 from qa.documents import Document
+from qa.facts.build import extract_facts
 from qa.facts.learn import grow
-from qa.facts.scan import Scans
+from qa.facts.scan import Scans, _ScanFile
 from qa.facts.vocab import Vocabulary
+from qa.shelf import DocumentShelf
 
 
 def _doc(text: str) -> Document:
     import tempfile
-    from pathlib import Path
 
     folder = Path(tempfile.mkdtemp())
     (folder / "d.txt").write_text(text, encoding="utf-8")
@@ -76,3 +82,35 @@ def test_scans_find_learned_names_after_characters_past_latin_1() -> None:
     assert [scans.current(doc, s) for s in sentences] == [True, True, False]
     assert "Ωvomab" in {m.name for m in scans.mentions(doc, sentences[2])}
     assert all(scans.current(doc, s) for s in sentences)
+
+
+def test_scans_spilled_to_a_scratch_file_give_the_facts_of_scans_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build's documents are on a shelf and so are their sentence scans: all but the last ``KEEP``
+    documents' are written to an unnamed file beside it and read back when scanned again. With one kept,
+    every document's scans go out and come back between the passes, and the facts of the seed corpus and
+    every shared paper (JATS and PDF) are those of scans held in memory."""
+    require_papers()
+    files = [*sorted(CORPUS.glob("*.txt")), *XML_PAPERS, *PDF_PAPERS]
+    listed = [load_document(p, p.parent, None, 20_000_000) for p in files]
+    passages = [p for d in listed for p in chunk_document(d, word_count, max_tokens=200, overlap=1)]
+    held = extract_facts(listed, passages, Vocabulary.load()).to_dict()
+
+    shelf = DocumentShelf(tmp_path)
+    for doc in listed:
+        shelf.append(doc)
+    writes: list[str] = []
+    write = _ScanFile.write
+
+    def counted(self: _ScanFile, doc_id: str, scans: object) -> None:
+        writes.append(doc_id)
+        write(self, doc_id, scans)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Scans, "KEEP", 1)
+    monkeypatch.setattr(_ScanFile, "write", counted)
+    spilled = extract_facts(shelf, passages, Vocabulary.load()).to_dict()
+    assert spilled == held and len(held["trials"]) > 30
+    assert set(writes) == {d.id for d in listed} and len(writes) >= 3 * (len(listed) - 1)  # each pass
+    assert [p.name for p in tmp_path.iterdir()] == []  # unnamed scratch files: nothing left behind
+    shelf.close()
