@@ -114,3 +114,49 @@ def test_a_file_that_is_not_a_fact_store_is_a_clear_error(tmp_path: Path) -> Non
     db.close()
     with pytest.raises(IndexCorrupt, match="not a readable fact store"):
         FactStore(tmp_path / "other.sqlite3")
+
+
+_FILE_FACTS = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from readers.paperset import PDF_PAPERS, XML_PAPERS, word_count
+from qa.chunking import chunk_document
+from qa.corpus import load_document
+from qa.facts import Vocabulary, build_facts
+files = [*sorted(Path(sys.argv[4]).glob("*.txt")), *sorted(Path(sys.argv[2]).glob("*.txt")), *XML_PAPERS, *PDF_PAPERS]
+docs = [load_document(p, p.parent, None, 20_000_000) for p in files]
+passages = [p for d in docs for p in chunk_document(d, word_count, max_tokens=200, overlap=1)]
+build_facts(docs, passages, Vocabulary.load(), Path(sys.argv[3]))
+"""
+
+
+def test_a_fact_store_is_the_same_file_whatever_the_string_hashes(tmp_path: Path) -> None:
+    """Two processes with other string hashes (so other set orders) file the facts of the seed corpus, every
+    shared paper and a few notes that name drugs in no trial into the same bytes: a rebuild changes no row,
+    not even the order of the documents' (those of the notes are met through the drugs' evidence)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import CORPUS, ROOT
+    from readers.paperset import require_papers
+
+    require_papers()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(5):
+        (notes / f"note{i}.txt").write_text(
+            f"Note {i}.\n\nPembrolizumab and nivolumab block PD-1 on T cells.\n"
+        )
+    out = []
+    for seed in ("1", "2"):
+        path = tmp_path / f"facts-{seed}.sqlite3"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        subprocess.run(
+            [sys.executable, "-c", _FILE_FACTS, str(ROOT / "tests"), str(CORPUS), str(path), str(notes)],
+            env=env,
+            check=True,
+        )
+        out.append(path.read_bytes())
+    assert out[0] == out[1] and len(out[0]) > 100_000
