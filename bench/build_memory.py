@@ -1,8 +1,11 @@
 """Peak memory and time of the build's two largest index writers at scale, each in a process of its own:
 BM25 (bm25s's whole build against ``KeywordIndex.write``, a batch at a time) and the dense index (HNSW-SQ8
-built in memory against IVF-SQ8 built a shard at a time into lists on disk).
+built in memory against IVF-SQ8 built a shard at a time into lists on disk); and the facts step
+(``extract_facts``) over the documents of ``bench/full_scale.py``, on a shelf as a build has them.
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale --passages 100000 \
+        --parts facts --out bench/results/build_memory_facts.json
 
 Uses the passages and cached vectors of ``bench/scale_corpus.py``. Reports each part's peak anonymous memory
 (RssAnon sampled every 20 ms: the process's own heap, not file pages it maps) beside its peak RSS, and
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("bm25 whole (bm25s)", "bm25 batched (KeywordIndex.write)", "dense hnsw", "dense ivf")
+PARTS = ("bm25 whole (bm25s)", "bm25 batched (KeywordIndex.write)", "dense hnsw", "dense ivf", "facts")
 
 
 def _peak_anon() -> dict[str, int]:
@@ -76,11 +79,13 @@ def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
                 yield json.loads(line)["text"]
 
     started = time.perf_counter()
-    if part == PARTS[0]:
+    if part == "facts":
+        facts = _facts(data, n, folder)
+    elif part == PARTS[0]:
         KeywordIndex.build(texts()).save(folder / "bm25")
     elif part == PARTS[1]:
         KeywordIndex.write(texts(), folder / "bm25")
-    else:
+    elif part.startswith("dense "):
         rows = RowFile(data / "vectors.f16.npy")  # read a batch at a time, converted to float32
         if len(rows) < n:
             raise SystemExit(f"only {len(rows)} vectors in {data}")
@@ -96,6 +101,42 @@ def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
         "peak_anon_mb": peak["mb"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "files_mb": round(sum(files.values()) / 2**20),
+        **(facts if part == "facts" else {}),
+    }
+
+
+def _words(texts: list[str]) -> list[int]:
+    """Tokens counted in words plus the model's two markers (the facts step needs spans, not the model)."""
+    return [len(t.split()) + 2 for t in texts]
+
+
+def _facts(data: Path, n: int, folder: Path) -> dict[str, object]:
+    """The facts step over ``bench/full_scale.py``'s documents for ``n`` passages, read onto a shelf in
+    ``folder`` and chunked as a build chunks them (in words: the model is not loaded)."""
+    from qa.chunking import chunk_document
+    from qa.corpus import load_corpus
+    from qa.facts.build import extract_facts
+    from qa.facts.vocab import Vocabulary
+    from qa.passage_table import PassageTable
+    from qa.shelf import DocumentShelf
+
+    corpus_dir = data / f"full-{n}" / "corpus"
+    if not corpus_dir.is_dir():
+        raise SystemExit(f"no {corpus_dir}: run bench/full_scale.py --data {data} --passages {n} first")
+    shelf = DocumentShelf(folder)
+    corpus = load_corpus(corpus_dir, shelf=shelf)
+    passages = PassageTable(shelf)
+    for doc in corpus.documents:
+        passages.add(doc, chunk_document(doc, _words, max_tokens=150, overlap=1))
+    started = time.perf_counter()
+    records = extract_facts(corpus.documents, passages, Vocabulary.for_corpus(corpus.root))
+    seconds = time.perf_counter() - started
+    shelf.close()
+    return {
+        "documents": len(corpus.documents),
+        "chunks": len(passages),
+        "trials": len(records.trials),
+        "extract_facts_seconds": round(seconds, 1),  # of "seconds", the rest reading and chunking
     }
 
 
