@@ -126,7 +126,8 @@ def write_fact_rows(
                 [(i, d.name, json.dumps(d.to_dict(), ensure_ascii=False)) for i, d in batch],
             )
             for _i, d in batch:
-                for doc_id in dict.fromkeys(e.doc_id for e in d.evidence):  # in order: the same rows every build
+                # in evidence order (a set's changed with the string hashes, and the rows with it)
+                for doc_id in dict.fromkeys(e.doc_id for e in d.evidence):
                     counts.setdefault(doc_id, [0, 0, 0])[1] += 1
         rows = [(i, doc_id, *c) for i, (doc_id, c) in enumerate(counts.items())]
         db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", rows)
