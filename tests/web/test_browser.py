@@ -278,3 +278,22 @@ def test_a_cut_trial_list_says_how_many_match_and_links_to_all(
         assert page.locator("p.count").inner_text().startswith(f"{found.group(1)} trials")
     finally:
         services.settings = original
+
+
+def test_no_matching_trial_shows_the_nearest_records_labelled_as_such(page: Any, live_server: str) -> None:
+    """A question whose trials the documents do not hold (a KRAS G12C inhibitor with nivolumab) gets no trial
+    table, and the closest records under a caption that says they do not meet the question, in the chat
+    script's rendering as on the server-rendered page."""
+    question = "Which KRAS G12C inhibitors have been tested with nivolumab?"
+    page.goto(live_server + "/")
+    answer = ask_in_page(page, question)
+    captions = answer.locator("table caption").all_inner_texts()
+    assert captions == ["Nearest records (they do not meet every part of the question)"], captions
+    rows = row_texts(answer)
+    assert rows and all("nivolumab" in r for r in rows), rows
+    assert "do not mention KRAS" in answer.locator(".answer-text").inner_text()
+    shot(page, "ask-nearest-records")
+    page.goto(live_server + "/?q=" + quote(question))
+    server = page.locator(".answer")
+    assert server.locator("table caption").all_inner_texts() == captions
+    assert sorted(row_texts(server)) == sorted(rows)

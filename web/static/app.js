@@ -141,6 +141,9 @@
         link("/trials?q=" + encodeURIComponent(a.resolved_question), "all of them on the trials page"), "."
       ]));
     }
+    if (a.nearest_trials && a.nearest_trials.length) {  /* no trial met the question: the closest records, said so */
+      parts.push(trialsTable(a.nearest_trials, "Nearest records (they do not meet every part of the question)"));
+    }
     parts.push(el("details", { "class": "sources", open: "" }, [
       el("summary", {}, ["Sources: " + a.passages.length + " passages"]),
       el("div", { "class": "cards" }, a.passages.map(function (p, i) { return passageCard(p, i + 1, prefix); }))
