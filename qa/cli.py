@@ -126,13 +126,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
     from qa.api.present import ask_response
-    from qa.pipeline import ask
+    from qa.pipeline import ask, run_blocking
 
     services = _services(settings)
-    result = asyncio.run(ask(services, args.question, top_k=args.k, documents=args.documents))
+    result = run_blocking(lambda: ask(services, args.question, top_k=args.k, documents=args.documents))
     response = ask_response(services.index, result, f"http://{settings.host}:{settings.port}")
     if args.json:
         print(response.model_dump_json(indent=2))

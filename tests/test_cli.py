@@ -87,6 +87,20 @@ def test_ask_prints_an_answer_with_its_passages(
     assert re.search(r"^(Sources|Related passages):$", out, re.M) and "[1] " in out
 
 
+def test_ask_works_where_an_event_loop_already_runs(
+    built: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A notebook's kernel (or a browser driver) runs an event loop in the thread that calls the command:
+    ``asyncio.run`` refuses to start another there, so the question runs in a thread of its own."""
+    import asyncio
+
+    async def cell() -> int:
+        return main(["ask", "What causes resistance to immunotherapy?", "--json", *_flags(built)])
+
+    assert asyncio.run(cell()) == 0
+    assert json.loads(capsys.readouterr().out)["passages"]
+
+
 @pytest.mark.parametrize("case", ["missing_folder", "dangling_link"])
 def test_a_bad_corpus_is_one_error_line_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str

@@ -105,9 +105,7 @@ ASK_ROW = "POST /api/ask"  # the passages an answer lists (top 5), as a client g
 def _asked(services: Services, asked: list[DevQuestion]) -> dict[str, Any]:
     """Each paper question through the whole question path (trials, priors, answer), its document as the
     filter; ranks over the first five passages the answer lists. No conversation is recorded."""
-    import asyncio
-
-    from qa.pipeline.runner import STAGES, ask
+    from qa.pipeline.runner import STAGES, ask, run_blocking
 
     stages = tuple(s for s in STAGES if s.name != "record")
 
@@ -119,7 +117,7 @@ def _asked(services: Services, asked: list[DevQuestion]) -> dict[str, Any]:
             ranks[q.id] = first_hit_rank((h.passage.text for h in result.hits[:5]), q.evidence)
         return ranks
 
-    ranks = asyncio.run(run())
+    ranks = run_blocking(run)  # (also from a notebook, whose kernel runs an event loop)
     return {**rank_metrics(list(ranks.values())), "ranks": ranks}
 
 

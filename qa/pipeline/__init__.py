@@ -5,6 +5,15 @@ from __future__ import annotations
 from qa.pipeline.compose import trial_label
 from qa.pipeline.context import AskContext, AskResult
 from qa.pipeline.question import clean_question
-from qa.pipeline.runner import STAGES, Stage, ask
+from qa.pipeline.runner import STAGES, Stage, ask, run_blocking
 
-__all__ = ["STAGES", "AskContext", "AskResult", "Stage", "ask", "clean_question", "trial_label"]
+__all__ = [
+    "STAGES",
+    "AskContext",
+    "AskResult",
+    "Stage",
+    "ask",
+    "clean_question",
+    "run_blocking",
+    "trial_label",
+]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qa.pipeline.context import AskContext, AskResult
 from qa.pipeline.question import check_top_k, clean_question
@@ -22,6 +24,21 @@ from qa.pipeline.stages import (
 if TYPE_CHECKING:
     from qa.conversations import Turn
     from qa.services import Services
+
+
+T = TypeVar("T")
+
+
+def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(make())`` from code that is not async (the CLI, ``qa eval``), also where this thread
+    already runs an event loop (a notebook's kernel, a browser driver), which ``asyncio.run`` refuses: there
+    the coroutine runs to its end in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(1, thread_name_prefix="qa-blocking") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 @dataclass(frozen=True)
