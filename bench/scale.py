@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,35 +173,17 @@ def serve(data: Path, n: int, folder: Path, queries: int) -> dict[str, object]:
     deep = np.array([dense.search(v[None, :], 100)[1][0][:10] for v in qvecs])
     by_ef: dict[str, object] = {}
     if record["kind"] == "hnsw":
-        import faiss as _faiss
-
         for ef in (32, 64, 128, 256):
-            params = _faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
             params.efSearch = ef
-            ms, got = [], []
-            for v in qvecs:
-                t0 = time.perf_counter()
-                got.append(dense.index.search(v[None, :], 10, params=params)[1][0])
-                ms.append((time.perf_counter() - t0) * 1000)
-            by_ef[str(ef)] = {"recall_at_10": round(_recall(exact, np.array(got)), 4), "p50_ms": pct(ms, 50)}
+            by_ef[str(ef)] = _swept(dense.index, qvecs, exact, params)
     by_nprobe: dict[str, object] = {}  # the lists an IVF search probes against recall and time
     if record["kind"] == "ivf":
-        import faiss as _faiss
-
         nlist = int(record["params"]["nlist"])
         for nprobe in sorted({max(1, nlist // d) for d in (128, 64, 32, 16, 8)}):
-            params = _faiss.SearchParametersIVF()  # type: ignore[attr-defined]
+            params = faiss.SearchParametersIVF()  # type: ignore[attr-defined]
             params.nprobe = nprobe
-            ms, got = [], []
-            for v in qvecs:
-                t0 = time.perf_counter()
-                got.append(dense.index.search(v[None, :], 10, params=params)[1][0])
-                ms.append((time.perf_counter() - t0) * 1000)
-            by_nprobe[str(nprobe)] = {
-                "recall_at_10": round(_recall(exact, np.array(got)), 4),
-                "p50_ms": pct(ms, 50),
-                "p95_ms": pct(ms, 95),
-            }
+            by_nprobe[str(nprobe)] = _swept(dense.index, qvecs, exact, params)
 
     return {
         "queries": len(qtexts),
@@ -216,6 +199,20 @@ def serve(data: Path, n: int, folder: Path, queries: int) -> dict[str, object]:
         "recall_by_nprobe": by_nprobe,
         "rss_loaded_mb": round(loaded - base),
         "rss_after_queries_mb": round(served),
+    }
+
+
+def _swept(index: Any, qvecs: np.ndarray, exact: np.ndarray, params: Any) -> dict[str, float]:
+    """Recall@10 against ``exact`` and per-query time of a FAISS search with ``params``, one query at a time."""
+    ms, got = [], []
+    for v in qvecs:
+        t0 = time.perf_counter()
+        got.append(index.search(v[None, :], 10, params=params)[1][0])
+        ms.append((time.perf_counter() - t0) * 1000)
+    return {
+        "recall_at_10": round(_recall(exact, np.array(got)), 4),
+        "p50_ms": pct(ms, 50),
+        "p95_ms": pct(ms, 95),
     }
 
 
