@@ -203,6 +203,7 @@ class Reading(_Record):
 
     move: str = "new"
     filters: dict[str, Any] | None = None
+    filter_summary: str | None = None  # the filter in words, as the web page shows it
     scope: list[str] | None = None
     topic: str | None = None
     documents: list[str] | None = None  # the document filter applied; None: every document
@@ -216,6 +217,7 @@ class Answer(_Record):
     abstained: bool
     kind: str = "other"  # value, date, list, yesno, definition, mechanism or other
     reason: str = "answered"  # answered, no_evidence, unknown_entity, value_not_reported or no_matching_trial
+    reason_note: str | None = None  # why it abstained, in a sentence for a reader
     sentences: list[AnswerSentence] = Field(default_factory=list)
     passages: PassageList = Field(default_factory=PassageList)
     trials: TrialList = Field(default_factory=TrialList)

@@ -134,6 +134,11 @@ class ReadingOut(BaseModel):
         description="The trial filter applied (drugs/classes/targets, conditions, phases, settings, "
         "outcomes, designations, biomarkers, statuses); null when the question is not about trials."
     )
+    filter_summary: str | None = Field(
+        None,
+        description="The trial filter in words ('interventions: TLR9 agonist and pembrolizumab'); null "
+        "without one.",
+    )
     scope: list[str] | None = Field(description="Trial ids the filter ran within (a narrowed follow-up).")
     topic: str | None = Field(description="What the conversation is about, for pronouns in the next turn.")
     documents: list[str] | None = Field(
@@ -157,6 +162,9 @@ class AskResponse(BaseModel):
         "mention a thing the question names); value_not_reported (they name it but report no figure of the "
         "asked kind for it; `sentences` are then where they name it); no_matching_trial (the question asks for "
         "studies and no trial record matches its filter; `nearest_trials` are the closest records).",
+    )
+    reason_note: str | None = Field(
+        None, description="Why it abstained, in a sentence for the reader; null when it answered."
     )
     sentences: list[AnswerSentence]
     passages: list[PassageOut]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from qa.api.models import (
     AnswerSentence,
     AskResponse,
@@ -78,13 +80,49 @@ def ask_response(index: SearchIndex, result: AskResult, base_url: str) -> AskRes
         abstained=result.abstained,
         kind=result.answer.kind,
         reason=result.answer.reason,
+        reason_note=REASON_NOTES.get(result.answer.reason) if result.abstained else None,
         sentences=sentences,
         passages=passages,
         trials=[trial_out(t) for t in result.trials],
         trials_total=result.trials_total,
         evidence=round(result.answer.evidence, 4),
         nearest_trials=[trial_out(t) for t in result.nearest],
-        reading=ReadingOut.model_validate(result.resolution.to_dict()),
+        reading=reading_out(result.resolution.to_dict()),
+    )
+
+
+def filter_summary(filters: dict[str, Any]) -> str:
+    """A trial filter (ReadingOut.filters) as 'kind: values; ...' for a reader (``ReadingOut.filter_summary``,
+    which the page and the chat script both show)."""
+    parts = []
+    for key, value in filters.items():
+        if not value or key == "axis":
+            continue
+        if key == "groups":
+            items = [" or ".join(str(item[1]).split("|")[0] for item in group) for group in value]
+            parts.append("interventions: " + " and ".join(items))
+        else:
+            shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            parts.append(f"{key}: {shown}")
+    return "; ".join(parts) or "any trial"
+
+
+# Why an answer abstained, for the reader (AskResponse.reason_note, from .reason); "answered" needs none.
+REASON_NOTES = {
+    "unknown_entity": "Not answered: the question names something no indexed document mentions.",
+    "value_not_reported": "Not answered: the documents name what the question asks about, but report no "
+    "figure of the asked kind for it; the sentences above are where they name it.",
+    "no_evidence": "Not answered: no passage is close enough to the question.",
+    "no_matching_trial": "Not answered: no trial the indexed documents report matches every part of the "
+    "question; the nearest records, if any, are listed apart.",
+}
+
+
+def reading_out(reading: dict[str, Any]) -> ReadingOut:
+    """How the question was read, with its trial filter said in words."""
+    filters = reading.get("filters")
+    return ReadingOut.model_validate(
+        {**reading, "filter_summary": filter_summary(filters) if filters else None}
     )
 
 

@@ -73,37 +73,10 @@ def trial_label(trial: TrialOut) -> str:
     return trial.label or trial.name or ", ".join(trial.nct_ids) or trial.id
 
 
-def filter_summary(filters: dict[str, Any]) -> str:
-    """A trial filter (ReadingOut.filters) as 'kind: values; ...' for the page."""
-    parts = []
-    for key, value in filters.items():
-        if not value or key == "axis":
-            continue
-        if key == "groups":
-            items = [" or ".join(str(item[1]).split("|")[0] for item in group) for group in value]
-            parts.append("interventions: " + " and ".join(items))
-        else:
-            shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-            parts.append(f"{key}: {shown}")
-    return "; ".join(parts) or "any trial"
-
-
-# Why an answer abstained, for the reader (AskResponse.reason); "answered" and plain weak evidence need none.
-REASON_NOTES = {
-    "unknown_entity": "Not answered: the question names something no indexed document mentions.",
-    "value_not_reported": "Not answered: the documents name what the question asks about, but report no "
-    "figure of the asked kind for it; the sentences above are where they name it.",
-    "no_evidence": "Not answered: no passage is close enough to the question.",
-    "no_matching_trial": "Not answered: no trial the indexed documents report matches every part of the "
-    "question; the nearest records, if any, are listed apart.",
-}
-
 templates.env.globals.update(
     doc_link=doc_link,
     page_url=page_url,
     trial_label=trial_label,
-    filter_summary=filter_summary,
-    reason_notes=REASON_NOTES,
 )
 templates.env.filters["cite"] = cite
 

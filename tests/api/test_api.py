@@ -50,6 +50,16 @@ def test_ask_abstains_on_questions_outside_the_corpus(client: TestClient) -> Non
     assert body["reason"] in ("no_evidence", "unknown_entity", "value_not_reported")
     assert body["answer"].startswith("The indexed documents") and "[" not in body["answer"]  # nothing cited
     assert body["passages"] and body["sentences"] == []  # related passages, nothing cited as an answer
+    assert body["reason_note"].startswith("Not answered: ")  # why, said for a reader
+
+
+def test_ask_says_its_trial_filter_in_words_and_no_reason_when_it_answers(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": HEADLINE}).json()
+    assert body["reason_note"] is None and body["reading"]["filters"]
+    summary = body["reading"]["filter_summary"]
+    assert summary.startswith("interventions: ") and "pembrolizumab" in summary, summary
+    plain = client.post("/api/ask", json={"question": "How do M2 macrophages promote tumor progression?"})
+    assert plain.json()["reading"]["filter_summary"] is None  # not a question about trials
 
 
 def test_top_k_controls_passage_count(client: TestClient) -> None:

@@ -282,8 +282,9 @@ def test_a_cut_trial_list_says_how_many_match_and_links_to_all(
 
 def test_no_matching_trial_shows_the_nearest_records_labelled_as_such(page: Any, live_server: str) -> None:
     """A question whose trials the documents do not hold (a KRAS G12C inhibitor with nivolumab) gets no trial
-    table, and the closest records under a caption that says they do not meet the question, in the chat
-    script's rendering as on the server-rendered page."""
+    table, and the closest records under a caption that says they do not meet the question, with why it was
+    not answered and the trial filter it was read as: in the chat script's rendering as on the
+    server-rendered page (both from the API's ``reason_note`` and ``reading.filter_summary``)."""
     question = "Which KRAS G12C inhibitors have been tested with nivolumab?"
     page.goto(live_server + "/")
     answer = ask_in_page(page, question)
@@ -292,8 +293,11 @@ def test_no_matching_trial_shows_the_nearest_records_labelled_as_such(page: Any,
     rows = row_texts(answer)
     assert rows and all("nivolumab" in r for r in rows), rows
     assert "do not mention KRAS" in answer.locator(".answer-text").inner_text()
+    said = [answer.locator(f"p.{c}").inner_text() for c in ("reason", "trial-filter")]
+    assert said[0].startswith("Not answered: the question names something") and "nivolumab" in said[1], said
     shot(page, "ask-nearest-records")
     page.goto(live_server + "/?q=" + quote(question))
     server = page.locator(".answer")
     assert server.locator("table caption").all_inner_texts() == captions
     assert sorted(row_texts(server)) == sorted(rows)
+    assert [server.locator(f"p.{c}").inner_text() for c in ("reason", "trial-filter")] == said

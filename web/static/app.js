@@ -133,7 +133,13 @@
       parts.push(el("p", { "class": "doc-scope muted" }, only));
     }
     parts.push(citedText(a.answer, prefix));
+    if (a.reason_note) parts.push(el("p", { "class": "reason muted" }, [a.reason_note]));
     if (a.abstained) parts.push(el("h4", { "class": "related" }, ["Related passages"]));
+    var reading = a.reading || {};
+    if (reading.filter_summary) {
+      var within = reading.scope ? " (within the " + reading.scope.length + " trials of the previous answer)" : "";
+      parts.push(el("p", { "class": "trial-filter muted" }, ["Trial filter: " + reading.filter_summary + within]));
+    }
     if (a.trials.length) parts.push(trialsTable(a.trials, "Trials matching this question"));
     if (a.trials.length && a.trials_total > a.trials.length) {
       parts.push(el("p", { "class": "trials-more muted" }, [
