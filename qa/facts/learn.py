@@ -248,13 +248,18 @@ class _Learner:
     # --- spelling variants ---------------------------------------------
     def spelling(self, doc: Document, sentences: list[tuple[int, int]]) -> None:
         known = [(norm_key(s), d.name) for d in self.vocab.drugs.values() for s in [d.name, *d.aliases]]
+        codes: dict[tuple[str, str], set[str]] | None = None  # made at the first code name met
         for start, end in sentences:
             for rx in (INN_LIKE, CODE_NAME):
                 for hit in rx.finditer(doc.text, start, end):
                     token = hit.group(0)
                     if not self._unknown_token(token):
                         continue
-                    target = _nearest(token, known, code=rx is CODE_NAME)
+                    if rx is CODE_NAME:
+                        codes = codes if codes is not None else _code_index(known)
+                        target = _nearest_code(token, codes)
+                    else:
+                        target = _nearest(token, known)
                     if target:
                         self.record(target, "alias", token, "spelling variant", doc, (start, end))
 
@@ -271,19 +276,33 @@ def _single_name(item: str) -> bool:
     return bool(re.fullmatch(r"[A-Z][a-z]{3,}|[A-Z][A-Za-z]{1,5}", item)) and item.lower() not in _STOP
 
 
-def _nearest(token: str, known: list[tuple[str, str]], *, code: bool) -> str | None:
-    """The one known drug ``token`` is a misspelling of, if any.
+_NOT_DIGIT, _DIGIT = re.compile(r"\D"), re.compile(r"\d")
 
-    Code names: same digits, same letters in another order (NTRK-214 for NKTR-214). INNs: same stem
-    ending and initial, and clearly closer to one drug than to any other.
-    """
+
+def _code_key(key: str) -> tuple[str, str]:
+    """A code name's digits, and its letters in sorted order: what a transposed spelling keeps."""
+    return _NOT_DIGIT.sub("", key), "".join(sorted(_DIGIT.sub("", key)))
+
+
+def _code_index(known: list[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """The known drugs by the code key of each of their names (made once a document, not once a token)."""
+    index: dict[tuple[str, str], set[str]] = {}
+    for k, n in known:
+        index.setdefault(_code_key(k), set()).add(n)
+    return index
+
+
+def _nearest_code(token: str, codes: dict[tuple[str, str], set[str]]) -> str | None:
+    """The one known drug the code name ``token`` is a misspelling of, if any: same digits, same letters in
+    another order (NTRK-214 for NKTR-214)."""
+    hits = codes.get(_code_key(norm_key(token)), set())
+    return next(iter(hits)) if len(hits) == 1 else None
+
+
+def _nearest(token: str, known: list[tuple[str, str]]) -> str | None:
+    """The one known drug the INN-shaped ``token`` is a misspelling of, if any: same stem ending and initial,
+    and clearly closer to one drug than to any other."""
     key = norm_key(token)
-    if code:
-        digits, letters = re.sub(r"\D", "", key), sorted(re.sub(r"\d", "", key))
-        hits = {
-            n for k, n in known if re.sub(r"\D", "", k) == digits and sorted(re.sub(r"\d", "", k)) == letters
-        }
-        return hits.pop() if len(hits) == 1 else None
     scored = sorted(
         (
             (difflib.SequenceMatcher(None, key, k).ratio(), n)

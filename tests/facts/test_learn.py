@@ -71,3 +71,24 @@ def test_the_fact_store_round_trips(learned_store: FactStore, tmp_path: Path) ->
     path = legacy.path
     del legacy
     assert not path.exists()  # ... removed with it
+
+
+def test_a_code_name_with_its_letters_transposed_is_learned_as_a_spelling_variant(tmp_path: Path) -> None:
+    """'NTKR-214' is NKTR-214 (bempegaldesleukin) with two letters swapped; 'SD-110' and 'NTRK-241' have
+    other digits than any known code, so they are no one's misspelling."""
+    from qa.corpus import load_corpus
+    from qa.facts.learn import grow
+    from qa.facts.scan import Scans
+
+    (tmp_path / "a.txt").write_text(
+        "A trial.\n\nPatients received NTKR-214 with nivolumab, and SD-110 with pembrolizumab; "
+        "NTRK-241 was not given.\n",
+        encoding="utf-8",
+    )
+    vocab = Vocabulary.load()
+    learned = grow(vocab, load_corpus(tmp_path).documents, Scans(vocab))
+    assert [(f.drug, f.relation, f.value, f.pattern) for f in learned] == [
+        ("bempegaldesleukin", "alias", "NTKR-214", "spelling variant")
+    ]
+    assert vocab.resolve("NTKR-214", "drug") == "bempegaldesleukin"
+    assert vocab.resolve("SD-110", "drug") is None and vocab.resolve("NTRK-241", "drug") is None
