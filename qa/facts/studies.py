@@ -150,6 +150,8 @@ def _head(text: str, g: Group, floor: int) -> int:
 
 def clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """A sentence cut at top-level semicolons: each clause usually speaks of its own studies."""
+    if ";" not in text[start:end]:  # most sentences (the bracket depths of every character are not needed)
+        return [(start, end)] if text[start:end].strip() else []
     depth = _depths(text, start, end)
     cuts = [start + i for i, ch in enumerate(text[start:end]) if ch == ";" and depth[i] == 0]
     bounds = [start, *[c + 1 for c in cuts], end + 1]
