@@ -5,20 +5,42 @@ document id and the span, and its sentences are spans too. So a build keeps, per
 (document, span, section, kind, tokens, page) and its sentence and reference numbers in flat arrays, and
 makes the ``Passage`` when it is read (~3 µs). At 10^6 passages the objects took ~1.1 GB (a text, an id,
 a list of tuples each); the columns take ~80 MB (8.2 MB at 10^5). A table over a build's ``DocumentShelf``
-holds no document either: it reads a passage's text from its document on the shelf.
+holds no document either: it reads a passage's text from its document on the shelf, and its columns are
+spilled to scratch files beside the shelf's (``qa.columns``), so memory holds a buffer of each.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import overload
+from pathlib import Path
+from typing import Any, NamedTuple, overload
 
 from qa.chunking import Passage, passage_id
+from qa.columns import Column
 from qa.documents import Document
 from qa.shelf import DocumentShelf
 
 _NO_PAGE = -1
+
+
+class _Columns(NamedTuple):
+    """A table's per-passage columns (``Column``), or their views (``qa.columns.View``), by name."""
+
+    doc_of: Any  # passage row -> index into _doc_ids (and _docs or _shelf_rows)
+    starts: Any
+    ends: Any
+    tokens: Any
+    pages: Any
+    kind_of: Any
+    section_of: Any
+    spans: Any  # sentence starts and ends, interleaved; row i's: spans[span_at[i]:span_at[i + 1]]
+    span_at: Any
+    refs: Any  # reference numbers; row i's: refs[ref_at[i]:ref_at[i + 1]]
+    ref_at: Any
+
+
+_CODES = ("i", "q", "q", "i", "i", "b", "i", "q", "q", "i", "q")  # the array type of each of _Columns
 
 
 class PassageTable(Sequence[Passage]):
@@ -27,21 +49,30 @@ class PassageTable(Sequence[Passage]):
     object."""
 
     def __init__(self, shelf: DocumentShelf | None = None) -> None:
-        """Documents added are kept, or with a ``shelf`` (which holds them) only their rows on it."""
+        """Documents added are kept, or with a ``shelf`` (which holds them) only their rows on it; a table over
+        a shelf spills its per-passage columns to scratch files in the shelf's folder (``qa.columns``)."""
         self._shelf = shelf
         self._docs: list[Document] = []  # without a shelf
         self._shelf_rows = array("i")  # with one
         self._doc_ids: list[str] = []
-        self._doc_of = array("i")  # passage row -> index into _doc_ids (and _docs or _shelf_rows)
-        self._starts, self._ends = array("q"), array("q")
-        self._tokens, self._pages = array("i"), array("i")
-        self._kind_of, self._kinds = array("b"), list[str]()
-        self._section_of = array("i")
+        self._doc_rows: dict[str, range] = {}
+        self._kinds: list[str] = []
         self._sections: list[tuple[str, tuple[str, ...]]] = []  # (section id, titles) as met, each once
         self._section_rows: dict[tuple[str, tuple[str, ...]], int] = {}
-        self._spans, self._span_at = array("q"), array("q", [0])  # sentence starts and ends, interleaved
-        self._refs, self._ref_at = array("i"), array("q", [0])
-        self._doc_rows: dict[str, range] = {}
+        spill, folder = shelf is not None, shelf.folder if shelf is not None else None
+        self._columns = _Columns(*(Column(code, spill=spill, folder=folder) for code in _CODES))
+        self._columns.span_at.append(0)
+        self._columns.ref_at.append(0)
+        self._views: _Columns | None = None  # the columns' views, until the next add
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the table's scratch files (its shelf's), where a table built from it may spill."""
+        return self._shelf.folder if self._shelf is not None else None
+
+    @property
+    def spilled(self) -> bool:
+        return self._shelf is not None
 
     @classmethod
     def of(cls, documents: Iterable[Document], passages: Iterable[Passage]) -> PassageTable:
@@ -62,7 +93,8 @@ class PassageTable(Sequence[Passage]):
         """Append ``doc``'s passages (as ``chunk_document`` made them: spans of its text)."""
         if doc.id in self._doc_rows:
             raise ValueError(f"the passages of document {doc.id} do not come one after another")
-        first = len(self._starts)
+        c = self._columns
+        first = len(c.starts)
         d = len(self._doc_ids)
         if self._shelf is None:
             self._docs.append(doc)
@@ -71,6 +103,9 @@ class PassageTable(Sequence[Passage]):
         else:
             self._shelf_rows.append(self._shelf.rows[doc.id])
         self._doc_ids.append(doc.id)
+        self._views = None
+        rows = _Columns(*([] for _ in _CODES))  # the document's items, put in each column at once
+        spans_at, refs_at = len(c.spans), len(c.refs)
         for p in passages:
             if (
                 p.doc_id != doc.id
@@ -78,24 +113,33 @@ class PassageTable(Sequence[Passage]):
                 or p.text != doc.text[p.start : p.end]
             ):
                 raise ValueError(f"passage {p.id} is not the span {p.start}-{p.end} of document {doc.id}")
-            self._doc_of.append(d)
-            self._starts.append(p.start)
-            self._ends.append(p.end)
-            self._tokens.append(p.tokens)
-            self._pages.append(_NO_PAGE if p.page is None else p.page)
-            self._kind_of.append(self._code(p.kind))
+            rows.doc_of.append(d)
+            rows.starts.append(p.start)
+            rows.ends.append(p.end)
+            rows.tokens.append(p.tokens)
+            rows.pages.append(_NO_PAGE if p.page is None else p.page)
+            rows.kind_of.append(self._code(p.kind))
             key = (p.section_id, tuple(p.section))
             row = self._section_rows.get(key)
             if row is None:
                 row = self._section_rows[key] = len(self._sections)
                 self._sections.append(key)
-            self._section_of.append(row)
+            rows.section_of.append(row)
             for s, e in p.sentences:
-                self._spans.extend((s, e))
-            self._span_at.append(len(self._spans))
-            self._refs.extend(p.refs)
-            self._ref_at.append(len(self._refs))
-        self._doc_rows[doc.id] = range(first, len(self._starts))
+                rows.spans.extend((s, e))
+            rows.span_at.append(spans_at + len(rows.spans))
+            rows.refs.extend(p.refs)
+            rows.ref_at.append(refs_at + len(rows.refs))
+        for column, items in zip(c, rows, strict=True):
+            column.extend(items)
+        self._doc_rows[doc.id] = range(first, len(c.starts))
+
+    def _read(self) -> _Columns:
+        """The columns' views (opened once after the last ``add``: a spilled column writes out its buffer)."""
+        views = self._views
+        if views is None:
+            views = self._views = _Columns(*(col.view() for col in self._columns))
+        return views
 
     def _code(self, kind: str) -> int:
         if kind not in self._kinds:
@@ -103,7 +147,7 @@ class PassageTable(Sequence[Passage]):
         return self._kinds.index(kind)
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._columns.starts)
 
     @overload
     def __getitem__(self, i: int) -> Passage: ...
@@ -127,40 +171,44 @@ class PassageTable(Sequence[Passage]):
         return self._docs[d] if self._shelf is None else self._shelf[self._shelf_rows[d]]
 
     def _passage(self, i: int) -> Passage:
-        doc = self._document(self._doc_of[i])
-        start, end = self._starts[i], self._ends[i]
-        section_id, titles = self._sections[self._section_of[i]]
-        page = self._pages[i]
+        c = self._read()
+        doc = self._document(c.doc_of[i])
+        start, end = c.starts[i], c.ends[i]
+        section_id, titles = self._sections[c.section_of[i]]
+        page = c.pages[i]
         return Passage(
             id=passage_id(doc.id, start, end),
             doc_id=doc.id,
             section_id=section_id,
             section=list(titles),
-            kind=self._kinds[self._kind_of[i]],
+            kind=self._kinds[c.kind_of[i]],
             start=start,
             end=end,
             text=doc.text[start:end],
-            refs=self._refs[self._ref_at[i] : self._ref_at[i + 1]].tolist(),
+            refs=c.refs[c.ref_at[i] : c.ref_at[i + 1]].tolist(),
             sentences=self.sentences(i),
-            tokens=self._tokens[i],
+            tokens=c.tokens[i],
             page=None if page == _NO_PAGE else page,
         )
 
     def doc_id(self, i: int) -> str:
-        return self._doc_ids[self._doc_of[i]]
+        return self._doc_ids[self._read().doc_of[i]]
 
     def passage_id(self, i: int) -> str:
-        return passage_id(self.doc_id(i), self._starts[i], self._ends[i])
+        c = self._read()
+        return passage_id(self._doc_ids[c.doc_of[i]], c.starts[i], c.ends[i])
 
     def kind(self, i: int) -> str:
-        return self._kinds[self._kind_of[i]]
+        return self._kinds[self._read().kind_of[i]]
 
     def span(self, i: int) -> tuple[int, int]:
-        return self._starts[i], self._ends[i]
+        c = self._read()
+        return c.starts[i], c.ends[i]
 
     def sentences(self, i: int) -> list[tuple[int, int]]:
         """Row i's sentence spans (absolute offsets into its document)."""
-        flat = self._spans[self._span_at[i] : self._span_at[i + 1]]
+        c = self._read()
+        flat = c.spans[c.span_at[i] : c.span_at[i + 1]].tolist()
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     def rows_of(self, doc_id: str) -> range:
@@ -177,6 +225,13 @@ def sentence_spans(passages: Sequence[Passage]) -> Iterator[tuple[str, list[tupl
     if isinstance(passages, PassageTable):
         return ((passages.doc_id(i), passages.sentences(i)) for i in range(len(passages)))
     return ((p.doc_id, p.sentences) for p in passages)
+
+
+def doc_id_of(passages: Sequence[Passage], i: int) -> str:
+    """Row i's document id."""
+    if isinstance(passages, PassageTable):
+        return passages.doc_id(i)
+    return passages[i].doc_id
 
 
 def id_and_kind(passages: Sequence[Passage], i: int) -> tuple[str, str]:

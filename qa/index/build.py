@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import uuid
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.chunking import Passage, chunk_document
+from qa.columns import Column
 from qa.corpus import Corpus, load_corpus
 from qa.encoding import Embedder
 from qa.errors import BuildFailed
@@ -39,7 +39,7 @@ MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sent
 from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
-from qa.passage_table import PassageTable, id_and_kind, sentence_spans
+from qa.passage_table import PassageTable, doc_id_of, id_and_kind, sentence_spans
 from qa.references import REFERENCES_FILE, ReferenceMap
 from qa.shelf import DocumentShelf, rows_by_id
 from qa.settings import Settings
@@ -114,42 +114,61 @@ def build_lock(index_dir: Path, *, wait: float = 0.0) -> Iterator[None]:
 class SentenceTable:
     """The unique sentences across a build's passages (overlap repeats them), in order, and each passage's
     sentence rows. Kept as columns of machine integers, not a dict per sentence (2.3 million of them at 10^6
-    passages: 0.7 GB as dicts); a row reads as the dict the store is written from. A document's passages
+    passages: 0.7 GB as dicts), spilled to scratch files where the passages' columns are (a table over a
+    build's shelf: ``qa.columns``); a row reads as the dict the store is written from. A document's passages
     come one after another (as chunked), so sentences are told apart within one document at a time."""
 
     def __init__(self, passages: Sequence[Passage]) -> None:
         self.passages = passages
-        self.doc_ids: list[str] = []  # the passages' own strings, shared
-        self.starts, self.ends, self.owners = array("q"), array("q"), array("i")  # owner: first passage row
-        self._rows, self._offsets = array("i"), array("q", [0])  # passage i's rows: _rows[_offsets[i]:...]
+        spill = isinstance(passages, PassageTable) and passages.spilled
+        folder = passages.folder if isinstance(passages, PassageTable) else None
+        self._columns = starts, ends, owners, rows, offsets = tuple(
+            Column(code, spill=spill, folder=folder) for code in ("q", "q", "i", "i", "q")
+        )  # owner: the first passage row with the sentence; passage i's rows: rows[offsets[i]:offsets[i + 1]]
+        offsets.append(0)
         doc: str | None = None
         seen: dict[tuple[int, int], int] = {}
-        done: set[str] = set()
+        done: set[str] | None = None if isinstance(passages, PassageTable) else set()  # a table checked it
+        new: tuple[list[int], list[int], list[int], list[int], list[int]] = ([], [], [], [], [])
+        first = 0  # the document's first sentence row
         for i, (doc_id, spans) in enumerate(sentence_spans(passages)):
             if doc_id != doc:
-                if doc_id in done:
-                    raise ValueError(f"the passages of document {doc_id} do not come one after another")
-                if doc is not None:
-                    done.add(doc)
+                if done is not None:
+                    if doc_id in done:
+                        raise ValueError(f"the passages of document {doc_id} do not come one after another")
+                    if doc is not None:
+                        done.add(doc)
+                first += len(new[0])
+                self._add(new)
                 doc, seen = doc_id, {}
             for start, end in spans:
                 row = seen.get((start, end))
                 if row is None:
-                    row = seen[(start, end)] = len(self.starts)
-                    self.doc_ids.append(doc_id)
-                    self.starts.append(start)
-                    self.ends.append(end)
-                    self.owners.append(i)
-                self._rows.append(row)
-            self._offsets.append(len(self._rows))
+                    row = seen[(start, end)] = first + len(new[0])
+                    new[0].append(start)
+                    new[1].append(end)
+                    new[2].append(i)
+                new[3].append(row)
+            new[4].append(len(rows) + len(new[3]))
+        self._add(new)
+        self.starts, self.ends, self.owners, self._rows, self._offsets = (c.view() for c in self._columns)
+
+    def _add(self, new: tuple[list[int], ...]) -> None:
+        """A document's items put in the columns at once (then emptied for the next)."""
+        for column, items in zip(self._columns, new, strict=True):
+            column.extend(items)
+            items.clear()
 
     def __len__(self) -> int:
         return len(self.starts)
 
+    def doc_id(self, row: int) -> str:
+        return doc_id_of(self.passages, self.owners[row])
+
     def __getitem__(self, row: int) -> dict[str, object]:
         passage, kind = id_and_kind(self.passages, self.owners[row])  # a table's: no Passage per sentence
         return {
-            "doc_id": self.doc_ids[row],
+            "doc_id": self.doc_id(row),
             "start": self.starts[row],
             "end": self.ends[row],
             "passage_id": passage,
@@ -165,11 +184,30 @@ class SentenceTable:
 
     def passage_table(self) -> np.ndarray:
         """Every passage's sentence rows as one -1 padded int32 table (row i: passage row i's)."""
-        offsets = np.frombuffer(self._offsets, dtype=np.int64)
-        rows = np.frombuffer(self._rows, dtype=np.intc)
+        return self._passage_rows(0, len(self._offsets) - 1, self._widest())
+
+    def save_passage_table(self, path: Path) -> None:
+        """``passage_table()`` written to a ``.npy`` file ``VECTOR_BATCH`` passages at a time (never whole)."""
+        n, width = len(self._offsets) - 1, self._widest()
+        with RowWriter(path, (n, width), np.int32) as out:
+            for at in range(0, n, VECTOR_BATCH):
+                out.write(at, self._passage_rows(at, min(n, at + VECTOR_BATCH), width))
+
+    def _widest(self) -> int:
+        """The most sentences a passage has (1 for none: the table keeps a column)."""
+        widest, n = 0, len(self._offsets) - 1
+        for at in range(0, n, VECTOR_BATCH):
+            offsets = self._columns[4].numpy(at, min(n, at + VECTOR_BATCH) + 1)
+            widest = max(widest, int(np.diff(offsets).max(initial=0)))
+        return widest or 1
+
+    def _passage_rows(self, first: int, stop: int, width: int) -> np.ndarray:
+        """Passage rows ``first:stop``'s sentence rows, -1 padded to ``width``."""
+        offsets = self._columns[4].numpy(first, stop + 1)
+        rows = self._columns[3].numpy(int(offsets[0]), int(offsets[-1])) if len(offsets) else np.empty(0, np.int32)
         counts = np.diff(offsets)
-        table = np.full((len(counts), int(counts.max(initial=0)) or 1), -1, dtype=np.int32)
-        columns = np.arange(len(rows)) - np.repeat(offsets[:-1], counts)
+        table = np.full((len(counts), width), -1, dtype=np.int32)
+        columns = np.arange(len(rows)) - np.repeat(offsets[:-1] - offsets[0], counts)
         table[np.repeat(np.arange(len(counts)), counts), columns] = rows
         return table
 
@@ -178,7 +216,7 @@ class SentenceTable:
         documents, rows = corpus.documents, rows_by_id(corpus.documents)
 
         def text(row: int) -> str:
-            return documents[rows[self.doc_ids[row]]].text[self.starts[row] : self.ends[row]]
+            return documents[rows[self.doc_id(row)]].text[self.starts[row] : self.ends[row]]
 
         return LazyTexts(len(self), text)
 
@@ -591,7 +629,7 @@ def write_sentence_vectors(work: Path, s_vecs: Rows, sentences: SentenceTable) -
     with RowWriter(work / SENTENCE_VECTORS, (len(s_vecs), s_vecs.shape[1]), np.float16) as stored:
         for at in range(0, len(s_vecs), VECTOR_BATCH):  # converted a batch at a time, not in one float16 copy
             stored.write(at, s_vecs[at : at + VECTOR_BATCH])
-    np.save(work / PASSAGE_SENTENCES, sentences.passage_table())
+    sentences.save_passage_table(work / PASSAGE_SENTENCES)
 
 
 def file_digests(work: Path) -> tuple[dict[str, str], dict[str, int]]:

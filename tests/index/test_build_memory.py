@@ -18,7 +18,8 @@ from conftest import CORPUS
 from readers.paperset import PAPERS, PDF_PAPERS, XML_PAPERS, require_papers
 
 from qa.chunking import Passage, chunk_document
-from qa.corpus import load_corpus, load_document
+from qa.columns import Column
+from qa.corpus import Corpus, load_corpus, load_document
 from qa.documents import Document
 from qa.encoding import Embedder
 from qa.facts.extract import PassageFinder
@@ -179,6 +180,39 @@ def test_the_passage_table_reads_back_the_passages_it_was_given(embedder: Embedd
     chunked = chunk_corpus(Settings(), embedder, load_corpus(CORPUS))
     assert isinstance(chunked, PassageTable)
     assert list(sentence_table(chunked)) == list(sentence_table(list(chunked)))
+
+
+def test_tables_over_a_shelf_spill_their_columns_and_read_as_tables_in_memory(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Column, "BUFFER", 50)  # every column spills many times over
+    docs = [*load_corpus(CORPUS).documents, *_papers()]
+    shelf = DocumentShelf(tmp_path)
+    try:
+        for doc in docs:
+            shelf.append(doc)
+        spilled, held = PassageTable(shelf), PassageTable()
+        for doc in docs:
+            chunked = chunk_document(doc, embedder.count_tokens, max_tokens=200, overlap=1)
+            spilled.add(doc, chunked)
+            held.add(doc, chunked)
+        assert spilled.spilled and all(c.spilled and c.held < 50 for c in spilled._columns)
+        assert len(spilled) == len(held) > 500 and list(spilled) == list(held)
+        assert list(tmp_path.iterdir()) == []  # scratch files without names
+        on_disk, in_memory = sentence_table(spilled), sentence_table(held)
+        assert all(c.spilled and c.held < 50 for c in on_disk._columns)
+        assert not any(c.spilled for c in in_memory._columns)
+        assert len(on_disk) == len(in_memory) > 1000 and list(on_disk) == list(in_memory)
+        assert all(on_disk.of_passage(i) == in_memory.of_passage(i) for i in range(len(held)))
+        padded = in_memory.passage_table()
+        monkeypatch.setattr(build, "VECTOR_BATCH", 64)  # the saved table is written 64 passages at a time
+        on_disk.save_passage_table(tmp_path / "table.npy")
+        assert np.array_equal(np.load(tmp_path / "table.npy"), padded)
+        assert np.array_equal(on_disk.passage_table(), padded)
+        texts = list(on_disk.texts(Corpus(CORPUS, shelf)))
+        assert texts == list(in_memory.texts(Corpus(CORPUS, docs))) and all(texts)
+    finally:
+        shelf.close()
 
 
 def test_the_passage_finder_finds_from_the_table_what_it_finds_from_a_list(embedder: Embedder) -> None:

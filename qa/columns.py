@@ -1,0 +1,108 @@
+"""Append-only columns of machine integers, held in memory or spilled to an unnamed scratch file.
+
+A build keeps a few integers per passage and per sentence (spans, owners, sentence rows): ~160 bytes a
+passage over the passage and sentence tables, so ~16 GB at PubMed Central's ~10^8 passages. A spilled
+column (``Column(code, spill=True)``) holds at most ``BUFFER`` items in memory; the rest go to a scratch
+file and are read back through a shared memory map, whose pages are the kernel's file cache (dropped and
+read again as memory is needed), not the process's heap. Without ``spill`` a column is a plain ``array``.
+
+Items are appended by one thread; ``view()`` then gives everything appended so far as one indexable,
+sliceable sequence of ints (the ``array`` itself, or a ``memoryview`` over the map; a slice's ``tolist()``
+gives its ints), which any thread may read. The file has no name (``tempfile.TemporaryFile``), so a killed build leaves nothing behind, and a
+forked child (the build steps' process) reads the same pages.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+import threading
+from array import array
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TypeAlias
+
+import numpy as np
+
+View: TypeAlias = "array[int] | memoryview[int]"  # ints by index; a slice's tolist() gives a list of them
+
+
+class Column:
+    """Integers of one ``array`` type code, appended (``append``, ``extend``) and read through ``view()``."""
+
+    BUFFER = 1 << 16  # items held in memory before a spilled column writes them out
+
+    def __init__(self, code: str, *, spill: bool = False, folder: Path | None = None) -> None:
+        self.code = code
+        self._tail = array(code)  # items not in the file (all of them, unspilled)
+        self._file = tempfile.TemporaryFile(dir=folder, prefix=".column-") if spill else None  # noqa: SIM115
+        self._written = 0  # items in the file
+        self._view: View | None = None  # over every item, until the next append
+        self._lock = threading.Lock()
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def append(self, item: int) -> None:
+        self._tail.append(item)
+        self._view = None
+        if self._file is not None and len(self._tail) >= self.BUFFER:
+            self._write_tail()
+
+    def extend(self, items: Iterable[int]) -> None:
+        self._tail.extend(items)
+        self._view = None
+        if self._file is not None and len(self._tail) >= self.BUFFER:
+            self._write_tail()
+
+    def __len__(self) -> int:
+        return self._written + len(self._tail)
+
+    @property
+    def held(self) -> int:
+        """Items held in memory (every one of an unspilled column; fewer than ``BUFFER`` of a spilled one)."""
+        return len(self._tail)
+
+    def view(self) -> View:
+        """Every item appended so far (an int by index; a slice's ``tolist()``); valid until the next append."""
+        view = self._view
+        if view is None:
+            with self._lock:
+                view = self._view
+                if view is None:
+                    view = self._view = self._open()
+        return view
+
+    def numpy(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Items ``start:stop`` as a numpy array of their own (a copy)."""
+        view = self.view()
+        return np.frombuffer(view, dtype=np.dtype(self.code))[start:stop].copy()
+
+    def _open(self) -> View:
+        if self._file is None:
+            return self._tail
+        self._write_tail()
+        if not self._written:
+            return array(self.code)
+        mapped = mmap.mmap(self._file.fileno(), self._written * self._tail.itemsize, prot=mmap.PROT_READ)
+        return memoryview(mapped).cast(self.code)  # type: ignore[call-overload]  # an older view stays mapped while someone reads it
+
+    def _write_tail(self) -> None:
+        assert self._file is not None
+        if not self._tail:
+            return
+        data, at = memoryview(self._tail).cast("B"), self._written * self._tail.itemsize
+        while data:
+            done = os.pwrite(self._file.fileno(), data, at)
+            data, at = data[done:], at + done
+        self._written += len(self._tail)
+        self._tail = array(self.code)
+
+    def close(self) -> None:
+        """Drop the items (a spilled column's file goes once no view of it is left)."""
+        self._view, self._tail = None, array(self.code)
+        if self._file is not None:
+            self._file.close()
+            self._written = 0
