@@ -1,11 +1,15 @@
 """Peak memory and time of the build's two largest index writers at scale, each in a process of its own:
 BM25 (bm25s's whole build against ``KeywordIndex.write``, a batch at a time) and the dense index (HNSW-SQ8
 built in memory against IVF-SQ8 built a shard at a time into lists on disk); and the facts step
-(``extract_facts``) over the documents of ``bench/full_scale.py``, on a shelf as a build has them.
+(``extract_facts``) over the documents of ``bench/full_scale.py``, on a shelf as a build has them; and the
+build's per-row tables over those documents (the passage table, the sentence table, each passage's sentence
+rows), which need no vectors.
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale --passages 100000 \
         --parts facts --out bench/results/build_memory_facts.json
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000 \
+        --parts tables --out bench/results/build_memory_tables.json
 
 Uses the passages and cached vectors of ``bench/scale_corpus.py``. Reports each part's peak anonymous memory
 (RssAnon sampled every 20 ms: the process's own heap, not file pages it maps) beside its peak RSS, and
@@ -29,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("bm25 whole (bm25s)", "bm25 batched (KeywordIndex.write)", "dense hnsw", "dense ivf", "facts")
+PARTS = (
+    "bm25 whole (bm25s)",
+    "bm25 batched (KeywordIndex.write)",
+    "dense hnsw",
+    "dense ivf",
+    "facts",
+    "tables",
+)
 
 
 def _peak_anon() -> dict[str, int]:
@@ -79,8 +90,11 @@ def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
                 yield json.loads(line)["text"]
 
     started = time.perf_counter()
+    found: dict[str, object] = {}
     if part == "facts":
-        facts = _facts(data, n, folder)
+        found = _facts(data, n, folder)
+    elif part == "tables":
+        found = _tables(data, n, folder)
     elif part == PARTS[0]:
         KeywordIndex.build(texts()).save(folder / "bm25")
     elif part == PARTS[1]:
@@ -101,7 +115,8 @@ def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
         "peak_anon_mb": peak["mb"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "files_mb": round(sum(files.values()) / 2**20),
-        **(facts if part == "facts" else {}),
+        "qa_code": _code(),
+        **found,
     }
 
 
@@ -110,13 +125,11 @@ def _words(texts: list[str]) -> list[int]:
     return [len(t.split()) + 2 for t in texts]
 
 
-def _facts(data: Path, n: int, folder: Path) -> dict[str, object]:
-    """The facts step over ``bench/full_scale.py``'s documents for ``n`` passages, read onto a shelf in
-    ``folder`` and chunked as a build chunks them (in words: the model is not loaded)."""
+def _chunked(data: Path, n: int, folder: Path) -> tuple[Any, Any, Any]:
+    """``bench/full_scale.py``'s documents for ``n`` passages read onto a shelf in ``folder`` and chunked as
+    a build chunks them (in words: the model is not loaded): the corpus, the shelf and the passage table."""
     from qa.chunking import chunk_document
     from qa.corpus import load_corpus
-    from qa.facts.build import extract_facts
-    from qa.facts.vocab import Vocabulary
     from qa.passage_table import PassageTable
     from qa.shelf import DocumentShelf
 
@@ -128,6 +141,15 @@ def _facts(data: Path, n: int, folder: Path) -> dict[str, object]:
     passages = PassageTable(shelf)
     for doc in corpus.documents:
         passages.add(doc, chunk_document(doc, _words, max_tokens=150, overlap=1))
+    return corpus, shelf, passages
+
+
+def _facts(data: Path, n: int, folder: Path) -> dict[str, object]:
+    """The facts step over the chunked documents (``_chunked``)."""
+    from qa.facts.build import extract_facts
+    from qa.facts.vocab import Vocabulary
+
+    corpus, shelf, passages = _chunked(data, n, folder)
     started = time.perf_counter()
     records = extract_facts(corpus.documents, passages, Vocabulary.for_corpus(corpus.root))
     seconds = time.perf_counter() - started
@@ -138,6 +160,45 @@ def _facts(data: Path, n: int, folder: Path) -> dict[str, object]:
         "trials": len(records.trials),
         "extract_facts_seconds": round(seconds, 1),  # of "seconds", the rest reading and chunking
     }
+
+
+def _tables(data: Path, n: int, folder: Path) -> dict[str, object]:
+    """The build's per-row tables: the passage table (``_chunked``), then the sentence table made from it
+    twice over as a build has them side by side (one for the model's texts, one for the index files), its
+    sentence texts read through once and each passage's sentence rows saved."""
+    import numpy as np
+
+    from qa.index.build import sentence_table
+
+    corpus, shelf, passages = _chunked(data, n, folder)
+    chunked = time.perf_counter()
+    for_texts, for_indexes = sentence_table(passages), sentence_table(passages)
+    tabled = time.perf_counter()
+    chars = sum(len(t) for t in for_texts.texts(corpus))
+    if hasattr(for_indexes, "save_passage_table"):
+        for_indexes.save_passage_table(folder / "passage_sentences.npy")
+    else:  # the code before it (a build's tables whole in memory)
+        np.save(folder / "passage_sentences.npy", for_indexes.passage_table())
+    done = time.perf_counter()
+    shelf.close()
+    return {
+        "documents": len(corpus.documents),
+        "chunks": len(passages),
+        "sentences": len(for_texts),
+        "sentence_chars": chars,
+        "sentence_tables_seconds": round(tabled - chunked, 1),
+        "texts_and_saved_rows_seconds": round(done - tabled, 1),
+    }
+
+
+def _code() -> str:
+    """The commit of the tree the ``qa`` package is imported from (another one's through PYTHONPATH)."""
+    import qa
+
+    where = Path(qa.__file__).resolve().parents[1]
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=where)
+    dirty = subprocess.run(["git", "status", "--short", "qa"], capture_output=True, text=True, cwd=where)
+    return done.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def main() -> None:
