@@ -200,7 +200,8 @@ class Retriever:
             if len(missing):
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
-            named = self._references.find(query) if self._references is not None else []
+            among = allowed if allowed is not None else dense_rows  # where a library-wide label is looked for
+            named = self._references.find(query, among.tolist()) if self._references is not None else []
             quoted = self._rows_of(evidence)
             if named or quoted:
                 dense_rows, dense = self._add_rows([*named, *quoted], dense_rows, dense, qvec, allowed)
@@ -261,11 +262,14 @@ class Retriever:
         asked = self.index.keyword.scores(" ".join([query, *(expansions or [])]))
         return asked + np.float32(self.lexicon_weight) * self.index.keyword.scores(" ".join(extra))
 
-    def referenced(self, query: str) -> list[str]:
-        """Ids of the passages the question's figure, table or section references name (none without)."""
-        if self._references is None:
+    def referenced(self, query: str, among: Collection[str]) -> list[str]:
+        """Ids of the passages ``among`` (ids: the hits) that the question's figure, table or section
+        references name (none without)."""
+        if self._references is None or not among:
             return []
-        return [self.index.passages[row].id for row in self._references.find(query)]
+        rows = {i: found[0] for i in dict.fromkeys(among) if (found := self._rows_of([i]))}
+        named = set(self._references.find(query, list(rows.values())))
+        return [i for i, row in rows.items() if row in named]
 
     def _rows_of(self, passage_ids: Collection[str]) -> list[int]:
         """Rows of the indexed passages with these ids (ids not indexed are left out)."""

@@ -1,8 +1,10 @@
 """The lexicon's learned abbreviations and lay terms, and figure/table/section references."""
 
+from pathlib import Path
+
 from qa.chunking import Passage
 from qa.lexicon import Lexicon, learn_abbreviations
-from qa.references import ReferenceMap
+from qa.references import ALL_ROWS, ReferenceMap, StoredReferences
 
 
 def test_abbreviations_are_learned_from_definitions() -> None:
@@ -57,3 +59,33 @@ def test_references_name_captions_and_sections() -> None:
     assert refs.find("What is in table 2?") == [3]
     assert refs.find("What does section 3.1 say?") == [0]
     assert refs.find("What is PD-1?") == []
+
+
+def test_a_reference_every_paper_answers_to_brings_in_only_the_candidates_it_names(tmp_path: Path) -> None:
+    """In a library a "Figure 1" caption is in every paper: past ALL_ROWS passages a label gives only its rows
+    among the candidates (or the named papers' passages), in memory and on disk alike."""
+
+    def p(d: int, i: int, kind: str, section: list[str], text: str) -> Passage:
+        return Passage(f"d{d}:{i}", f"d{d}", "s", section, kind, i, i + 1, text)
+
+    library = [
+        q
+        for d in range(ALL_ROWS + 6)  # papers
+        for q in (
+            p(d, 0, "body", ["2 Methods"], "Body text."),
+            p(d, 1, "caption", ["2 Methods"], "Figure 1 | Design."),
+            *([p(d, 2, "table", ["Table 3"], "row")] if d < 3 else []),  # in three papers only
+        )
+    ]
+    StoredReferences.write(library, tmp_path / "refs.sqlite3")
+    stored, held = StoredReferences(tmp_path / "refs.sqlite3"), ReferenceMap.from_passages(library)
+    assert stored.rows == held.rows and len(held.rows[("figure", "1")]) == ALL_ROWS + 6
+    tables = held.rows[("table", "3")]
+    candidates = [0, 1, 7, 8, 9, len(library) - 1]
+    for refs in (stored, held):
+        assert refs.find("What is in Table 3?") == tables  # a few: all of them, candidates or not
+        assert refs.find("What does Figure 1 show?") == []  # one in every paper, and no candidates
+        assert refs.find("What does Figure 1 show?", candidates) == [1, 7, len(library) - 1]
+        in_methods = [0, 1, 7, 9, len(library) - 1]  # row 8 is a table, in its own section
+        both = refs.find("Figure 1 and table 3 and section 2", candidates)
+        assert both == [1, 7, len(library) - 1, *tables, *in_methods]

@@ -43,7 +43,7 @@ LEGACY_FACTS_FILE = "facts.json"  # builds before the store: one JSON file, read
 VERSION = 2
 BATCH = 2000  # rows per executemany while writing, and trials decoded per read while filtering
 TRIAL_CACHE = 4096  # decoded trials kept in memory
-_SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
+SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
 # Narrowing candidates: costs in posting reads (~0.3 us here): a query ~10 us, an index seek for one row ~3 us,
 # decoding and checking a trial ~40 us. Below NARROW_ENOUGH rows left, they are checked as they are.
 QUERY_COST = 30
@@ -219,7 +219,7 @@ class FactStore:
     # --- rows ----------------------------------------------------------------
     def _rows_of(self, rows: Iterable[int]) -> Iterator[tuple[int, Trial]]:
         """(row, trial) for ``rows`` (ascending), decoded a batch at a time behind a small cache."""
-        for batch in batches(rows, _SQLITE_VARS):
+        for batch in batches(rows, SQLITE_VARS):
             with self._lock:
                 got = {r: self._cache[r] for r in batch if r in self._cache}
                 for r in got:
@@ -244,7 +244,7 @@ class FactStore:
         if within is None:
             return {r for (r,) in self._db.execute("SELECT row FROM postings WHERE term = ?", (term,))}
         out: set[int] = set()
-        for batch in batches(sorted(within), _SQLITE_VARS):
+        for batch in batches(sorted(within), SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             sql = f"SELECT row FROM postings WHERE term = ? AND row IN ({marks})"
             out.update(r for (r,) in self._db.execute(sql, (term, *batch)))
@@ -254,7 +254,7 @@ class FactStore:
         """Rows per term; an ``id:`` term is one trial's (not looked up: a name can stand for thousands)."""
         wanted = dict.fromkeys(terms)
         out = {t: 1 for t in wanted if t.startswith("id:")}
-        for batch in batches([t for t in wanted if t not in out], _SQLITE_VARS):
+        for batch in batches([t for t in wanted if t not in out], SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             out.update(self._db.execute(f"SELECT term, n FROM terms WHERE term IN ({marks})", batch))
         return out

@@ -40,7 +40,7 @@ from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.passage_table import PassageTable, doc_id_of, id_and_kind, sentence_spans
-from qa.references import REFERENCES_FILE, ReferenceMap
+from qa.references import REFERENCES_DB, StoredReferences
 from qa.shelf import DocumentShelf, rows_by_id
 from qa.settings import Settings
 
@@ -619,7 +619,7 @@ def write_indexes(
     KeywordIndex.write(sentences.texts(corpus), work / MENTIONS)
     write_sentence_vectors(work, s_vecs, sentences)
     write_store(work / STORE_FILE, passages, sentences, corpus.documents)
-    ReferenceMap.from_passages(passages).save(work / REFERENCES_FILE)  # not a pass over them at every load
+    StoredReferences.write(passages, work / REFERENCES_DB)  # not a pass over them at every load
     return dense, len(sentences)
 
 

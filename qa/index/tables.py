@@ -27,7 +27,7 @@ SENTENCE_VECTORS = "sentences.npy"  # float16, read by row (RowFile); callers ta
 PASSAGE_SENTENCES = "passage_sentences.npy"  # passage row -> its sentence rows (int32, -1 padded), mapped
 BATCH = 5000  # rows per executemany while writing and per fetch while iterating
 DOCUMENT_CACHE = 32  # full documents kept in memory (texts for sentence and merged-passage slices)
-_SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
+SQLITE_VARS = 900  # below SQLite's bound on parameters per statement
 
 _SCHEMA = """
 CREATE TABLE passages (row INTEGER PRIMARY KEY, id TEXT NOT NULL, doc_id TEXT NOT NULL,
@@ -181,7 +181,7 @@ class Passages(RowTable[Passage]):
         """The passages at ``rows``, in that order (one query per few hundred rows)."""
         wanted = [int(r) for r in rows]
         got: dict[int, Passage] = {}
-        for batch in batches(dict.fromkeys(wanted), _SQLITE_VARS):
+        for batch in batches(dict.fromkeys(wanted), SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             for row, data in self.store.execute(f"SELECT row, data FROM passages WHERE row IN ({marks})", batch):
                 got[row] = _passage(data)
@@ -197,7 +197,7 @@ class Passages(RowTable[Passage]):
     def document_rows(self, doc_ids: Iterable[str]) -> list[int]:
         """Rows of the passages of ``doc_ids``, ascending."""
         out: list[int] = []
-        for batch in batches(dict.fromkeys(doc_ids), _SQLITE_VARS):
+        for batch in batches(dict.fromkeys(doc_ids), SQLITE_VARS):
             marks = ",".join("?" * len(batch))
             out.extend(r for (r,) in self.store.execute(f"SELECT row FROM passages WHERE doc_id IN ({marks})", batch))
         return sorted(out)

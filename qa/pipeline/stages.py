@@ -82,7 +82,9 @@ def answer_stage(ctx: AskContext) -> None:
         threshold=services.settings.abstain_threshold,
         vocab=services.facts.vocab if services.facts else None,
         lay_phrases=lexicon.lay_phrases(ctx.resolution.resolved) if lexicon else (),
-        referenced=services.retriever.referenced(ctx.resolution.resolved),
+        referenced=services.retriever.referenced(
+            ctx.resolution.resolved, [i for h in ctx.hits for i in (h.passage.id, *h.merged)]
+        ),
     )
     if answer.reason == "value_not_reported" and ctx.trials is None and services.facts is not None:
         # not a trial question (whose filter, met or not, stands): the trials testing what it names

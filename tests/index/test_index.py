@@ -231,16 +231,21 @@ def test_the_builds_mention_table_equals_one_made_from_the_sentences(services: S
 
 
 def test_the_builds_reference_map_is_the_one_its_passages_give(services: Services) -> None:
-    """Figure, table and section references are mapped at build time (references.json), not by a pass over
-    every passage whenever an index is loaded; the map is the one the passages give."""
-    from qa.references import REFERENCES_FILE, ReferenceMap
+    """Figure, table and section references are mapped at build time (references.sqlite3, read a label at a
+    time), not by a pass over every passage whenever an index is loaded; the map is the one the passages
+    give, and finds what the in-memory map finds."""
+    from qa.references import REFERENCES_DB, ReferenceMap, StoredReferences
 
     index = services.index
     saved = ReferenceMap.for_index(index)
-    assert (index.path / REFERENCES_FILE).exists() and REFERENCES_FILE in index.manifest.files
-    assert saved.rows == ReferenceMap.from_passages(index.passages).rows and ("table", "1") in saved.rows
+    assert isinstance(saved, StoredReferences) and REFERENCES_DB in index.manifest.files
+    made = ReferenceMap.from_passages(index.passages)
+    assert saved.rows == made.rows and ("table", "1") in saved.rows and ("section", "2") in saved.rows
     assert services.retriever._references is not None
     assert services.retriever._references.rows == saved.rows
+    for question in ("What does Table 1 list?", "Figures 1 and 2, and section 2.1?", "What is PD-1?"):
+        assert saved.find(question) == made.find(question)
+    assert saved.find("What is in table 1?") == made.rows[("table", "1")]
 
 
 def test_a_large_builds_steps_in_a_child_process_write_what_the_thread_writes(
