@@ -15,7 +15,7 @@ from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.lexicon import Lexicon
 from qa.paper_priors import PaperPriors
-from qa.references import ReferenceMap
+from qa.references import ReferenceMap, asked
 
 Encoder = Callable[[list[str]], np.ndarray]
 Mode = str  # "hybrid" | "dense" | "bm25"
@@ -200,8 +200,12 @@ class Retriever:
             if len(missing):
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
-            among = allowed if allowed is not None else dense_rows  # where a library-wide label is looked for
-            named = self._references.find(query, among.tolist()) if self._references is not None else []
+            named: list[int] = []
+            if self._references is not None and asked(query):
+                among = (
+                    allowed if allowed is not None else dense_rows
+                )  # where a library-wide label is looked for
+                named = self._references.find(query, among.tolist())
             quoted = self._rows_of(evidence)
             if named or quoted:
                 dense_rows, dense = self._add_rows([*named, *quoted], dense_rows, dense, qvec, allowed)
@@ -265,7 +269,7 @@ class Retriever:
     def referenced(self, query: str, among: Collection[str]) -> list[str]:
         """Ids of the passages ``among`` (ids: the hits) that the question's figure, table or section
         references name (none without)."""
-        if self._references is None or not among:
+        if self._references is None or not among or not asked(query):
             return []
         rows = {i: found[0] for i in dict.fromkeys(among) if (found := self._rows_of([i]))}
         named = set(self._references.find(query, list(rows.values())))
