@@ -175,7 +175,7 @@ def serve(out: Path, questions: int) -> dict[str, object]:
         port = s.getsockname()[1]
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(_code()),
         "HF_HUB_OFFLINE": "1",
         "QA_CORPUS_DIR": str(out / "corpus"),
         "QA_INDEX_DIR": str(out / "index"),
@@ -183,7 +183,7 @@ def serve(out: Path, questions: int) -> dict[str, object]:
     }
     cmd = [sys.executable, "-m", "qa", "serve", "--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()
-    server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(cmd, env=env, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -240,6 +240,7 @@ def main() -> None:
     ap.add_argument("--label", default="", help="results kept under '<passages> <label>' (other vectors)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "full_scale.json")
     args = ap.parse_args()
+    args.data = args.data.resolve()  # the build and the server start in its folder
     folder = args.data / f"full-{args.passages}"
     progress = json.loads((args.data / "progress.json").read_text())
     result: dict[str, object] = {"commit": _commit(), "vectors": progress.get("precision", "float32")}
@@ -263,16 +264,25 @@ def _child(flag: list[str], args: argparse.Namespace, folder: Path) -> dict[str,
     )
     cmd = [sys.executable, "-c", code, str(Path(__file__).parent), str(args.data), str(args.passages)]
     cmd += [str(args.per_doc), str(folder)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(_code()), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _code() -> Path:
+    """The tree whose ``qa`` the build and the server run: PYTHONPATH's first entry when given (another
+    commit's worktree, to measure it with this bench), else this one. Its subprocesses start in a folder
+    without a ``qa`` package, since ``-c`` and ``-m`` put their working folder first on the path."""
+    given = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
+    return Path(given).resolve() if given else ROOT
+
+
 def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip()
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_code(), capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--short", "qa"], cwd=_code(), capture_output=True, text=True)
+    return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 if __name__ == "__main__":
