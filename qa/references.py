@@ -29,7 +29,7 @@ def _kind(word: str) -> str:
 ALL_ROWS = 64  # a reference naming at most this many passages brings them all in (see ``find``)
 
 
-def asked(question: str) -> list[tuple[str, str]]:
+def labels_asked(question: str) -> list[tuple[str, str]]:
     """The (kind, number) of each figure, table or section reference in ``question``, in order."""
     return [(_kind(m.group(1)), m.group(2)) for m in _ASKED.finditer(question)]
 
@@ -109,7 +109,7 @@ class ReferenceMap:
         if not self.rows:
             return []
         found: list[int] = []
-        for key in asked(question):
+        for key in labels_asked(question):
             found.extend(_chosen(self.rows.get(key, []), among))
         return found
 
@@ -153,7 +153,7 @@ class StoredReferences:
         """As ``ReferenceMap.find``: one indexed read per reference (at most ``ALL_ROWS + 1`` rows, or the
         label's rows among ``among``)."""
         found: list[int] = []
-        for kind, label in asked(question):
+        for kind, label in labels_asked(question):
             rows = [
                 r
                 for (r,) in self._store.execute(

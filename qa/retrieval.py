@@ -15,7 +15,7 @@ from qa.index.dense import DenseIndex
 from qa.index.keyword import KeywordIndex
 from qa.lexicon import Lexicon
 from qa.paper_priors import PaperPriors
-from qa.references import ReferenceMap, asked
+from qa.references import ReferenceMap, labels_asked
 
 Encoder = Callable[[list[str]], np.ndarray]
 Mode = str  # "hybrid" | "dense" | "bm25"
@@ -201,10 +201,9 @@ class Retriever:
                 dense_rows = np.concatenate([dense_rows, missing])
                 dense = np.concatenate([dense, self.index.dense_vectors(missing) @ qvec])
             named: list[int] = []
-            if self._references is not None and asked(query):
-                among = (
-                    allowed if allowed is not None else dense_rows
-                )  # where a library-wide label is looked for
+            if self._references is not None and labels_asked(query):
+                # a label in every paper is looked for among the named papers' passages or the candidates
+                among = allowed if allowed is not None else dense_rows
                 named = self._references.find(query, among.tolist())
             quoted = self._rows_of(evidence)
             if named or quoted:
@@ -269,7 +268,7 @@ class Retriever:
     def referenced(self, query: str, among: Collection[str]) -> list[str]:
         """Ids of the passages ``among`` (ids: the hits) that the question's figure, table or section
         references name (none without)."""
-        if self._references is None or not among or not asked(query):
+        if self._references is None or not among or not labels_asked(query):
             return []
         rows = {i: found[0] for i in dict.fromkeys(among) if (found := self._rows_of([i]))}
         named = set(self._references.find(query, list(rows.values())))
