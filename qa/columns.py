@@ -39,7 +39,7 @@ class Column:
         self._file = tempfile.TemporaryFile(dir=folder, prefix=".column-") if spill else None  # noqa: SIM115
         self._written = 0  # items in the file
         self._view: View | None = None  # over every item, until the next append
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (view opens under it, and opening writes the buffer out under it)
 
     @property
     def spilled(self) -> bool:
@@ -75,6 +75,19 @@ class Column:
                     view = self._view = self._open()
         return view
 
+    def items(self, start: int, stop: int) -> array[int]:
+        """Items ``start:stop`` (within ``len``) as an ``array`` of their own, read without writing the buffer
+        out or mapping the file (``view`` does both): a few items read between appends (``qa.keys``)."""
+        with self._lock:
+            out, written, size = array(self.code), self._written, self._tail.itemsize
+            if self._file is not None and start < written:
+                end = min(stop, written)
+                out.frombytes(os.pread(self._file.fileno(), (end - start) * size, start * size))
+                start = end
+            if stop > start:
+                out.extend(self._tail[start - written : stop - written])
+            return out
+
     def numpy(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Items ``start:stop`` as a numpy array of their own (a copy)."""
         view = self.view()
@@ -97,8 +110,9 @@ class Column:
         while data:
             done = os.pwrite(self._file.fileno(), data, at)
             data, at = data[done:], at + done
-        self._written += len(self._tail)
-        self._tail = array(self.code)
+        with self._lock:  # (``items`` reads the count and the buffer together)
+            self._written += len(self._tail)
+            self._tail = array(self.code)
 
     def close(self) -> None:
         """Drop the items (a spilled column's file goes once no view of it is left)."""

@@ -6,12 +6,12 @@ document id and the span, and its sentences are spans too. So a build keeps, per
 makes the ``Passage`` when it is read (~3 µs). At 10^6 passages the objects took ~1.1 GB (a text, an id,
 a list of tuples each); the columns take ~80 MB (8.2 MB at 10^5). A table over a build's ``DocumentShelf``
 holds no document either: it reads a passage's text from its document on the shelf, and its columns are
-spilled to scratch files beside the shelf's (``qa.columns``), so memory holds a buffer of each.
+spilled to scratch files beside the shelf's (``qa.columns``), so memory holds a buffer of each; its
+documents' ids are a ``KeyRows`` (``qa.keys``), their first rows and shelf rows columns too.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, overload
@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, overload
 from qa.chunking import Passage, passage_id
 from qa.columns import Column
 from qa.documents import Document
+from qa.keys import KeyRows
 from qa.shelf import DocumentShelf
 
 _NO_PAGE = -1
@@ -27,7 +28,7 @@ _NO_PAGE = -1
 class _Columns(NamedTuple):
     """A table's per-passage columns (``Column``), or their views (``qa.columns.View``), by name."""
 
-    doc_of: Any  # passage row -> index into _doc_ids (and _docs or _shelf_rows)
+    doc_of: Any  # passage row -> the table's document number (its row in _ids, _firsts, _docs or _shelf_rows)
     starts: Any
     ends: Any
     tokens: Any
@@ -53,17 +54,18 @@ class PassageTable(Sequence[Passage]):
         a shelf spills its per-passage columns to scratch files in the shelf's folder (``qa.columns``)."""
         self._shelf = shelf
         self._docs: list[Document] = []  # without a shelf
-        self._shelf_rows = array("i")  # with one
-        self._doc_ids: list[str] = []
-        self._doc_rows: dict[str, range] = {}
         self._kinds: list[str] = []
         self._sections: list[tuple[str, tuple[str, ...]]] = []  # (section id, titles) as met, each once
         self._section_rows: dict[tuple[str, tuple[str, ...]], int] = {}
         spill, folder = shelf is not None, shelf.folder if shelf is not None else None
+        self._ids = KeyRows(spill=spill, folder=folder)  # document number -> id (and back)
+        self._firsts = Column("q", spill=spill, folder=folder)  # document number -> its first passage row
+        self._shelf_rows = Column("i", spill=spill, folder=folder)  # document number -> its row on the shelf
         self._columns = _Columns(*(Column(code, spill=spill, folder=folder) for code in _CODES))
         self._columns.span_at.append(0)
         self._columns.ref_at.append(0)
         self._views: _Columns | None = None  # the columns' views, until the next add
+        self._shelf_view: Any = None  # _shelf_rows's, until the next add
 
     @property
     def folder(self) -> Path | None:
@@ -91,18 +93,20 @@ class PassageTable(Sequence[Passage]):
 
     def add(self, doc: Document, passages: Iterable[Passage]) -> None:
         """Append ``doc``'s passages (as ``chunk_document`` made them: spans of its text)."""
-        if doc.id in self._doc_rows:
+        if doc.id in self._ids:
             raise ValueError(f"the passages of document {doc.id} do not come one after another")
         c = self._columns
-        first = len(c.starts)
-        d = len(self._doc_ids)
+        d = self._ids.rows
+        shelf_row = None if self._shelf is None else self._shelf.rows.get(doc.id)
         if self._shelf is None:
             self._docs.append(doc)
-        elif self._shelf.rows.get(doc.id) is None:
+        elif shelf_row is None:
             raise ValueError(f"document {doc.id} is not on the table's shelf")
         else:
-            self._shelf_rows.append(self._shelf.rows[doc.id])
-        self._doc_ids.append(doc.id)
+            self._shelf_rows.append(shelf_row)
+            self._shelf_view = None
+        self._ids.append(doc.id)
+        self._firsts.append(len(c.starts))
         self._views = None
         rows = _Columns(*([] for _ in _CODES))  # the document's items, put in each column at once
         spans_at, refs_at = len(c.spans), len(c.refs)
@@ -132,7 +136,6 @@ class PassageTable(Sequence[Passage]):
             rows.ref_at.append(refs_at + len(rows.refs))
         for column, items in zip(c, rows, strict=True):
             column.extend(items)
-        self._doc_rows[doc.id] = range(first, len(c.starts))
 
     def _read(self) -> _Columns:
         """The columns' views (opened once after the last ``add``: a spilled column writes out its buffer)."""
@@ -168,7 +171,16 @@ class PassageTable(Sequence[Passage]):
         return (self._passage(i) for i in range(len(self)))
 
     def _document(self, d: int) -> Document:
-        return self._docs[d] if self._shelf is None else self._shelf[self._shelf_rows[d]]
+        if self._shelf is None:
+            return self._docs[d]
+        view = self._shelf_view
+        if view is None:
+            view = self._shelf_view = self._shelf_rows.view()
+        return self._shelf[view[d]]
+
+    def document(self, i: int) -> Document:
+        """Row i's document (read from the shelf, for a table over one)."""
+        return self._document(self._read().doc_of[i])
 
     def _passage(self, i: int) -> Passage:
         c = self._read()
@@ -192,11 +204,11 @@ class PassageTable(Sequence[Passage]):
         )
 
     def doc_id(self, i: int) -> str:
-        return self._doc_ids[self._read().doc_of[i]]
+        return self._ids.key(self._read().doc_of[i])
 
     def passage_id(self, i: int) -> str:
         c = self._read()
-        return passage_id(self._doc_ids[c.doc_of[i]], c.starts[i], c.ends[i])
+        return passage_id(self._ids.key(c.doc_of[i]), c.starts[i], c.ends[i])
 
     def kind(self, i: int) -> str:
         return self._kinds[self._read().kind_of[i]]
@@ -213,7 +225,11 @@ class PassageTable(Sequence[Passage]):
 
     def rows_of(self, doc_id: str) -> range:
         """The rows of ``doc_id``'s passages (empty for a document with none)."""
-        return self._doc_rows.get(doc_id, range(0))
+        d = self._ids.get(doc_id)
+        if d is None:
+            return range(0)
+        first = self._firsts.items(d, d + 2)
+        return range(first[0], first[1] if len(first) > 1 else len(self))
 
 
 # Reading any sequence of passages without making a Passage per row where it is a table (a list of Passage

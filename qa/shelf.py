@@ -3,7 +3,8 @@ read back by row and kept for the last few (``DocumentShelf``, a ``Sequence[Docu
 
 A full build reads every document several times (chunking, the sentence texts, the facts step's passes,
 the store); holding them all costs their texts and structure for the whole build: ~10^4 documents at 10^6
-passages, ~10^6 at PubMed Central's ~10^8. The shelf holds each document's offset in the file and its id.
+passages, ~10^6 at PubMed Central's ~10^8. The shelf holds each document's offset in the file, and its id
+in a ``KeyRows`` (``qa.keys``: the ids' bytes in scratch files, a table of their hashes in memory).
 
 The file has no name (``tempfile.TemporaryFile``: unlinked at once), so a killed build leaves nothing behind;
 rows are read with ``os.pread``, which needs no shared file position, so threads and a forked child (the
@@ -16,13 +17,14 @@ import os
 import pickle
 import tempfile
 import threading
-from array import array
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import overload
 
+from qa.columns import Column
 from qa.documents import Document
+from qa.keys import KeyRows
 
 
 class DocumentShelf(Sequence[Document]):
@@ -33,21 +35,29 @@ class DocumentShelf(Sequence[Document]):
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder  # where its file is (and other scratch files of the build may go)
         self._file = tempfile.TemporaryFile(dir=folder, prefix=".documents-")  # noqa: SIM115 (closed by close)
-        self._offsets = array("q", [0])
-        self.ids: list[str] = []
-        self.rows: dict[str, int] = {}
+        self._offsets = Column("q", spill=True, folder=folder)  # row i's bytes: offsets[i]:offsets[i + 1]
+        self._offsets.append(0)
+        self._end = 0
+        self.rows = KeyRows(spill=True, folder=folder)  # each id's first row; row i's id: rows.key(i)
         self._kept: OrderedDict[int, Document] = OrderedDict()
         self._lock, self._pid = threading.Lock(), os.getpid()
 
     def append(self, doc: Document) -> None:
         data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
-        os.pwrite(self._file.fileno(), data, self._offsets[-1])
-        self.rows.setdefault(doc.id, len(self.ids))  # (a corpus refuses duplicate ids once all are read)
-        self.ids.append(doc.id)
-        self._offsets.append(self._offsets[-1] + len(data))
+        at = self._end
+        while data:
+            done = os.pwrite(self._file.fileno(), data, at)
+            data, at = data[done:], at + done
+        self.rows.append(doc.id)  # (a corpus refuses repeated ids once all are read: ``repeated_ids``)
+        self._end = at
+        self._offsets.append(at)
+
+    def id_of(self, row: int) -> str:
+        """Row ``row``'s document id (no document read)."""
+        return self.rows.key(row)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.rows.rows
 
     @overload
     def __getitem__(self, i: int) -> Document: ...
@@ -79,7 +89,7 @@ class DocumentShelf(Sequence[Document]):
             if doc is not None:
                 self._kept.move_to_end(row)
                 return doc
-        start, end = self._offsets[row], self._offsets[row + 1]
+        start, end = self._offsets.items(row, row + 2)
         data = os.pread(self._file.fileno(), end - start, start)
         if len(data) != end - start:
             raise OSError(f"the document shelf's row {row} is cut short ({len(data)} of {end - start} bytes)")
@@ -93,11 +103,13 @@ class DocumentShelf(Sequence[Document]):
     @property
     def nbytes(self) -> int:
         """Bytes of pickled documents in the file."""
-        return self._offsets[-1]
+        return self._end
 
     def close(self) -> None:
         self._kept.clear()
         self._file.close()
+        self._offsets.close()
+        self.rows.close()
 
 
 def rows_by_id(documents: Sequence[Document]) -> Mapping[str, int]:
@@ -107,8 +119,8 @@ def rows_by_id(documents: Sequence[Document]) -> Mapping[str, int]:
     return {d.id: i for i, d in enumerate(documents)}
 
 
-def document_ids(documents: Sequence[Document]) -> list[str]:
-    """The documents' ids in order (a shelf's without reading a document)."""
+def repeated_ids(documents: Sequence[Document]) -> list[str]:
+    """The ids that more than one of the documents has, sorted (a shelf's without reading a document)."""
     if isinstance(documents, DocumentShelf):
-        return list(documents.ids)
-    return [d.id for d in documents]
+        return sorted(documents.rows.repeated)
+    return sorted(i for i, n in Counter(d.id for d in documents).items() if n > 1)

@@ -213,9 +213,11 @@ class SentenceTable:
 
     def texts(self, corpus: Corpus) -> LazyTexts:
         """Each sentence's text, sliced from its document as asked for (a build's: read from its shelf)."""
-        documents, rows = corpus.documents, rows_by_id(corpus.documents)
+        documents, rows, table = corpus.documents, rows_by_id(corpus.documents), self.passages
 
         def text(row: int) -> str:
+            if isinstance(table, PassageTable):  # the owner passage's document, by number: no id looked up
+                return table.document(self.owners[row]).text[self.starts[row] : self.ends[row]]
             return documents[rows[self.doc_id(row)]].text[self.starts[row] : self.ends[row]]
 
         return LazyTexts(len(self), text)

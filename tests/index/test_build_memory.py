@@ -270,6 +270,11 @@ def test_documents_on_the_shelf_read_back_as_they_were_read(embedder: Embedder, 
             table.add(doc, chunked)
             listed_table.add(doc, chunked)
         assert table._docs == [] and list(table) == list(listed_table)
+        assert [shelf.id_of(i) for i in range(len(docs))] == [d.id for d in docs]
+        for doc in docs[:4]:  # (the fourth has no passages in the tables)
+            assert table.rows_of(doc.id) == listed_table.rows_of(doc.id)
+            assert [table.document(i) for i in table.rows_of(doc.id)] == [doc] * len(table.rows_of(doc.id))
+        assert len(table.rows_of(docs[2].id)) > 0 and table.rows_of(docs[3].id) == range(0)
         with pytest.raises(ValueError, match="not on the table's shelf"):
             PassageTable(DocumentShelf(tmp_path)).add(docs[0], [])
     finally:

@@ -13,6 +13,7 @@ from qa.corpus import load_corpus
 from qa.errors import CorpusError
 from qa.readers.jats import JatsReader
 from qa.readers.pdf import PdfReader
+from qa.shelf import DocumentShelf
 
 SECRET = "TOP-SECRET-7f3a9c"
 
@@ -130,3 +131,8 @@ def test_two_files_with_one_id_are_refused_naming_the_id(tmp_path: Path) -> None
         (tmp_path / name).write_text("A heading\n\nSome text about PD-1 blockade.\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"duplicate document ids \['a'\]"):
         load_corpus(tmp_path)
+    (tmp_path / "shelf").mkdir()
+    shelf = DocumentShelf(tmp_path / "shelf")  # a build's: the ids' repeats kept as they are read
+    with pytest.raises(CorpusError, match=r"duplicate document ids \['a'\]"):
+        load_corpus(tmp_path, shelf=shelf)
+    shelf.close()

@@ -123,3 +123,42 @@ def test_the_streamed_corpus_digest_is_the_loaded_corpus_hash(tmp_path: Path) ->
             assert "duplicate document ids" in exc.message
         else:
             raise AssertionError(f"{call.__name__} took two documents with one id")
+
+
+def test_the_corpus_hash_reads_documents_in_order_of_id_whatever_order_their_files_come_in(
+    tmp_path: Path,
+) -> None:
+    """The corpus hash is kept as bytes in scratch files (not a dict a document) and hashed in order of id:
+    the sha256 of each document's metadata as JSON and its text's sha256, sorted by id, then the packaged
+    vocabulary. Ids in file order are hashed as read; a manifest whose ids run against the files' order
+    gives the same hash as sorting them, in every reader of it, on a shelf or not."""
+    import hashlib
+    import shutil
+
+    from qa.corpus import corpus_digest, corpus_hash
+    from qa.facts.vocab import packaged_vocabulary_bytes
+    from qa.shelf import DocumentShelf
+
+    require_papers()
+    names = ["jitc2018-bth1677-nsclc-rct.xml", "bmchsr2014-quality-improvement-malawi.pdf", CERMINE]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in names:
+        shutil.copy(PAPERS / name, corpus / name)
+    files = sorted(names)
+    in_order, against = [f"a{i}" for i in range(3)], [f"z{3 - i}" for i in range(3)]
+    for ids in (in_order, against):
+        manifest = {"documents": [{"file": f, "id": i} for f, i in zip(files, ids, strict=True)]}
+        (corpus / "manifest.json").write_text(json.dumps(manifest))
+        loaded = load_corpus(corpus)
+        expected = hashlib.sha256()
+        for doc in sorted(loaded.documents, key=lambda d: d.id):
+            expected.update(json.dumps(doc.meta.to_dict(), sort_keys=True).encode() + doc.sha256.encode())
+        expected.update(packaged_vocabulary_bytes())
+        shelf = DocumentShelf(tmp_path)
+        shelved = load_corpus(corpus, shelf=shelf)
+        assert [d.id for d in loaded.documents] == ids and [d.id for d in shelved.documents] == ids
+        assert loaded.hash == shelved.hash == corpus_digest(corpus) == expected.hexdigest()
+        assert corpus_hash(corpus, reversed(loaded.documents)) == loaded.hash
+        shelf.close()
+        assert [p.name for p in tmp_path.iterdir()] == ["corpus"]  # no scratch file left behind
