@@ -3,15 +3,19 @@ BM25 (bm25s's whole build against ``KeywordIndex.write``, a batch at a time) and
 built in memory against IVF-SQ8 built a shard at a time into lists on disk); and the facts step
 (``extract_facts``) over the documents of ``bench/full_scale.py``, on a shelf as a build has them; and the
 build's per-row tables over those documents (the passage table, the sentence table, each passage's sentence
-rows), which need no vectors.
+rows), which need no vectors; and what a build keeps per document (``documents``: a million one-passage
+documents, PubMed Central's millions of articles in miniature, read onto a shelf and into a passage table).
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale --passages 100000 \
         --parts facts --out bench/results/build_memory_facts.json
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000 \
         --parts tables --out bench/results/build_memory_tables.json
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/bm --documents 1000000 \
+        --parts documents --out bench/results/build_memory_documents.json
 
-Uses the passages and cached vectors of ``bench/scale_corpus.py``. Reports each part's peak anonymous memory
+Uses the passages and cached vectors of ``bench/scale_corpus.py`` (``documents`` writes its own files of
+the benchmarks' abstracts' sentences and needs neither). Reports each part's peak anonymous memory
 (RssAnon sampled every 20 ms: the process's own heap, not file pages it maps) beside its peak RSS, and
 writes ``bench/results/build_memory.json``.
 """
@@ -40,6 +44,7 @@ PARTS = (
     "dense ivf",
     "facts",
     "tables",
+    "documents",
 )
 
 
@@ -75,7 +80,7 @@ class _First:
         return self.rows[i]  # an array of rows below n (the quantizer's training sample)
 
 
-def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
+def child(part: str, data: Path, n: int, folder: Path, documents: int) -> dict[str, object]:
     from qa.index.dense import DenseIndex
     from qa.index.keyword import KeywordIndex
     from qa.index.tables import RowFile
@@ -95,6 +100,8 @@ def child(part: str, data: Path, n: int, folder: Path) -> dict[str, object]:
         found = _facts(data, n, folder)
     elif part == "tables":
         found = _tables(data, n, folder)
+    elif part == "documents":
+        found = _documents(data, documents, folder)
     elif part == PARTS[0]:
         KeywordIndex.build(texts()).save(folder / "bm25")
     elif part == PARTS[1]:
@@ -191,6 +198,58 @@ def _tables(data: Path, n: int, folder: Path) -> dict[str, object]:
     }
 
 
+def _document_files(data: Path, n: int) -> Path:
+    """A corpus folder of ``n`` short text files (two or three sentences of a benchmark abstract each: real
+    text; named as PubMed Central's ids), written once (resumed where a run stopped)."""
+    from scale_corpus import BENCHMARKS, abstracts
+
+    folder = data / f"documents-{n}"
+    if (folder / ".complete").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = abstracts(BENCHMARKS)
+    for k in range(n):
+        sentences = sources[k % len(sources)]
+        at = (k // len(sources)) % (len(sentences) - 1)
+        (folder / f"PMC{9_000_000 + k}.txt").write_text(" ".join(sentences[at : at + 2 + k % 2]) + "\n")
+    (folder / ".complete").write_text("")
+    return folder
+
+
+def _documents(data: Path, n: int, folder: Path) -> dict[str, object]:
+    """What a build keeps per document: ``n`` short files read onto a shelf (``load_corpus``: the corpus
+    hash's entries, the repeated-ids check) and chunked into a passage table over it, as a build does; then
+    a tenth of the documents looked up by id on both, shuffled."""
+    import numpy as np
+
+    from qa.chunking import chunk_document
+    from qa.corpus import load_corpus
+    from qa.passage_table import PassageTable
+    from qa.shelf import DocumentShelf
+
+    corpus_dir = _document_files(data, n)
+    written = time.perf_counter()
+    shelf = DocumentShelf(folder)
+    corpus = load_corpus(corpus_dir, shelf=shelf)
+    read = time.perf_counter()
+    table = PassageTable(shelf)
+    for doc in corpus.documents:
+        table.add(doc, chunk_document(doc, _words, max_tokens=150, overlap=1))
+    tabled = time.perf_counter()
+    asked = [f"PMC{9_000_000 + k}" for k in np.random.default_rng(5).permutation(n)[: n // 10].tolist()]
+    found = sum(shelf.get(i) is not None and len(table.rows_of(i)) >= 0 for i in asked)
+    looked = time.perf_counter()
+    counts = {"documents": len(shelf), "chunks": len(table)}
+    shelf.close()
+    return {
+        **counts,
+        "found": found,
+        "read_seconds": round(read - written, 1),
+        "tabled_seconds": round(tabled - read, 1),
+        "lookups_per_second": round((n // 10) / (looked - tabled)),  # shelf.get + table.rows_of, a tenth
+    }
+
+
 def _code() -> str:
     """The commit of the tree the ``qa`` package is imported from (another one's through PYTHONPATH)."""
     import qa
@@ -205,13 +264,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("/work/scale1m"))
     ap.add_argument("--passages", type=int, default=1_000_000)
+    ap.add_argument("--documents", type=int, default=1_000_000, help="for the documents part")
     ap.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "build_memory.json")
     ap.add_argument("--child", choices=PARTS)
     ap.add_argument("--folder", type=Path)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.data, args.passages, args.folder)), flush=True)
+        print(
+            json.dumps(child(args.child, args.data, args.passages, args.folder, args.documents)), flush=True
+        )
         return
     rows = []
     for part in args.parts:
@@ -229,6 +291,8 @@ def main() -> None:
                     str(args.data),
                     "--passages",
                     str(args.passages),
+                    "--documents",
+                    str(args.documents),
                 ],
                 capture_output=True,
                 text=True,
