@@ -12,6 +12,7 @@ import os
 import pickle
 import shutil
 import time
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,7 @@ def build_index_ray(
 def _run_pipeline(
     settings: Settings,
     root: Path,
-    files: list[Path],
+    files: Sequence[Path],
     shards: Path,
     *,
     actors: int,
@@ -240,7 +241,7 @@ def _run_pipeline(
 
 def _assemble(
     root: Path,
-    files: list[Path],
+    files: Sequence[Path],
     docs: dict[int, tuple[Document | None, str, list[Passage]]],
     shards: Path,
 ) -> tuple[Corpus, PassageTable, dict[int, tuple[int, int]], tuple[int, int]]:
