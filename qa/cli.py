@@ -60,9 +60,8 @@ def _services(settings: Settings, *, build: bool = False) -> Services:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from qa.corpus import load_corpus
     from qa.encoding import Embedder
-    from qa.index.build import build_index
+    from qa.index.build import build_index, shelved_corpus
     from qa.index.store import index_differences
 
     if args.corpus:
@@ -74,13 +73,14 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print("rebuilding: " + "; ".join(diffs))
     started = time.perf_counter()
-    corpus = load_corpus(
-        Path(settings.corpus_dir), max_file_mb=settings.max_file_mb
-    )  # fail before the model loads
-    embedder = Embedder(settings.model, threads=settings.torch_threads, precision=settings.embed_precision)
+
+    def load_model() -> Embedder:
+        return Embedder(settings.model, threads=settings.torch_threads, precision=settings.embed_precision)
+
     if getattr(args, "ray", None):
         from qa.index.distributed import build_index_ray
 
+        embedder = load_model()
         path = build_index_ray(
             settings,
             embedder,
@@ -90,7 +90,11 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
             progress=not args.quiet,
         )
     else:
-        path = build_index(settings, embedder, corpus=corpus, progress=not args.quiet)
+        # the documents are read (onto a shelf on disk) before the model loads: a corpus with nothing
+        # readable fails first
+        with shelved_corpus(settings) as corpus:
+            embedder = load_model()
+            path = build_index(settings, embedder, corpus=corpus, progress=not args.quiet)
     from qa.index.manifest import IndexManifest
 
     m = IndexManifest.read(path)

@@ -31,6 +31,8 @@ class Corpus:
     documents: Sequence[Document]  # a list, or a build's DocumentShelf (on disk, read back by row)
     skipped: list[str] = field(default_factory=list)  # one message per file left out
     hash: str = ""
+    # each document's corpus file and its bytes' sha256, taken as it was read (a build's sources.json)
+    sources: FileShas | None = None
     _rows: Mapping[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def get(self, doc_id: str) -> Document | None:
@@ -38,6 +40,11 @@ class Corpus:
             self._rows = rows_by_id(self.documents)
         row = self._rows.get(doc_id)
         return None if row is None else self.documents[row]
+
+    def close(self) -> None:
+        """Let go of the scratch files behind ``sources`` (the documents' shelf is its owner's to close)."""
+        if self.sources is not None:
+            self.sources.close()
 
 
 def _read_manifest(root: Path) -> dict[str, dict[str, Any]]:
@@ -158,18 +165,31 @@ def load_corpus(root: Path, *, max_file_mb: float = 20.0, shelf: DocumentShelf |
     manifest = read_manifest(root)
     documents: list[Document] | DocumentShelf = [] if shelf is None else shelf
     skipped: list[str] = []
-    entries = HashEntries(folder=shelf.folder if shelf is not None else None)  # (the shelf is not read again)
+    folder = shelf.folder if shelf is not None else None
+    entries = HashEntries(folder=folder)  # (the shelf is not read again)
+    sources = FileShas(folder=folder)
     try:
         for path in corpus_files(root):
             document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
-            if document is not None:
-                documents.append(document)
-                entries.add(document.id, document.meta.to_dict(), document.sha256)
-            else:
+            if document is None:
                 skipped.append(message)
-        return assemble_corpus(root, manifest, documents, skipped, entries)
+                continue
+            try:  # (the file was just read: its bytes are in the kernel's cache)
+                sha = file_sha256(path)
+            except OSError as exc:
+                skipped.append(f"{path}: cannot read ({exc.strerror})")
+                continue
+            documents.append(document)
+            entries.add(document.id, document.meta.to_dict(), document.sha256)
+            sources.add(document.meta.file, sha)
+        corpus = assemble_corpus(root, manifest, documents, skipped, entries)
+    except BaseException:
+        sources.close()
+        raise
     finally:
         entries.close()
+    corpus.sources = sources
+    return corpus
 
 
 def read_manifest(root: Path) -> dict[str, dict[str, Any]]:
@@ -250,6 +270,46 @@ class HashEntries:
         self._ids.close()
         self._data.close()
         self._ends.close()
+
+
+class FileShas:
+    """Each document's corpus file and the sha256 of the file's bytes, ``add``-ed in corpus order as the
+    documents are read (a build writes them as ``sources.json``, by which a later change tells an unchanged
+    file from an edited one). Held as bytes in scratch files: taking them after the read meant decoding
+    every document from the build's shelf again (~100 s at 10^6 documents) and a dict of them all."""
+
+    def __init__(self, *, folder: Path | None = None) -> None:
+        self._data = Column("B", spill=True, folder=folder)  # a file's path (UTF-8), then its 32-byte sha256
+        self._ends = Column("q", spill=True, folder=folder)
+
+    def add(self, file: str, sha256: str) -> None:
+        self._data.extend(file.encode("utf-8") + bytes.fromhex(sha256))
+        self._ends.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        """(corpus file, sha256 in hex) in the order added."""
+        data, ends = self._data.view(), self._ends.view()
+        start = 0
+        for end in ends:
+            item = bytes(data[start:end])
+            yield item[:-32].decode("utf-8"), item[-32:].hex()
+            start = end
+
+    def close(self) -> None:
+        self._data.close()
+        self._ends.close()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def corpus_hash(root: Path, documents: Iterable[Document]) -> str:

@@ -29,14 +29,14 @@ from tqdm import tqdm
 
 from qa.chunking import Passage, chunk_document
 from qa.columns import Column
-from qa.corpus import Corpus, load_corpus
+from qa.corpus import Corpus, file_sha256, load_corpus
 from qa.encoding import Embedder
 from qa.errors import BuildFailed
 from qa.index.dense import DenseIndex, Kind, Rows, choose_kind
 from qa.index.keyword import KeywordIndex
 
 MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sentences, read for its postings
-from qa.index.manifest import IndexManifest, file_sha256, tokenizer_signature
+from qa.index.manifest import IndexManifest, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.passage_table import PassageTable, doc_id_of, id_and_kind, sentence_spans
@@ -260,15 +260,27 @@ def build_index(
 ) -> Path:
     """Read, chunk, embed and index ``corpus_dir``; returns the new build folder, now current."""
     started = time.perf_counter()
-    corpus_dir = Path(corpus.root if corpus else (corpus_dir or settings.corpus_dir))
-    index_dir = Path(settings.index_dir)
     if corpus is not None:
         return _build(settings, embedder, corpus, started, progress)
+    with shelved_corpus(settings, corpus_dir) as corpus:
+        return _build(settings, embedder, corpus, started, progress)
+
+
+@contextmanager
+def shelved_corpus(settings: Settings, corpus_dir: Path | None = None) -> Iterator[Corpus]:
+    """``corpus_dir`` (or the settings') read onto a shelf of scratch files beside the index, one document
+    in memory at a time, for a build to read back by row; the scratch files go when the block ends."""
+    index_dir = Path(settings.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     shelf = DocumentShelf(index_dir)  # the documents on disk beside the index, not in memory
     try:
-        corpus = load_corpus(corpus_dir, max_file_mb=settings.max_file_mb, shelf=shelf)
-        return _build(settings, embedder, corpus, started, progress)
+        corpus = load_corpus(
+            Path(corpus_dir or settings.corpus_dir), max_file_mb=settings.max_file_mb, shelf=shelf
+        )
+        try:
+            yield corpus
+        finally:
+            corpus.close()
     finally:
         shelf.close()
 
@@ -307,7 +319,9 @@ def assemble_build(
     """Write a full build of ``corpus`` into ``work``, make it current and prune old builds (under the
     build lock): the tail of every full build, in one process or on Ray (``qa.index.distributed``)."""
     index_dir = Path(settings.index_dir)
-    sources = {d.meta.file: file_sha256(corpus.root / d.meta.file) for d in corpus.documents}
+    sources: Iterable[tuple[str, str]] = corpus.sources if corpus.sources is not None else (
+        (d.meta.file, file_sha256(corpus.root / d.meta.file)) for d in corpus.documents
+    )
     write_build(work, settings, embedder, corpus, passages, embed, sources, started, extra, clock=clock)
     final = finish_build(work)
     log.info("built %s: %s", final.name, clock.line())
@@ -439,7 +453,7 @@ def write_build(
     corpus: Corpus,
     passages: Sequence[Passage],
     embed: Embed,
-    sources: dict[str, str],
+    sources: Iterable[tuple[str, str]],
     started: float,
     extra: dict[str, object] | None = None,
     *,
@@ -451,8 +465,8 @@ def write_build(
     on a thread of their own while the build steps (facts, lexicon), which need the passages but no
     vectors, run on this one: the model's forward passes and FAISS release the GIL, so the two overlap.
     ``extra`` is read once the vectors are in (``embed`` may add to it).
-    ``sources`` maps each document's corpus file to the sha256 of its bytes (``sources.json``), so a later
-    change can tell an unchanged file from a new or edited one. ``clock`` gets a lap per stage.
+    ``sources`` gives each document's corpus file and the sha256 of its bytes, in corpus order
+    (``sources.json``, written as they come), so a later change can tell an unchanged file from an edited one. ``clock`` gets a lap per stage.
     """
     clock = clock or Stopwatch()
     seconds: dict[str, float] = {}
@@ -499,7 +513,7 @@ def write_build(
             steps.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     clock.seconds.update(seconds)  # overlap the steps and the wait
-    (work / SOURCES).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
+    write_sources(work / SOURCES, sources)
 
     files, sizes = file_digests(work)
     IndexManifest(
@@ -528,6 +542,16 @@ def write_build(
     ).write(work)
     _fsync_tree(work)
     clock.lap("manifest and sync")
+
+
+def write_sources(path: Path, sources: Iterable[tuple[str, str]]) -> None:
+    """``sources.json``: one JSON object of corpus file -> sha256, written an entry at a time (as
+    ``json.dumps`` writes a dict: the same bytes for the same entries in the same order)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("{")
+        for n, (file, sha) in enumerate(sources):
+            fh.write(f"{', ' if n else ''}{json.dumps(file)}: {json.dumps(sha)}")
+        fh.write("}")
 
 
 # Passages from which the build steps run in a process of their own. They are pure Python (the facts step

@@ -23,7 +23,8 @@ from qa.chunking import Passage, TokenCounter, chunk_document
 from qa.corpus import Corpus, assemble_corpus, corpus_files, read_corpus_file, read_manifest
 from qa.documents import Document
 from qa.encoding import Embedder, resolve_model
-from qa.errors import QAError
+from qa.readers import supported_suffixes
+from qa.errors import CorpusError, QAError
 from qa.index.tables import RowFile, RowWriter
 from qa.passage_table import PassageTable
 from qa.index.build import (
@@ -136,6 +137,8 @@ def build_index_ray(
     started = time.perf_counter()
     root = Path(settings.corpus_dir)
     files = corpus_files(root)
+    if not files:  # (before a cluster is started or joined)
+        raise CorpusError(f"{root}: no readable documents (no {'/'.join(supported_suffixes())} files)")
     index_dir = Path(settings.index_dir)
     connect(address)
     try:

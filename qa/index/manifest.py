@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa.corpus import file_sha256
 from qa.errors import IndexCorrupt
 
 MANIFEST_NAME = "manifest.json"
@@ -28,14 +29,6 @@ def tokenizer_signature() -> str:
 
     probe = json.dumps([TOKENIZER_VERSION, tokenize(_TOKENIZER_PROBE)])
     return hashlib.sha256(probe.encode()).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

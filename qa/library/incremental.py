@@ -11,11 +11,11 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from qa.corpus import Corpus, _read_manifest, corpus_files, corpus_hash, load_document
+from qa.corpus import Corpus, _read_manifest, corpus_files, corpus_hash, file_sha256, load_document
 from qa.documents import Document
 from qa.encoding import Embedder
 from qa.errors import CorpusError, DuplicateDocument, NotFound
@@ -32,7 +32,7 @@ from qa.index.build import (
     write_build,
 )
 from qa.index.dense import DenseIndex
-from qa.index.manifest import MANIFEST_NAME, IndexManifest, file_sha256
+from qa.index.manifest import MANIFEST_NAME, IndexManifest
 from qa.index.tables import SENTENCE_VECTORS, STORE_FILE, Passages, RowFile, Sentences, Store, read_documents
 from qa.library.journal import Moves
 from qa.library.uploads import Staged
@@ -171,7 +171,9 @@ def build_next(
         sources[rel] = staged.sha256
         by_id[staged.document.id] = rel
         moves.into.append((staged.path, corpus_dir / rel))
-    documents = [docs[rel] for rel in sorted(docs)]
+    documents = [
+        docs[rel] for rel in sorted(docs, key=lambda rel: PurePosixPath(rel).parts)
+    ]  # as a full build
     if not documents:
         raise CorpusError(f"{corpus_dir}: the change would leave no documents to index")
     corpus = Corpus(corpus_dir, documents, skipped, corpus_hash(corpus_dir, documents))
@@ -211,7 +213,8 @@ def build_next(
         return vectors
 
     extra: dict[str, object] = {"change": change}
-    write_build(work, settings, embedder, corpus, passages, embed, sources, started, extra, clock=clock)
+    files = ((d.meta.file, sources[d.meta.file]) for d in documents)
+    write_build(work, settings, embedder, corpus, passages, embed, files, started, extra, clock=clock)
     build = finish_build(work)
     p_new, s_new = embedded_counts["passages_embedded"], embedded_counts["sentences_embedded"]
     log.info(

@@ -164,6 +164,7 @@ def test_bad_files_are_skipped_with_their_name(
     (corpus / "good.txt").write_text("Results\n\nNivolumab improved survival in melanoma.\n")
     loaded = load_corpus(corpus)
     assert [d.id for d in loaded.documents] == ["good"]
+    assert loaded.sources is not None and [rel for rel, _ in loaded.sources] == ["good.txt"]
     assert len(loaded.skipped) == 1 and name in loaded.skipped[0] and message in loaded.skipped[0]
 
 

@@ -17,10 +17,10 @@ import numpy as np
 from readers.paperset import stage_paper
 
 from qa.chunking import Passage
-from qa.corpus import load_corpus
+from qa.corpus import file_sha256, load_corpus
 from qa.encoding import Embedder
 from qa.facts import FACTS_FILE, FactStore
-from qa.index.build import BUILD_STEPS, chunk_corpus, current_path, sentence_table
+from qa.index.build import BUILD_STEPS, SOURCES, chunk_corpus, current_path, sentence_table
 from qa.index.dense import DenseIndex
 from qa.index.manifest import IndexManifest
 from qa.index.tables import STORE_FILE, Passages, Store
@@ -67,6 +67,15 @@ def _assert_same_as_a_full_build(settings: Settings, embedder: Embedder, folder:
     assert written == [FACTS_FILE, "lexicon.json"]
     assert (build / "lexicon.json").read_bytes() == (folder / "lexicon.json").read_bytes()
     assert _facts(build) == _facts(folder), "the fact store differs from a full build's"
+    # each document's file and its bytes' hash, in the order a full build reads (and writes) them
+    listed = [(rel, file_sha256(Path(settings.corpus_dir) / rel)) for rel in _files(settings)]
+    assert list(json.loads((build / SOURCES).read_text()).items()) == listed
+
+
+def _files(settings: Settings) -> list[str]:
+    corpus = load_corpus(Path(settings.corpus_dir))
+    assert corpus.sources is not None
+    return [rel for rel, _ in corpus.sources]
 
 
 def _facts(build: Path) -> dict[str, Any]:
