@@ -45,6 +45,7 @@ PARTS = (
     "facts",
     "tables",
     "documents",
+    "ray driver",
 )
 
 
@@ -102,6 +103,8 @@ def child(part: str, data: Path, n: int, folder: Path, documents: int) -> dict[s
         found = _tables(data, n, folder)
     elif part == "documents":
         found = _documents(data, documents, folder)
+    elif part == "ray driver":
+        found = _ray_driver(data, documents, folder)
     elif part == PARTS[0]:
         KeywordIndex.build(texts()).save(folder / "bm25")
     elif part == PARTS[1]:
@@ -247,6 +250,55 @@ def _documents(data: Path, n: int, folder: Path) -> dict[str, object]:
         "read_seconds": round(read - written, 1),
         "tabled_seconds": round(tabled - read, 1),
         "lookups_per_second": round((n // 10) / (looked - tabled)),  # shelf.get + table.rows_of, a tenth
+    }
+
+
+def _ray_driver(data: Path, n: int, folder: Path) -> dict[str, object]:
+    """The driver's side of a Ray build over ``n`` short files (``qa.index.distributed.InOrder``): each file's
+    result made as a Ray worker makes it (``read_and_chunk``: read, chunked with the model's tokenizer), here in
+    this process and with no cluster, with vectors of the right size but zeros (their values are not what is
+    measured; embedding them is the actors' hours); put a batch at a time, each batch reversed (results out of
+    order wait); then the corpus, and the shards' vectors as row files, as the build's embed step reads them."""
+    from qa.corpus import corpus_files
+    from qa.index.distributed import DOCS_PER_BATCH, InOrder, _shard_vectors, read_and_chunk
+    from qa.settings import Settings
+    from qa.shelf import DocumentShelf
+
+    corpus_dir = _document_files(data, n)
+    started = time.perf_counter()
+    settings = Settings(corpus_dir=corpus_dir, index_dir=folder)
+    files = corpus_files(corpus_dir)
+    shards = folder / "shards"
+    shards.mkdir()
+    shelf = DocumentShelf(folder)
+    results = InOrder(corpus_dir, len(files), shelf, shards)
+    settings_json, dim = settings.model_dump_json(), 384
+    batch: list[dict[str, Any]] = []
+    for i, name in enumerate(files.names):
+        batch.append(
+            read_and_chunk(
+                {"index": i, "path": name},
+                root=str(corpus_dir),
+                model=settings.model,
+                settings_json=settings_json,
+            )
+        )
+        if len(batch) == DOCS_PER_BATCH or i == len(files) - 1:
+            for row in reversed(batch):
+                n_p, n_s = row["counts"]
+                results.put(row["index"], row["payload"], n_p, n_s, bytes(4 * dim * (n_p + n_s)))
+            batch = []
+    corpus = results.corpus()
+    taken = time.perf_counter()
+    p_vecs, s_vecs = _shard_vectors(shards, results.totals, dim, folder)
+    counts = {"documents": len(corpus.documents), "passages": len(p_vecs), "sentences": len(s_vecs)}
+    done = time.perf_counter()
+    results.close()
+    shelf.close()
+    return {
+        **counts,
+        "read_chunk_take_seconds": round(taken - started, 1),
+        "shard_vectors_seconds": round(done - taken, 1),
     }
 
 

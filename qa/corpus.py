@@ -71,6 +71,11 @@ class CorpusFiles(Sequence[Path]):
     def __len__(self) -> int:
         return len(self._names)
 
+    @property
+    def names(self) -> Sequence[str]:
+        """Each file's path below the folder, as POSIX text."""
+        return self._names
+
     @overload
     def __getitem__(self, i: int) -> Path: ...
 

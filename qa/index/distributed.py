@@ -1,6 +1,8 @@
 """A full build on Ray (`qa index --ray auto|ADDRESS`): reading, structure, chunking and embedding run as one
-Ray Data pipeline (the embedding in a pool of actors, one model each, CPU or GPU); the vectors come back as
-shards on the driver, which assembles the same build as ``build_index`` (manifest, atomic swap).
+Ray Data pipeline (the embedding in a pool of actors, one model each, CPU or GPU); the driver takes the
+results in corpus order as they come, as a single-process build reads documents: each onto the build's shelf
+of scratch files, its passages into the passage table, its vectors into shard files, so what the driver holds
+is a batch, not the corpus. It then assembles the same build as ``build_index`` (manifest, atomic swap).
 
 Ray is imported here only, and only when a build asks for it: without ``--ray`` nothing imports it.
 """
@@ -12,21 +14,27 @@ import os
 import pickle
 import shutil
 import time
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.chunking import Passage, TokenCounter, chunk_document
-from qa.corpus import Corpus, assemble_corpus, corpus_files, read_corpus_file, read_manifest
-from qa.documents import Document
+from qa.chunking import TokenCounter, chunk_document
+from qa.corpus import (
+    MANIFEST,
+    Corpus,
+    CorpusFiles,
+    FileShas,
+    HashEntries,
+    assemble_corpus,
+    corpus_files,
+    file_sha256,
+    read_corpus_file,
+    read_manifest,
+)
 from qa.encoding import Embedder, resolve_model
-from qa.readers import supported_suffixes
 from qa.errors import CorpusError, QAError
-from qa.index.tables import RowFile, RowWriter
-from qa.passage_table import PassageTable
 from qa.index.build import (
     Stopwatch,
     assemble_build,
@@ -36,11 +44,19 @@ from qa.index.build import (
     remember_vectors,
     sentence_table,
 )
+from qa.index.tables import RowFile, RowWriter
+from qa.passage_table import PassageTable
+from qa.readers import supported_suffixes
 from qa.settings import Settings
+from qa.shelf import DocumentShelf
 
 log = logging.getLogger(__name__)
 
 DOCS_PER_BATCH = 8  # documents per embedding batch: an actor embeds their passages and sentences together
+FILES_PER_BLOCK = (
+    256  # corpus files per input block (one reading task each): a few per actor for small corpora
+)
+DOCS_PER_SHARD = 256  # documents whose vectors the driver writes to one shard file
 
 
 @lru_cache(maxsize=2)
@@ -56,15 +72,37 @@ def _counter(model: str) -> TokenCounter:
     return count
 
 
+def _manifest(base: Path) -> dict[str, dict[str, Any]]:
+    """``base``'s manifest entries, read once per worker process while the file is unchanged."""
+    try:
+        stat = (base / MANIFEST).stat()
+        stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = None
+    return _manifest_at(str(base), stamp)
+
+
+@lru_cache(maxsize=2)
+def _manifest_at(root: str, stamp: tuple[int, int] | None) -> dict[str, dict[str, Any]]:
+    return read_manifest(Path(root))
+
+
 def read_and_chunk(row: dict[str, Any], *, root: str, model: str, settings_json: str) -> dict[str, Any]:
-    """Ray Data map: one corpus file -> its document, passages and the texts to embed (pickled)."""
+    """Ray Data map: one corpus file (its path below ``root``) -> its document, passages and file sha256
+    (pickled, for the driver), and the texts to embed (pickled, for an embedding actor)."""
     settings = Settings.model_validate_json(settings_json)
     base = Path(root)
-    doc, message = read_corpus_file(
-        Path(row["path"]), base, read_manifest(base), max_file_mb=settings.max_file_mb
-    )
-    passages: list[Passage] = []
-    sentences: list[str] = []
+    path = base / row["path"]
+    doc, message = read_corpus_file(path, base, _manifest(base), max_file_mb=settings.max_file_mb)
+    sha = ""
+    if doc is not None:
+        try:  # (the file was just read: its bytes are in the kernel's cache)
+            sha = file_sha256(path)
+        except OSError as exc:
+            doc, message = None, f"{path}: cannot read ({exc.strerror})"
+    texts: list[str] = []
+    n_passages = 0
+    passages = []
     if doc is not None:
         passages = chunk_document(
             doc,
@@ -73,8 +111,15 @@ def read_and_chunk(row: dict[str, Any], *, root: str, model: str, settings_json:
             overlap=settings.chunk_overlap_sentences,
         )
         table = sentence_table(passages)
-        sentences = [doc.text[a:b] for a, b in zip(table.starts, table.ends, strict=True)]
-    return {"index": row["index"], "payload": pickle.dumps((doc, message, passages, sentences))}
+        texts = [p.embed_text for p in passages]
+        texts.extend(doc.text[a:b] for a, b in zip(table.starts, table.ends, strict=True))
+        n_passages = len(passages)
+    return {
+        "index": row["index"],
+        "payload": pickle.dumps((doc, message, passages, sha)),
+        "texts": pickle.dumps(texts),
+        "counts": [n_passages, len(texts) - n_passages],
+    }
 
 
 class EmbedActor:
@@ -86,21 +131,20 @@ class EmbedActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts: list[str] = []
-        counts = []
-        for payload in batch["payload"]:
-            _, _, passages, sentences = pickle.loads(payload)
-            texts.extend(p.embed_text for p in passages)
-            texts.extend(sentences)
-            counts.append((len(passages), len(sentences)))
+        sizes = []
+        for item in batch["texts"]:
+            doc_texts = pickle.loads(item)
+            texts.extend(doc_texts)
+            sizes.append(len(doc_texts))
         vectors = self.embedder.encode_many(texts, workers=1)
         out, at = [], 0
-        for n_p, n_s in counts:
-            out.append(vectors[at : at + n_p + n_s].tobytes())
-            at += n_p + n_s
+        for n in sizes:
+            out.append(vectors[at : at + n].tobytes())
+            at += n
         return {
             "index": np.asarray(batch["index"]),
             "payload": batch["payload"],
-            "counts": np.asarray(counts, dtype=np.int64).reshape(-1, 2),
+            "counts": np.asarray([list(c) for c in batch["counts"]], dtype=np.int64).reshape(-1, 2),
             "vectors": np.asarray(out, dtype=object),
         }
 
@@ -147,21 +191,21 @@ def build_index_ray(
             work = new_build_folder(index_dir)
             shards = work.with_name(work.name.removesuffix(".partial") + ".shards")
             shards.mkdir()
+            shelf = DocumentShelf(index_dir)  # the documents on disk beside the index, as a single build's
+            results = InOrder(root, len(files), shelf, shards)
             try:
-                docs, stats = _run_pipeline(
-                    settings, root, files, shards, actors=actors, gpus=gpus, progress=progress
-                )
+                stats = _run_pipeline(settings, files, results, actors=actors, gpus=gpus, progress=progress)
+                corpus = results.corpus()
                 clock.lap("ray pipeline")
-                corpus, passages, rows, totals = _assemble(root, files, docs, shards)
-                del docs  # the passages are columns now (PassageTable); the objects Ray gave can go
-                clock.lap("assemble shards")
                 for message in corpus.skipped:
                     log.warning("skipped: %s", message)
+                passages = results.passages
                 p_texts = passage_texts(passages)
                 s_texts = sentence_table(passages).texts(corpus)
+                totals = results.totals
 
                 def embed(scratch: Path) -> tuple[RowFile, RowFile]:
-                    p_vecs, s_vecs = _shard_vectors(shards, rows, totals, embedder.dim, scratch)
+                    p_vecs, s_vecs = _shard_vectors(shards, totals, embedder.dim, scratch)
                     remember_vectors(index_dir, embedder, p_texts, p_vecs, s_texts, s_vecs)
                     return p_vecs, s_vecs
 
@@ -171,6 +215,8 @@ def build_index_ray(
                     settings, embedder, work, corpus, passages, embed, started, clock, extra={"ray": stats}
                 )
             finally:
+                results.close()
+                shelf.close()
                 shutil.rmtree(shards, ignore_errors=True)
     finally:
         ray.shutdown()
@@ -178,26 +224,35 @@ def build_index_ray(
 
 def _run_pipeline(
     settings: Settings,
-    root: Path,
-    files: Sequence[Path],
-    shards: Path,
+    files: CorpusFiles,
+    results: InOrder,
     *,
     actors: int,
     gpus: float,
     progress: bool,
-) -> tuple[dict[int, tuple[Document | None, str, list[Passage]]], dict[str, object]]:
-    """Stream the corpus through Ray; each result batch's vectors go to a shard file in ``shards``."""
+) -> dict[str, object]:
+    """Stream the corpus through Ray, each result batch into ``results`` as it comes back."""
+    import pyarrow as pa
     import ray
 
     t0 = time.perf_counter()
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # results in corpus order: the driver waits for none
     if not progress:  # Ray Data's progress lines every few seconds
         logging.getLogger("ray.data").setLevel(logging.WARNING)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-    items = [{"index": i, "path": str(p)} for i, p in enumerate(files)]
-    ds: Any = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * actors)))
+        context.enable_progress_bars = False
+    n = len(files)
+    table = pa.table({"index": pa.array(range(n), pa.int64()), "path": pa.array(files.names, pa.string())})
+    per_block = max(1, min(FILES_PER_BLOCK, -(-n // (4 * actors))))
+    ds: Any = ray.data.from_arrow([table.slice(at, per_block) for at in range(0, n, per_block)])
+    del table  # (the blocks are in Ray's object store now)
     ds = ds.map(
         read_and_chunk,
-        fn_kwargs={"root": str(root), "model": settings.model, "settings_json": settings.model_dump_json()},
+        fn_kwargs={
+            "root": str(files.root),
+            "model": settings.model,
+            "settings_json": settings.model_dump_json(),
+        },
         num_cpus=0.25,
     )
     threads = 1 if gpus else max(1, settings.torch_threads)
@@ -214,73 +269,103 @@ def _run_pipeline(
         num_cpus=threads,
         num_gpus=gpus or None,
     )
-    docs: dict[int, tuple[Document | None, str, list[Passage]]] = {}
     texts = 0
-    for n, batch in enumerate(ds.iter_batches(batch_size=None, batch_format="numpy")):
-        indices = [int(i) for i in batch["index"]]
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         counts = np.asarray(batch["counts"]).reshape(-1, 2)
-        for i, payload in zip(indices, batch["payload"], strict=True):
-            doc, message, passages, _ = pickle.loads(payload)
-            docs[i] = (doc, message, passages)
-        np.savez(
-            shards / f"shard-{n:05d}.npz",
-            index=np.asarray(indices, dtype=np.int64),
-            counts=counts,
-            vectors=np.frombuffer(b"".join(batch["vectors"]), dtype=np.float32),
-        )
+        for i, payload, (n_p, n_s), vectors in zip(
+            batch["index"], batch["payload"], counts, batch["vectors"], strict=True
+        ):
+            results.put(int(i), payload, int(n_p), int(n_s), vectors)
         texts += int(counts.sum())
     seconds = time.perf_counter() - t0
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    stats: dict[str, object] = {
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    return {
         "nodes": len(nodes),
         "actors": actors,
         "gpus_per_actor": gpus,
-        "documents": len(files),
+        "documents": n,
         "texts_embedded": texts,
         "pipeline_seconds": round(seconds, 3),
     }
-    return docs, stats
 
 
-def _assemble(
-    root: Path,
-    files: Sequence[Path],
-    docs: dict[int, tuple[Document | None, str, list[Passage]]],
-    shards: Path,
-) -> tuple[Corpus, PassageTable, dict[int, tuple[int, int]], tuple[int, int]]:
-    """The corpus and passages in corpus order (by file, then passage), whatever order Ray gave; each
-    indexed file's first passage row and first sentence row, and the passage and sentence counts (the
-    shards' counts are read here, their vectors by ``_shard_vectors``)."""
-    if sorted(docs) != list(range(len(files))):
-        raise QAError(f"ray: {len(files) - len(docs)} of {len(files)} corpus files came back without a result")
-    counts: dict[int, tuple[int, int]] = {}
-    for shard in sorted(shards.glob("shard-*.npz")):
-        with np.load(shard) as data:  # an .npz reads each array as asked for: not the vectors
-            for i, (n_p, n_s) in zip(data["index"], data["counts"], strict=True):
-                counts[int(i)] = (int(n_p), int(n_s))
-    documents: list[Document] = []
-    skipped: list[str] = []
-    passages = PassageTable()
-    rows: dict[int, tuple[int, int]] = {}
-    p_at = s_at = 0
-    for i in range(len(files)):
-        doc, message, doc_passages = docs[i]
+class InOrder:
+    """The pipeline's results, ``put`` in any order, taken in corpus order (by file index): each document onto
+    the ``shelf``, its passages into ``passages``, its corpus-hash entry and file sha256 into scratch files,
+    its vectors into shard files in ``shards`` (``DOCS_PER_SHARD`` documents' each); a skipped file's message
+    kept. Held in memory meanwhile: the results ahead of the next in order (none: the pipeline keeps order)
+    and the vectors of the shard being filled."""
+
+    def __init__(self, root: Path, files: int, shelf: DocumentShelf, shards: Path) -> None:
+        self.root, self.files, self.shelf, self.shards = root, files, shelf, shards
+        self.passages = PassageTable(shelf)
+        self.skipped: list[str] = []
+        self.totals = (0, 0)  # passage and sentence vectors taken
+        self._entries = HashEntries(folder=shelf.folder)
+        self._sources = FileShas(folder=shelf.folder)
+        self._ahead: dict[int, tuple[bytes, int, int, bytes]] = {}
+        self._next = 0
+        self._counts: list[tuple[int, int]] = []  # the shard being filled: its documents' vector counts
+        self._vectors: list[bytes] = []
+        self._shard = 0
+
+    def put(self, index: int, payload: bytes, n_passages: int, n_sentences: int, vectors: bytes) -> None:
+        if not self._next <= index < self.files or index in self._ahead:
+            raise QAError(f"ray: a result for corpus file {index} out of place")
+        self._ahead[index] = (payload, n_passages, n_sentences, vectors)
+        while self._next in self._ahead:
+            self._take(*self._ahead.pop(self._next))
+            self._next += 1
+        if len(self._counts) >= DOCS_PER_SHARD:
+            self._write_shard()
+
+    def _take(self, payload: bytes, n_p: int, n_s: int, vectors: bytes) -> None:
+        doc, message, passages, sha = pickle.loads(payload)
         if doc is None:
-            skipped.append(message)
-            continue
-        documents.append(doc)
-        passages.add(doc, doc_passages)
-        rows[i] = (p_at, s_at)
-        p_at, s_at = p_at + counts[i][0], s_at + counts[i][1]
-    if p_at != len(passages):
-        raise QAError(f"ray: the shards hold {p_at} passage vectors for {len(passages)} passages")
-    return assemble_corpus(root, read_manifest(root), documents, skipped), passages, rows, (p_at, s_at)
+            self.skipped.append(message)
+        else:
+            self.shelf.append(doc)
+            self.passages.add(doc, passages)
+            self._entries.add(doc.id, doc.meta.to_dict(), doc.sha256)
+            self._sources.add(doc.meta.file, sha)
+        if n_p != len(passages):
+            raise QAError(
+                f"ray: {n_p} passage vectors came back for the {len(passages)} passages of file {self._next}"
+            )
+        self._counts.append((n_p, n_s))
+        self._vectors.append(vectors)
+        self.totals = (self.totals[0] + n_p, self.totals[1] + n_s)
+
+    def _write_shard(self) -> None:
+        if not self._counts:
+            return
+        np.savez(
+            self.shards / f"shard-{self._shard:06d}.npz",
+            counts=np.asarray(self._counts, dtype=np.int64).reshape(-1, 2),
+            vectors=np.frombuffer(b"".join(self._vectors), dtype=np.float32),
+        )
+        self._counts, self._vectors = [], []
+        self._shard += 1
+
+    def corpus(self) -> Corpus:
+        """The corpus of the documents taken (all of the files': else an error), checked as a whole."""
+        self._write_shard()
+        if self._next != self.files:
+            missing = self.files - self._next - len(self._ahead)
+            raise QAError(f"ray: {missing} of {self.files} corpus files came back without a result")
+        corpus = assemble_corpus(self.root, read_manifest(self.root), self.shelf, self.skipped, self._entries)
+        corpus.sources = self._sources
+        return corpus
+
+    def close(self) -> None:
+        """Let go of the scratch files (the shelf and the shards are the caller's)."""
+        self._entries.close()
+        self._sources.close()
 
 
-def _shard_vectors(
-    shards: Path, rows: dict[int, tuple[int, int]], totals: tuple[int, int], dim: int, scratch: Path
-) -> tuple[RowFile, RowFile]:
-    """The shards' passage and sentence vectors as row files in corpus order, one shard read at a time."""
+def _shard_vectors(shards: Path, totals: tuple[int, int], dim: int, scratch: Path) -> tuple[RowFile, RowFile]:
+    """The shards' passage and sentence vectors (in corpus order) as row files, one shard read at a time."""
+    p_at = s_at = 0
     with (
         RowWriter(scratch / "passages.f32.npy", (totals[0], dim)) as p_out,
         RowWriter(scratch / "sentences.f32.npy", (totals[1], dim)) as s_out,
@@ -289,10 +374,10 @@ def _shard_vectors(
             with np.load(shard) as data:
                 vectors = data["vectors"].reshape(-1, dim)
                 at = 0
-                for i, (n_p, n_s) in zip(data["index"], data["counts"], strict=True):
-                    if int(i) in rows:
-                        p_row, s_row = rows[int(i)]
-                        p_out.write(p_row, vectors[at : at + n_p])
-                        s_out.write(s_row, vectors[at + n_p : at + n_p + n_s])
-                    at += n_p + n_s
+                for n_p, n_s in data["counts"]:
+                    p_out.write(p_at, vectors[at : at + n_p])
+                    s_out.write(s_at, vectors[at + n_p : at + n_p + n_s])
+                    at, p_at, s_at = at + n_p + n_s, p_at + n_p, s_at + n_s
+    if (p_at, s_at) != totals:
+        raise QAError(f"ray: the shards hold {p_at} passage and {s_at} sentence vectors, not {totals}")
     return RowFile(p_out.path), RowFile(s_out.path)

@@ -380,6 +380,8 @@ class RowWriter:
         block = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.shape[1])
         if at < 0 or at + len(block) > self.shape[0]:
             raise IndexError(f"rows {at}..{at + len(block)} out of range for {self.shape[0]} rows")
+        if not len(block):  # (a memoryview of no rows cannot be cast)
+            return
         view, offset = block.data.cast("B"), self.offset + at * self._row_bytes
         while view:
             done = os.pwrite(self._fd, view, offset)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from conftest import CORPUS, ROOT, SHARED
 
 from qa.encoding import Embedder
-from qa.index.build import build_index
+from qa.index.build import build_index, chunk_corpus, sentence_table
 from qa.index.manifest import IndexManifest
 from qa.index.ray_local import LocalRayCluster
 from qa.index.tables import STORE_FILE, Documents, Passages, Sentences, Store
@@ -31,6 +32,7 @@ def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path,
     shutil.copytree(CORPUS, corpus)
     if JATS.exists():
         shutil.copy(JATS, corpus / JATS.name)
+    (corpus / "broken.xml").write_text("<article><body><p>never closed", encoding="utf-8")  # skipped by both
     single = build_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "single"), embedder)
 
     cluster = LocalRayCluster(workers=1)
@@ -89,3 +91,82 @@ def test_index_without_ray_does_not_import_it(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "no ray" in out.stdout
+
+
+def test_results_taken_in_corpus_order_whatever_order_they_come_in(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The driver's side of the pipeline without a cluster: the workers' results for a real corpus (a JATS
+    paper and a file no reader can read beside the seed documents), put in reverse order, make the corpus a
+    single-process build reads, and the shards the vectors in its order."""
+    from qa.corpus import corpus_files, file_sha256, load_corpus
+    from qa.errors import QAError
+    from qa.index.distributed import InOrder, _shard_vectors, read_and_chunk
+    from qa.shelf import DocumentShelf
+
+    root = tmp_path / "corpus"
+    shutil.copytree(CORPUS, root)
+    if JATS.exists():
+        shutil.copy(JATS, root / JATS.name)
+    (root / "broken.xml").write_text("<article><body><p>never closed", encoding="utf-8")
+    settings = Settings(corpus_dir=root, index_dir=tmp_path / "index")
+    files = corpus_files(root)
+    rows = []
+    for i, name in enumerate(files.names):
+        row = read_and_chunk(
+            {"index": i, "path": name},
+            root=str(root),
+            model=settings.model,
+            settings_json=settings.model_dump_json(),
+        )
+        texts = pickle.loads(row["texts"])
+        vectors = embedder.encode_many(texts, workers=1) if texts else np.zeros((0, embedder.dim), np.float32)
+        rows.append((i, row["payload"], *row["counts"], vectors.astype(np.float32).tobytes()))
+    expected = load_corpus(root)
+    order = [d.id for d in expected.documents]
+    want_passages = chunk_corpus(settings, embedder, expected)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    shelf = DocumentShelf(tmp_path)
+    results = InOrder(root, len(files), shelf, shards)
+    try:
+        for row in reversed(rows):
+            results.put(*row)
+        with pytest.raises(QAError, match="out of place"):
+            results.put(*rows[0])
+        corpus = results.corpus()
+        assert [d.id for d in corpus.documents] == order
+        assert corpus.hash == expected.hash and corpus.skipped == expected.skipped
+        assert len(corpus.skipped) == 1 and "broken.xml" in corpus.skipped[0]
+        assert corpus.sources is not None
+        assert list(corpus.sources) == [
+            (d.meta.file, file_sha256(root / d.meta.file)) for d in expected.documents
+        ]
+        passages = results.passages
+        assert [p.to_dict() for p in passages] == [p.to_dict() for p in want_passages]
+        p_vecs, s_vecs = _shard_vectors(shards, results.totals, embedder.dim, tmp_path)
+        assert (len(p_vecs), len(s_vecs)) == results.totals == (len(passages), len(sentence_table(passages)))
+        last = len(passages) - 1
+        assert (
+            np.abs(p_vecs[last] - embedder.encode_many([passages[last].embed_text], workers=1)[0]).max()
+            < 1e-5
+        )
+    finally:
+        results.close()
+        shelf.close()
+
+
+def test_a_result_missing_from_the_pipeline_fails_the_build(tmp_path: Path) -> None:
+    from qa.errors import QAError
+    from qa.index.distributed import InOrder
+    from qa.shelf import DocumentShelf
+
+    shelf = DocumentShelf(tmp_path)
+    results = InOrder(CORPUS, 2, shelf, tmp_path)
+    try:
+        results.put(1, pickle.dumps((None, "one.txt: unreadable", [], "")), 0, 0, b"")
+        with pytest.raises(QAError, match="1 of 2 corpus files came back without a result"):
+            results.corpus()
+    finally:
+        results.close()
+        shelf.close()
