@@ -4,7 +4,9 @@ built in memory against IVF-SQ8 built a shard at a time into lists on disk); and
 (``extract_facts``) over the documents of ``bench/full_scale.py``, on a shelf as a build has them; and the
 build's per-row tables over those documents (the passage table, the sentence table, each passage's sentence
 rows), which need no vectors; and what a build keeps per document (``documents``: a million one-passage
-documents, PubMed Central's millions of articles in miniature, read onto a shelf and into a passage table).
+documents, PubMed Central's millions of articles in miniature, read onto a shelf and into a passage table);
+and the driver's side of a Ray build (``ray driver``: each file's result as a worker makes it, taken in
+corpus order onto a shelf, a passage table and shard files).
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale1m --passages 1000000
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/scale --passages 100000 \
@@ -13,6 +15,8 @@ documents, PubMed Central's millions of articles in miniature, read onto a shelf
         --parts tables --out bench/results/build_memory_tables.json
     PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/bm --documents 1000000 \
         --parts documents --out bench/results/build_memory_documents.json
+    PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py --data /work/bm --documents 100000 \
+        --parts 'ray driver' --out bench/results/build_memory_ray_driver_100000.json
 
 Uses the passages and cached vectors of ``bench/scale_corpus.py`` (``documents`` writes its own files of
 the benchmarks' abstracts' sentences and needs neither). Reports each part's peak anonymous memory
@@ -26,6 +30,7 @@ import argparse
 import itertools
 import json
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -361,7 +366,7 @@ def main() -> None:
         json.dumps(
             {
                 "command": "PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python bench/build_memory.py "
-                + " ".join(sys.argv[1:]),
+                + shlex.join(sys.argv[1:]),
                 "commit": commit.stdout.strip(),
                 "passages": args.passages,
                 "rows": rows,
