@@ -18,7 +18,8 @@ from qa.pipeline import AskResult, ask  # noqa: E402
 from qa.services import Services  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
-pytest_plugins = ["postgres_server"]  # the ``postgres`` fixture: a real PostgreSQL server for the session
+# the ``postgres`` fixture (a real PostgreSQL server for the session) and ``live_url`` (a live uvicorn server)
+pytest_plugins = ["postgres_server", "live_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

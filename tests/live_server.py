@@ -1,6 +1,6 @@
 """A real uvicorn server on a free 127.0.0.1 port, in a background thread, for tests that need a live URL.
 
-Use it from a test module with ``pytest_plugins = ["live_server"]`` and the ``live_url`` fixture, or
+Its ``live_url`` fixture is every test's (a plugin of tests/conftest.py, so its asserts are rewritten), or
 call ``serve(app)`` directly for any ASGI app; ``qa_serve(env, log)`` runs the real `qa serve` command instead,
 in a process of its own.
 """

@@ -28,7 +28,6 @@ from qa.client import (
     TrialList,
 )
 
-pytest_plugins = ["live_server"]
 HEADLINE = "Which trials combine TLR9 agonists with pembrolizumab?"
 
 

@@ -12,7 +12,6 @@ from conftest import ROOT
 from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
 
-pytest_plugins = ["live_server"]
 NOTEBOOK = ROOT / "examples" / "headline_question.ipynb"
 
 
