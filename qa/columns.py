@@ -106,10 +106,7 @@ class Column:
         assert self._file is not None
         if not self._tail:
             return
-        data, at = memoryview(self._tail).cast("B"), self._written * self._tail.itemsize
-        while data:
-            done = os.pwrite(self._file.fileno(), data, at)
-            data, at = data[done:], at + done
+        pwrite_all(self._file.fileno(), memoryview(self._tail).cast("B"), self._written * self._tail.itemsize)
         with self._lock:  # (``items`` reads the count and the buffer together)
             self._written += len(self._tail)
             self._tail = array(self.code)
@@ -120,3 +117,13 @@ class Column:
         if self._file is not None:
             self._file.close()
             self._written = 0
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:
+    """Write all of ``data`` at ``offset`` of ``fd`` (``os.pwrite`` may write less than it is given); returns
+    the offset after it. Needs no shared file position: threads and a forked child write side by side."""
+    view = memoryview(data).cast("B")
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
+    return offset

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import overload
 
-from qa.columns import Column
+from qa.columns import Column, pwrite_all
 from qa.documents import Document
 from qa.keys import KeyRows
 
@@ -44,10 +44,7 @@ class DocumentShelf(Sequence[Document]):
 
     def append(self, doc: Document) -> None:
         data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
-        at = self._end
-        while data:
-            done = os.pwrite(self._file.fileno(), data, at)
-            data, at = data[done:], at + done
+        at = pwrite_all(self._file.fileno(), data, self._end)
         self.rows.append(doc.id)  # (a corpus refuses repeated ids once all are read: ``repeated_ids``)
         self._end = at
         self._offsets.append(at)

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.columns import pwrite_all
 from qa.documents import Document
 from qa.facts.vocab import Mention, Vocabulary, norm_key
 from qa.sentences import split_sentences
@@ -170,7 +171,7 @@ class _ScanFile:
         if len(data) > room:
             offset, room = self._end, len(data)
             self._end += room
-        os.pwrite(self._file.fileno(), data, offset)
+        pwrite_all(self._file.fileno(), data, offset)
         self._at[doc_id] = (offset, len(data), room)
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 from qa.chunking import Passage
+from qa.columns import pwrite_all
 from qa.documents import Document, DocumentMeta, document_from_dict, document_to_dict
 
 STORE_FILE = "store.sqlite3"
@@ -382,10 +383,7 @@ class RowWriter:
             raise IndexError(f"rows {at}..{at + len(block)} out of range for {self.shape[0]} rows")
         if not len(block):  # (a memoryview of no rows cannot be cast)
             return
-        view, offset = block.data.cast("B"), self.offset + at * self._row_bytes
-        while view:
-            done = os.pwrite(self._fd, view, offset)
-            view, offset = view[done:], offset + done
+        pwrite_all(self._fd, block.data, self.offset + at * self._row_bytes)
 
     def close(self) -> None:
         if self._fd >= 0:
