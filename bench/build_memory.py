@@ -245,7 +245,7 @@ def _documents(data: Path, n: int, folder: Path) -> dict[str, object]:
         table.add(doc, chunk_document(doc, _words, max_tokens=150, overlap=1))
     tabled = time.perf_counter()
     asked = [f"PMC{9_000_000 + k}" for k in np.random.default_rng(5).permutation(n)[: n // 10].tolist()]
-    found = sum(shelf.get(i) is not None and len(table.rows_of(i)) >= 0 for i in asked)
+    found = sum(shelf.get(i) is not None and len(table.rows_of(i)) > 0 for i in asked)
     looked = time.perf_counter()
     counts = {"documents": len(shelf), "chunks": len(table)}
     shelf.close()

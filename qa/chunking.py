@@ -120,6 +120,10 @@ def chunk_document(doc: Document, count: TokenCounter, *, max_tokens: int, overl
             groups[-1][2].extend(block_units)
         else:
             groups.append((block.section_id, block.kind, list(block_units)))
+    if not groups:  # headings and nothing else (a title on its own): their text is the passage, not lost
+        for block in doc.blocks:
+            if block.kind == "heading":
+                groups.append((block.section_id, "body", list(_units(doc, block.start, block.end, "body"))))
 
     for section_id, kind, spans in groups:
         path = doc.section_path(section_id)

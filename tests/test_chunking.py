@@ -170,3 +170,18 @@ def test_a_sentence_over_the_budget_is_cut_at_word_boundaries(embedder: Embedder
         assert doc.text[p.start - 1].isspace() and (p.end == len(doc.text) or doc.text[p.end].isspace())
     joined = " ".join(p.text for p in passages)
     assert joined.split() == words  # every word once, in order
+
+
+def test_a_document_of_headings_only_is_one_passage_not_none(embedder: Embedder, tmp_path: Path) -> None:
+    """A record that is a title and nothing else (read as a numbered heading) stays searchable: with no body,
+    caption or table text at all, its headings are its passages."""
+    title = "2. Checkpoint Inhibitors in Advanced Melanoma: Roles and Limitations"
+    (tmp_path / "title_only.txt").write_text(title + "\n", encoding="utf-8")
+    doc = _load(tmp_path)
+    assert [b.kind for b in doc.blocks] == ["heading"]  # as the plain-text reader reads it
+    passages = _chunk(doc, embedder, max_tokens=MODEL_LIMIT)
+    assert [(p.kind, p.text) for p in passages] == [
+        ("body", doc.text[doc.blocks[0].start : doc.blocks[0].end])
+    ]
+    assert "Checkpoint Inhibitors in Advanced Melanoma" in passages[0].text
+    assert passages[0].id == passage_id(doc.id, passages[0].start, passages[0].end)
