@@ -4,7 +4,7 @@ read back by row and kept for the last few (``DocumentShelf``, a ``Sequence[Docu
 A full build reads every document several times (chunking, the sentence texts, the facts step's passes,
 the store); holding them all costs their texts and structure for the whole build: ~10^4 documents at 10^6
 passages, ~10^6 at PubMed Central's ~10^8. The shelf holds each document's offset in the file, and its id
-in a ``KeyRows`` (``qa.keys``: the ids' bytes in scratch files, a table of their hashes in memory).
+in a ``KeyRows`` (``qa.keys``: the ids' bytes in scratch files, a table of their hashes mapped from one).
 
 The file has no name (``tempfile.TemporaryFile``: unlinked at once), so a killed build leaves nothing behind;
 rows are read with ``os.pread``, which needs no shared file position, so threads and a forked child (the

@@ -1,5 +1,5 @@
-"""Document ids numbered as they come, held as a table of hashes in memory and their bytes in scratch files,
-read back as the dict and list they stand for."""
+"""Document ids numbered as they come, held as a table of hashes (in memory, or mapped from a scratch file)
+and their bytes in scratch files, read back as the dict and list they stand for."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def test_key_rows_read_as_the_dict_of_first_rows_and_the_list_of_ids(
     spill: bool, collide: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("qa.columns.Column.BUFFER", 100)  # spilled columns write out many times
+    monkeypatch.setattr(qa.keys, "MAPPED_SLOTS", 64)  # a spilled table is mapped from its second growth on
+    monkeypatch.setattr(qa.keys, "_GROW_CHUNK", 50)  # growing places the old slots in many chunks
     if collide:  # a handful of hash values for thousands of ids: every lookup walks past others' slots
         monkeypatch.setattr(qa.keys, "_hash", lambda key: len(key) % 7 - 3)
     ids = _real_ids()[: 1500 if collide else None]
@@ -56,8 +58,9 @@ def test_key_rows_read_as_the_dict_of_first_rows_and_the_list_of_ids(
     with pytest.raises(IndexError):
         keys.key(len(ids))
     assert list(tmp_path.iterdir()) == []  # scratch files have no name
+    assert keys.mapped == spill
     if spill:
-        assert keys.held_bytes < 48 * len(first_rows) + 100 * 9  # the table and two buffers, not the ids
+        assert keys.held_bytes < 100 * 9  # two columns' buffers: neither the ids nor the table
     context = multiprocessing.get_context("fork")  # the build steps' process reads the parent's tables
     reader, writer = context.Pipe(duplex=False)
     probe = [*ids[::37], "no such id"]
@@ -66,3 +69,4 @@ def test_key_rows_read_as_the_dict_of_first_rows_and_the_list_of_ids(
     assert reader.recv() == [first_rows.get(k) for k in probe]
     child.join(30)
     keys.close()
+    assert len(keys) == 0 and keys.get(ids[0]) is None
