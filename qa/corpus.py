@@ -101,34 +101,48 @@ def corpus_files(root: Path) -> CorpusFiles:
         raise CorpusError(f"{root}: not a folder")
     names: list[str] = []
     try:
-        entries = _sorted_entries(root)
+        listing = _listing(str(root))
     except PermissionError as exc:
         raise CorpusError(f"{root}: cannot list the folder ({exc.strerror})") from exc
-    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", iter(entries))]
+    stack: list[tuple[str, str, Iterator[str], set[str]]] = [("", str(root), iter(listing[0]), listing[1])]
     while stack:
-        prefix, it = stack[-1]
-        entry = next(it, None)
-        if entry is None:
+        prefix, folder, it, folders = stack[-1]
+        name = next(it, None)
+        if name is None:
             stack.pop()
             continue
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-            is_file = not is_dir and (entry.is_file() or entry.is_symlink())
-        except OSError:
-            continue
-        if is_dir:
+        if name in folders:
             try:
-                stack.append((prefix + entry.name + "/", iter(_sorted_entries(Path(entry.path)))))
+                inner, inner_folders = _listing(os.path.join(folder, name))
             except OSError:  # (sorted Paths from ``rglob`` skipped an unreadable subfolder too)
                 continue
-        elif is_file and not entry.name.startswith(".") and reader_for(Path(entry.name)) is not None:
-            names.append(prefix + entry.name)
+            stack.append((prefix + name + "/", os.path.join(folder, name), iter(inner), inner_folders))
+        else:
+            names.append(prefix + name)  # (a top folder's own name: "" + name is name)
     return CorpusFiles(root, names)
 
 
-def _sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
+def _listing(folder: str) -> tuple[list[str], set[str]]:
+    """A folder's entries that ``corpus_files`` takes, as their names in sorted order: its subfolders (not
+    links to folders), which are also in the set, and the files a reader handles that are not dot-names.
+    Only names are kept: one ``os.DirEntry`` at a time, not a million of them (with their paths) at once,
+    whose freed pages the heap kept (~0.2 GB at 10^6 files in one folder)."""
+    names: list[str] = []
+    folders: set[str] = set()
     with os.scandir(folder) as it:
-        return sorted(it, key=lambda e: e.name)
+        for entry in it:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_file = not is_dir and (entry.is_file() or entry.is_symlink())
+            except OSError:
+                continue
+            if is_dir:
+                folders.add(entry.name)
+                names.append(entry.name)
+            elif is_file and not entry.name.startswith(".") and reader_for(Path(entry.name)) is not None:
+                names.append(entry.name)
+    names.sort()
+    return names, folders
 
 
 def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_bytes: int) -> Document:
