@@ -232,15 +232,40 @@ def _run_pipeline(
     progress: bool,
 ) -> dict[str, object]:
     """Stream the corpus through Ray, each result batch into ``results`` as it comes back."""
-    import pyarrow as pa
     import ray
 
     t0 = time.perf_counter()
     context = ray.data.DataContext.get_current()
+    ray_log = logging.getLogger("ray.data")
+    was = (context.execution_options.preserve_order, context.enable_progress_bars, ray_log.level)
     context.execution_options.preserve_order = True  # results in corpus order: the driver waits for none
     if not progress:  # Ray Data's progress lines every few seconds
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        ray_log.setLevel(logging.WARNING)
         context.enable_progress_bars = False
+    try:
+        texts = _stream(settings, files, results, ray, actors=actors, gpus=gpus)
+    finally:  # (the driver's process may run other Ray Data work after the build)
+        context.execution_options.preserve_order, context.enable_progress_bars = was[0], was[1]
+        ray_log.setLevel(was[2])
+    seconds = time.perf_counter() - t0
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    return {
+        "nodes": len(nodes),
+        "actors": actors,
+        "gpus_per_actor": gpus,
+        "documents": len(files),
+        "texts_embedded": texts,
+        "pipeline_seconds": round(seconds, 3),
+    }
+
+
+def _stream(
+    settings: Settings, files: CorpusFiles, results: InOrder, ray: Any, *, actors: int, gpus: float
+) -> int:
+    """The pipeline over ``files`` (reading and chunking as tasks, embedding in ``actors``), each result
+    ``put`` into ``results`` as it comes; the number of texts embedded."""
+    import pyarrow as pa
+
     n = len(files)
     table = pa.table({"index": pa.array(range(n), pa.int64()), "path": pa.array(files.names, pa.string())})
     per_block = max(1, min(FILES_PER_BLOCK, -(-n // (4 * actors))))
@@ -277,16 +302,7 @@ def _run_pipeline(
         ):
             results.put(int(i), payload, int(n_p), int(n_s), vectors)
         texts += int(counts.sum())
-    seconds = time.perf_counter() - t0
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
-    return {
-        "nodes": len(nodes),
-        "actors": actors,
-        "gpus_per_actor": gpus,
-        "documents": n,
-        "texts_embedded": texts,
-        "pipeline_seconds": round(seconds, 3),
-    }
+    return texts
 
 
 class InOrder:

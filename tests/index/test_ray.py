@@ -170,3 +170,43 @@ def test_a_result_missing_from_the_pipeline_fails_the_build(tmp_path: Path) -> N
     finally:
         results.close()
         shelf.close()
+
+
+def test_the_pipeline_sets_ray_datas_order_and_progress_only_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    import ray
+
+    import qa.index.distributed as distributed
+    from qa.corpus import corpus_files
+    from qa.shelf import DocumentShelf
+
+    context, ray_log = ray.data.DataContext.get_current(), logging.getLogger("ray.data")
+    monkeypatch.setattr(context.execution_options, "preserve_order", False)
+    monkeypatch.setattr(context, "enable_progress_bars", True)
+    monkeypatch.setattr(ray_log, "level", logging.INFO)
+    seen = []
+
+    def failing_stream(*args: object, **kwargs: object) -> int:  # the pipeline failing part way
+        seen.append((context.execution_options.preserve_order, context.enable_progress_bars, ray_log.level))
+        raise RuntimeError("a worker died")
+
+    monkeypatch.setattr(distributed, "_stream", failing_stream)
+    shelf = DocumentShelf(tmp_path)
+    results = distributed.InOrder(CORPUS, 2, shelf, tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="a worker died"):
+            distributed._run_pipeline(
+                Settings(), corpus_files(CORPUS), results, actors=1, gpus=0, progress=False
+            )
+    finally:
+        results.close()
+        shelf.close()
+    assert seen == [(True, False, logging.WARNING)]
+    assert (context.execution_options.preserve_order, context.enable_progress_bars, ray_log.level) == (
+        False,
+        True,
+        logging.INFO,
+    )
