@@ -8,8 +8,8 @@ and first row (12 bytes a slot, at most half of them full: 24-48 bytes a string)
 string, walks the table from its slot and checks the string of each row whose hash matches, so hash
 collisions cost a read, never a wrong row. A spilled ``KeyRows`` maps a table of more than ``MAPPED_SLOTS``
 slots from an unnamed scratch file (as ``qa.columns`` maps its columns): its pages are the kernel's file
-cache, not the process's heap, so at PubMed Central's ~6 million articles the two tables a build keeps
-(shelf and passage table) are not ~0.6 GB of heap. Growing it places the old slots again a chunk at a
+cache, not the process's heap, so at PubMed Central's ~6 million articles the three a build keeps (the
+shelf's, the passage table's, the corpus hash's) are not ~0.6 GB of heap. Growing it places the old slots again a chunk at a
 time, so what it allocates meanwhile is bounded too.
 
 The hashes are Python's own (``hash``): the same in this process and in a forked child (the build steps'
@@ -150,7 +150,10 @@ class KeyRows(Mapping[str, int]):
         if not self._spill or size <= MAPPED_SLOTS:
             return np.full(size, _EMPTY, dtype=np.int32), np.zeros(size, dtype=np.int64)
         with tempfile.TemporaryFile(dir=self._folder, prefix=".keys-") as file:
-            os.posix_fallocate(file.fileno(), 0, 12 * size)  # (a full disk: an OSError here, not a SIGBUS)
+            if hasattr(os, "posix_fallocate"):  # (a full disk: an OSError here, not a SIGBUS later)
+                os.posix_fallocate(file.fileno(), 0, 12 * size)
+            else:  # (macOS has none)
+                file.truncate(12 * size)
             pages = mmap.mmap(file.fileno(), 12 * size)  # (the map keeps the file; the arrays keep the map)
         hashes = np.frombuffer(pages, dtype=np.int64, count=size)
         rows = np.frombuffer(pages, dtype=np.int32, count=size, offset=8 * size)
