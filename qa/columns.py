@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeAlias
 
@@ -52,7 +52,10 @@ class Column:
             self._write_tail()
 
     def extend(self, items: Iterable[int]) -> None:
-        self._tail.extend(items)
+        if isinstance(items, bytes) and self.code == "B":
+            self._tail.frombytes(items)  # (``extend`` takes a bytes object an int at a time)
+        else:
+            self._tail.extend(items)
         self._view = None
         if self._file is not None and len(self._tail) >= self.BUFFER:
             self._write_tail()
@@ -117,6 +120,40 @@ class Column:
         if self._file is not None:
             self._file.close()
             self._written = 0
+
+
+class ByteRows:
+    """Rows of bytes appended in order and read back by index or as a run (``rows``): the bytes in one spilled
+    column and each row's end in another, so only a buffer of each is held in memory."""
+
+    def __init__(self, *, folder: Path | None = None) -> None:
+        self._data = Column("B", spill=True, folder=folder)  # row i's: data[ends[i - 1]:ends[i]]
+        self._ends = Column("q", spill=True, folder=folder)
+
+    def append(self, row: bytes) -> None:
+        self._data.extend(row)
+        self._ends.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def row(self, i: int) -> bytes:
+        """Row ``i`` (from the end when negative; ``IndexError`` past it)."""
+        ends = self._ends.view()
+        i = range(len(ends))[i]
+        return bytes(self._data.view()[ends[i - 1] if i else 0 : ends[i]])
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """Rows ``start:stop`` in order (those appended by the time it starts)."""
+        data, ends = self._data.view(), self._ends.view()
+        begin = ends[start - 1] if start else 0
+        for end in ends[start:stop]:
+            yield bytes(data[begin:end])
+            begin = end
+
+    def close(self) -> None:
+        self._data.close()
+        self._ends.close()
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:

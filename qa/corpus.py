@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
-from qa.columns import Column
+from qa.columns import ByteRows
 from qa.documents import Document, DocumentMeta
 from qa.errors import CorpusError
 from qa.keys import KeyRows
+from qa.listing import corpus_files
 from qa.readers import reader_for, supported_suffixes
 from qa.shelf import DocumentShelf, repeated_ids, rows_by_id
 
@@ -61,90 +61,6 @@ def _read_manifest(root: Path) -> dict[str, dict[str, Any]]:
         ) from exc
 
 
-class CorpusFiles(Sequence[Path]):
-    """A corpus folder's document files in order, each kept as its path's text below the folder (a ``Path``
-    is made when read): 10^6 files listed as ``Path`` objects took ~0.6 GB, as text ~0.07 GB."""
-
-    def __init__(self, root: Path, names: list[str]) -> None:
-        self.root, self._names = root, names
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    @property
-    def names(self) -> Sequence[str]:
-        """Each file's path below the folder, as POSIX text."""
-        return self._names
-
-    @overload
-    def __getitem__(self, i: int) -> Path: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Path]: ...
-
-    def __getitem__(self, i: int | slice) -> Path | list[Path]:
-        if isinstance(i, slice):
-            return [self.root / name for name in self._names[i]]
-        return self.root / self._names[i]
-
-    def __iter__(self) -> Iterator[Path]:
-        return (self.root / name for name in self._names)
-
-
-def corpus_files(root: Path) -> CorpusFiles:
-    """Document files under ``root`` that a reader handles, in a stable order: by their path's parts, as
-    sorted ``Path``s are (a folder's files at its name's place among its siblings), folders that are links
-    not followed, names starting with a dot left out, unreadable subfolders skipped."""
-    if not root.exists():
-        raise CorpusError(f"{root}: corpus folder does not exist")
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a folder")
-    names: list[str] = []
-    try:
-        listing = _listing(str(root))
-    except PermissionError as exc:
-        raise CorpusError(f"{root}: cannot list the folder ({exc.strerror})") from exc
-    stack: list[tuple[str, str, Iterator[str], set[str]]] = [("", str(root), iter(listing[0]), listing[1])]
-    while stack:
-        prefix, folder, it, folders = stack[-1]
-        name = next(it, None)
-        if name is None:
-            stack.pop()
-            continue
-        if name in folders:
-            try:
-                inner, inner_folders = _listing(os.path.join(folder, name))
-            except OSError:  # (sorted Paths from ``rglob`` skipped an unreadable subfolder too)
-                continue
-            stack.append((prefix + name + "/", os.path.join(folder, name), iter(inner), inner_folders))
-        else:
-            names.append(prefix + name)  # (a top folder's own name: "" + name is name)
-    return CorpusFiles(root, names)
-
-
-def _listing(folder: str) -> tuple[list[str], set[str]]:
-    """A folder's entries that ``corpus_files`` takes, as their names in sorted order: its subfolders (not
-    links to folders), which are also in the set, and the files a reader handles that are not dot-names.
-    Only names are kept: one ``os.DirEntry`` at a time, not a million of them (with their paths) at once,
-    whose freed pages the heap kept (~0.2 GB at 10^6 files in one folder)."""
-    names: list[str] = []
-    folders: set[str] = set()
-    with os.scandir(folder) as it:
-        for entry in it:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                is_file = not is_dir and (entry.is_file() or entry.is_symlink())
-            except OSError:
-                continue
-            if is_dir:
-                folders.add(entry.name)
-                names.append(entry.name)
-            elif is_file and not entry.name.startswith(".") and reader_for(Path(entry.name)) is not None:
-                names.append(entry.name)
-    names.sort()
-    return names, folders
-
-
 def load_document(path: Path, root: Path, entry: dict[str, Any] | None, max_bytes: int) -> Document:
     reader = reader_for(path)
     if reader is None:
@@ -187,8 +103,10 @@ def load_corpus(root: Path, *, max_file_mb: float = 20.0, shelf: DocumentShelf |
     folder = shelf.folder if shelf is not None else None
     entries = HashEntries(folder=folder)  # (the shelf is not read again)
     sources = FileShas(folder=folder)
+    files = corpus_files(root, folder=folder)
+    skipped += files.skipped
     try:
-        for path in corpus_files(root):
+        for path in files:
             document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
             if document is None:
                 skipped.append(message)
@@ -207,6 +125,7 @@ def load_corpus(root: Path, *, max_file_mb: float = 20.0, shelf: DocumentShelf |
         raise
     finally:
         entries.close()
+        files.close()
     corpus.sources = sources
     return corpus
 
@@ -261,15 +180,13 @@ class HashEntries:
 
     def __init__(self, *, folder: Path | None = None) -> None:
         self._ids = KeyRows(spill=True, folder=folder)
-        self._data = Column("B", spill=True, folder=folder)  # row i's: data[ends[i - 1]:ends[i]]
-        self._ends = Column("q", spill=True, folder=folder)
+        self._entries = ByteRows(folder=folder)  # row i's metadata as JSON, then its text's sha256
         self._ordered, self._last = True, ""
 
     def add(self, doc_id: str, meta: dict[str, Any], sha256: str) -> None:
         self._ids.append(doc_id)
         self._ordered, self._last = self._ordered and doc_id >= self._last, doc_id
-        self._data.extend(json.dumps(meta, sort_keys=True).encode() + sha256.encode())
-        self._ends.append(len(self._data))
+        self._entries.append(json.dumps(meta, sort_keys=True).encode() + sha256.encode())
 
     @property
     def ids(self) -> KeyRows:
@@ -278,17 +195,19 @@ class HashEntries:
     def hash(self, root: Path) -> str:
         """The corpus hash (``corpus_hash``'s) of the documents added, with ``root``'s corpus-level files."""
         n = self._ids.rows
-        order: Iterable[int] = range(n) if self._ordered else sorted(range(n), key=self._ids.key)
-        data, ends = self._data.view(), self._ends.view()
+        rows = (
+            self._entries.rows()
+            if self._ordered
+            else map(self._entries.row, sorted(range(n), key=self._ids.key))
+        )
         h = hashlib.sha256()
-        for row in order:
-            h.update(data[ends[row - 1] if row else 0 : ends[row]])
+        for row in rows:
+            h.update(row)
         return _with_corpus_files(h, root)
 
     def close(self) -> None:
         self._ids.close()
-        self._data.close()
-        self._ends.close()
+        self._entries.close()
 
 
 class FileShas:
@@ -298,28 +217,21 @@ class FileShas:
     every document from the build's shelf again (~100 s at 10^6 documents) and a dict of them all."""
 
     def __init__(self, *, folder: Path | None = None) -> None:
-        self._data = Column("B", spill=True, folder=folder)  # a file's path (UTF-8), then its 32-byte sha256
-        self._ends = Column("q", spill=True, folder=folder)
+        self._rows = ByteRows(folder=folder)  # a file's path (UTF-8), then its 32-byte sha256
 
     def add(self, file: str, sha256: str) -> None:
-        self._data.extend(file.encode("utf-8") + bytes.fromhex(sha256))
-        self._ends.append(len(self._data))
+        self._rows.append(file.encode("utf-8") + bytes.fromhex(sha256))
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return len(self._rows)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """(corpus file, sha256 in hex) in the order added."""
-        data, ends = self._data.view(), self._ends.view()
-        start = 0
-        for end in ends:
-            item = bytes(data[start:end])
-            yield item[:-32].decode("utf-8"), item[-32:].hex()
-            start = end
+        for row in self._rows.rows():
+            yield row[:-32].decode("utf-8"), row[-32:].hex()
 
     def close(self) -> None:
-        self._data.close()
-        self._ends.close()
+        self._rows.close()
 
 
 def file_sha256(path: Path) -> str:
@@ -348,9 +260,10 @@ def corpus_digest(root: Path, *, max_file_mb: float = 20.0) -> str:
     allocator never gave back)."""
     root = Path(root)
     manifest = read_manifest(root)
-    entries, skipped = HashEntries(), []
+    files = corpus_files(root)
+    entries, skipped = HashEntries(), list(files.skipped)
     try:
-        for path in corpus_files(root):
+        for path in files:
             document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
             if document is None:
                 skipped.append(message)
@@ -363,6 +276,7 @@ def corpus_digest(root: Path, *, max_file_mb: float = 20.0) -> str:
         return entries.hash(root)
     finally:
         entries.close()
+        files.close()
 
 
 def _with_corpus_files(h: Any, root: Path) -> str:

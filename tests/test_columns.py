@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.columns import Column
+from qa.columns import ByteRows, Column
 
 
 def _sum_in_child(column: Column, out: Connection) -> None:
@@ -71,3 +71,27 @@ def test_an_empty_spilled_column_has_an_empty_view(tmp_path: Path) -> None:
     column = Column("q", spill=True, folder=tmp_path)
     assert len(column.view()) == 0 and column.numpy().size == 0 and column.numpy().dtype == np.int64
     assert os.listdir(tmp_path) == []
+
+
+def test_byte_rows_read_back_as_appended_by_index_and_in_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Column, "BUFFER", 16)  # spilled after a few rows
+    rng = np.random.default_rng(3)
+    rows = [rng.bytes(int(rng.integers(0, 40))) for _ in range(300)]  # empty rows among them
+    kept = ByteRows(folder=tmp_path)
+    for k, row in enumerate(rows):
+        kept.append(row)
+        if k % 50 == 0:  # read between appends
+            assert kept.row(k) == row and list(kept.rows(max(0, k - 3))) == rows[max(0, k - 3) : k + 1]
+    assert len(kept) == len(rows) and kept._data.spilled and kept._data.held < 16
+    assert [kept.row(k) for k in range(len(rows))] == rows and kept.row(-1) == rows[-1]
+    assert (
+        list(kept.rows()) == rows
+        and list(kept.rows(120, 177)) == rows[120:177]
+        and list(kept.rows(9, 9)) == []
+    )
+    with pytest.raises(IndexError):
+        kept.row(len(rows))
+    kept.close()
+    assert len(kept) == 0 and list(kept.rows()) == []

@@ -24,17 +24,16 @@ from qa.chunking import TokenCounter, chunk_document
 from qa.corpus import (
     MANIFEST,
     Corpus,
-    CorpusFiles,
     FileShas,
     HashEntries,
     assemble_corpus,
-    corpus_files,
     file_sha256,
     read_corpus_file,
     read_manifest,
 )
 from qa.encoding import Embedder, resolve_model
 from qa.errors import CorpusError, QAError
+from qa.listing import CorpusFiles, corpus_files
 from qa.index.build import (
     Stopwatch,
     assemble_build,
@@ -193,6 +192,7 @@ def build_index_ray(
             shards.mkdir()
             shelf = DocumentShelf(index_dir)  # the documents on disk beside the index, as a single build's
             results = InOrder(root, len(files), shelf, shards)
+            results.skipped += files.skipped
             try:
                 stats = _run_pipeline(settings, files, results, actors=actors, gpus=gpus, progress=progress)
                 corpus = results.corpus()
@@ -266,11 +266,14 @@ def _stream(
     ``put`` into ``results`` as it comes; the number of texts embedded."""
     import pyarrow as pa
 
-    n = len(files)
-    table = pa.table({"index": pa.array(range(n), pa.int64()), "path": pa.array(files.names, pa.string())})
+    n, names = len(files), files.names
     per_block = max(1, min(FILES_PER_BLOCK, -(-n // (4 * actors))))
-    ds: Any = ray.data.from_arrow([table.slice(at, per_block) for at in range(0, n, per_block)])
-    del table  # (the blocks are in Ray's object store now)
+    blocks = []  # each put into Ray's object store as it is made: the driver holds one block's paths
+    for at in range(0, n, per_block):
+        stop = min(n, at + per_block)
+        block = {"index": pa.array(range(at, stop), pa.int64()), "path": pa.array(names[at:stop], pa.string())}
+        blocks.append(ray.put(pa.table(block)))
+    ds: Any = ray.data.from_arrow_refs(blocks)
     ds = ds.map(
         read_and_chunk,
         fn_kwargs={

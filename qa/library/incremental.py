@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from qa.corpus import Corpus, _read_manifest, corpus_files, corpus_hash, file_sha256, load_document
+from qa.corpus import Corpus, _read_manifest, corpus_hash, file_sha256, load_document
 from qa.documents import Document
 from qa.encoding import Embedder
 from qa.errors import CorpusError, DuplicateDocument, NotFound
@@ -37,6 +37,7 @@ from qa.index.tables import SENTENCE_VECTORS, STORE_FILE, Passages, RowFile, Sen
 from qa.library.journal import Moves
 from qa.library.uploads import Staged
 from qa.library.vectors import CACHE_FILE, VectorCache, encode_cached
+from qa.listing import corpus_files
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,21 +111,25 @@ def _current_documents(
     manifest = _read_manifest(corpus_dir)
     docs: dict[str, Document] = {}
     sources: dict[str, str] = {}
-    skipped: list[str] = []
-    for path in corpus_files(corpus_dir) if any(corpus_dir.iterdir()) else []:
-        rel = path.relative_to(corpus_dir).as_posix()
-        try:
-            digest = file_sha256(path)
-            old = previous.documents.get(rel)
-            if old is not None and previous.sources.get(rel) == digest:
-                docs[rel] = old
-            else:
-                docs[rel] = load_document(path, corpus_dir, manifest.get(rel), max_bytes)
-            sources[rel] = digest
-        except OSError as exc:
-            skipped.append(f"{path}: cannot read ({exc.strerror})")
-        except CorpusError as exc:
-            skipped.append(exc.message)
+    files = corpus_files(corpus_dir)
+    skipped = list(files.skipped)
+    try:
+        for path in files:
+            rel = path.relative_to(corpus_dir).as_posix()
+            try:
+                digest = file_sha256(path)
+                old = previous.documents.get(rel)
+                if old is not None and previous.sources.get(rel) == digest:
+                    docs[rel] = old
+                else:
+                    docs[rel] = load_document(path, corpus_dir, manifest.get(rel), max_bytes)
+                sources[rel] = digest
+            except OSError as exc:
+                skipped.append(f"{path}: cannot read ({exc.strerror})")
+            except CorpusError as exc:
+                skipped.append(exc.message)
+    finally:
+        files.close()
     return docs, sources, skipped
 
 

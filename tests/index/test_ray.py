@@ -99,7 +99,8 @@ def test_results_taken_in_corpus_order_whatever_order_they_come_in(
     """The driver's side of the pipeline without a cluster: the workers' results for a real corpus (a JATS
     paper and a file no reader can read beside the seed documents), put in reverse order, make the corpus a
     single-process build reads, and the shards the vectors in its order."""
-    from qa.corpus import corpus_files, file_sha256, load_corpus
+    from qa.corpus import file_sha256, load_corpus
+    from qa.listing import corpus_files
     from qa.errors import QAError
     from qa.index.distributed import InOrder, _shard_vectors, read_and_chunk
     from qa.shelf import DocumentShelf
@@ -180,7 +181,7 @@ def test_the_pipeline_sets_ray_datas_order_and_progress_only_while_it_runs(
     import ray
 
     import qa.index.distributed as distributed
-    from qa.corpus import corpus_files
+    from qa.listing import corpus_files
     from qa.shelf import DocumentShelf
 
     context, ray_log = ray.data.DataContext.get_current(), logging.getLogger("ray.data")
