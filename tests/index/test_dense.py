@@ -143,6 +143,43 @@ def test_ivf_is_built_shard_by_shard_into_lists_on_disk_that_load_mapped_from_be
         DenseIndex.load(final / "dense.faiss", "ivf", record)
 
 
+def test_an_ivf_index_trains_on_its_sample_mapped_from_a_scratch_file(
+    sentence_vectors: tuple[np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training sample (40 vectors a list, growing as the square root of the corpus) is written a batch at
+    a time to an unnamed file and trained on from its map: the same index as one trained on those rows."""
+    vectors, queries = sentence_vectors
+    monkeypatch.setattr(dense, "IVF_POINTS_PER_LIST", 2)  # a sample smaller than the vectors
+    monkeypatch.setattr(dense, "ADD_BATCH", 30)  # written in several batches
+    size = 200
+    assert len(vectors) > size > 2 * int(4 * len(vectors) ** 0.5)
+    sample = dense._mapped_sample(vectors, size, 0, tmp_path)
+    rows = dense._sample_rows(len(vectors), size, 0)
+    assert (
+        isinstance(sample, np.memmap)
+        and not sample.flags.writeable
+        and sample.shape == (size, vectors.shape[1])
+    )
+    assert np.array_equal(sample, vectors[rows]) and len(set(rows.tolist())) == size
+    assert list(tmp_path.iterdir()) == []  # the file has no name
+    del sample
+
+    ivf = DenseIndex.build(vectors, "ivf", train_sample=size, scratch=tmp_path)
+    assert ivf.params.train_sample == size
+    whole = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(vectors.shape[1]),
+        vectors.shape[1],
+        ivf.params.nlist,
+        faiss.ScalarQuantizer.QT_8bit,
+        faiss.METRIC_INNER_PRODUCT,
+    )
+    whole.train(np.ascontiguousarray(vectors[rows]))
+    whole.add(vectors)
+    whole.nprobe = ivf.params.nprobe
+    got, want = ivf.search(queries, 10), whole.search(queries, 10)
+    assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0])
+
+
 def test_a_build_with_an_ivf_index_keeps_its_lists_in_the_build(embedder: Embedder, tmp_path: Path) -> None:
     settings = Settings(  # "auto" from dense_ivf_min passages, as a corpus too large for HNSW's graph
         corpus_dir=CORPUS,
