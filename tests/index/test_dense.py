@@ -96,6 +96,13 @@ def test_a_build_above_dense_exact_max_records_hnsw_and_searches_within_a_docume
     assert np.all(np.diff(scores[0]) <= 0)
 
 
+def _ivf_sq8(dim: int, nlist: int) -> faiss.Index:
+    """An empty IVF-SQ8 index by inner product, as ``DenseIndex.build`` makes one, to train and fill in memory."""
+    return faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+
+
 def test_ivf_is_built_shard_by_shard_into_lists_on_disk_that_load_mapped_from_beside_the_index(
     sentence_vectors: tuple[np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,13 +117,7 @@ def test_ivf_is_built_shard_by_shard_into_lists_on_disk_that_load_mapped_from_be
         and ivf.params.nlist == int(4 * len(vectors) ** 0.5)
     )
     # the same codes and ids as one IVF-SQ8 index of every vector in memory, trained on the same sample
-    whole = faiss.IndexIVFScalarQuantizer(
-        faiss.IndexFlatIP(vectors.shape[1]),
-        vectors.shape[1],
-        ivf.params.nlist,
-        faiss.ScalarQuantizer.QT_8bit,
-        faiss.METRIC_INNER_PRODUCT,
-    )
+    whole = _ivf_sq8(vectors.shape[1], ivf.params.nlist)
     whole.train(vectors)
     whole.add(vectors)
     whole.nprobe = ivf.params.nprobe
@@ -166,13 +167,7 @@ def test_an_ivf_index_trains_on_its_sample_mapped_from_a_scratch_file(
 
     ivf = DenseIndex.build(vectors, "ivf", train_sample=size, scratch=tmp_path)
     assert ivf.params.train_sample == size
-    whole = faiss.IndexIVFScalarQuantizer(
-        faiss.IndexFlatIP(vectors.shape[1]),
-        vectors.shape[1],
-        ivf.params.nlist,
-        faiss.ScalarQuantizer.QT_8bit,
-        faiss.METRIC_INNER_PRODUCT,
-    )
+    whole = _ivf_sq8(vectors.shape[1], ivf.params.nlist)
     whole.train(np.ascontiguousarray(vectors[rows]))
     whole.add(vectors)
     whole.nprobe = ivf.params.nprobe
