@@ -18,6 +18,7 @@ from typing import overload
 from qa.columns import ByteRows
 from qa.errors import CorpusError
 from qa.readers import reader_for
+from qa.text_rules import is_utf8_name, shown_name
 
 RUN = 1 << 16  # a folder's names sorted in memory at a time (a larger folder: sorted runs, merged)
 
@@ -155,10 +156,10 @@ class _Listing(Iterator[tuple[str, bool]]):
                 name = entry.name
                 if not (is_dir or (is_file and not name.startswith(".") and reader_for(Path(name)))):
                     continue
-                if not name.isascii() and not _is_utf8(name):
-                    shown = os.fsencode(entry.path).decode("utf-8", "backslashreplace")
+                if not name.isascii() and not is_utf8_name(name):
+                    kind = "folder" if is_dir else "file"
                     skipped.append(
-                        f"{shown}: the name is not UTF-8 text; rename the {_kind(is_dir)} to read it"
+                        f"{shown_name(entry.path)}: the name is not UTF-8 text; rename the {kind} to read it"
                     )
                     continue
                 if is_dir:
@@ -194,16 +195,3 @@ class _Listing(Iterator[tuple[str, bool]]):
         if self._sorted is not None:
             self._entries = iter(())
             self._sorted.close()
-
-
-def _is_utf8(name: str) -> bool:
-    """Whether a name from ``os.scandir`` was UTF-8 (bytes that are not come as lone surrogates)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _kind(is_dir: bool) -> str:
-    return "folder" if is_dir else "file"

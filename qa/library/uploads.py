@@ -15,7 +15,7 @@ from qa.corpus import _read_manifest, load_document
 from qa.documents import Document
 from qa.errors import BadInput, CorpusError, TooLarge
 from qa.readers import reader_for, supported_suffixes
-from qa.text_rules import has_control_chars
+from qa.text_rules import has_control_chars, is_utf8_name, shown_name
 
 STAGING = "staging"
 MAX_NAME_CHARS = 200
@@ -38,6 +38,8 @@ def safe_name(name: str | None) -> str:
     raw = (name or "").strip()
     if not raw:
         raise BadInput("the upload has no file name")
+    if not is_utf8_name(raw):  # (a local file's, for `qa add`)
+        raise BadInput(f"{shown_name(raw)}: the file name is not UTF-8 text; rename the file")
     if "/" in raw or "\\" in raw or ".." in raw or has_control_chars(raw) or "\x00" in raw:
         raise BadInput(f"{raw!r}: a file name may not contain '/', '\\', '..' or control characters")
     if raw.startswith(".") or raw.startswith("~") or len(raw) > MAX_NAME_CHARS:
@@ -119,18 +121,19 @@ def stage_files(
     staged: list[Staged] = []
     errors: list[str] = []
     for path in paths:
+        where = shown_name(str(path))
         try:
             name = safe_name(path.name)
             dst = folder / name
             if dst.exists():
-                raise BadInput(f"{path}: another file named {name} is in this change")
+                raise BadInput(f"{where}: another file named {name} is in this change")
             with open(path, "rb") as fh:
                 digest = copy_bounded(fh, dst, max_bytes)
             staged.append(parse_staged(dst, digest, corpus_dir, max_bytes=max_bytes, max_pages=max_pages))
         except OSError as exc:
-            errors.append(f"{path}: cannot read ({exc.strerror})")
+            errors.append(f"{where}: cannot read ({exc.strerror})")
         except (BadInput, CorpusError, TooLarge) as exc:
-            errors.append(exc.message if str(path) in exc.message else f"{path}: {exc.message}")
+            errors.append(exc.message if where in exc.message else f"{where}: {exc.message}")
     return staged, errors
 
 
