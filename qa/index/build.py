@@ -34,17 +34,17 @@ from qa.encoding import Embedder
 from qa.errors import BuildFailed
 from qa.index.dense import DenseIndex, Kind, Rows, choose_kind
 from qa.index.keyword import KeywordIndex
-
-MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sentences, read for its postings
 from qa.index.manifest import IndexManifest, tokenizer_signature
 from qa.index.tables import PASSAGE_SENTENCES, SENTENCE_VECTORS, STORE_FILE, RowFile, RowWriter, write_store
 from qa.library.vectors import CACHE_FILE, VectorCache
 from qa.passage_table import PassageTable, doc_id_of, id_and_kind, sentence_spans
 from qa.references import REFERENCES_DB, StoredReferences
-from qa.shelf import DocumentShelf, rows_by_id
 from qa.settings import Settings
+from qa.shelf import DocumentShelf, rows_by_id
 
 log = logging.getLogger(__name__)
+
+MENTIONS = "mentions"  # which sentences hold each token: a BM25 index over sentences, read for its postings
 
 CURRENT = "current"
 BUILDS = "builds"
@@ -204,7 +204,11 @@ class SentenceTable:
     def _passage_rows(self, first: int, stop: int, width: int) -> np.ndarray:
         """Passage rows ``first:stop``'s sentence rows, -1 padded to ``width``."""
         offsets = self._columns[4].numpy(first, stop + 1)
-        rows = self._columns[3].numpy(int(offsets[0]), int(offsets[-1])) if len(offsets) else np.empty(0, np.int32)
+        rows = (
+            self._columns[3].numpy(int(offsets[0]), int(offsets[-1]))
+            if len(offsets)
+            else np.empty(0, np.int32)
+        )
         counts = np.diff(offsets)
         table = np.full((len(counts), width), -1, dtype=np.int32)
         columns = np.arange(len(rows)) - np.repeat(offsets[:-1] - offsets[0], counts)
@@ -319,8 +323,10 @@ def assemble_build(
     """Write a full build of ``corpus`` into ``work``, make it current and prune old builds (under the
     build lock): the tail of every full build, in one process or on Ray (``qa.index.distributed``)."""
     index_dir = Path(settings.index_dir)
-    sources: Iterable[tuple[str, str]] = corpus.sources if corpus.sources is not None else (
-        (d.meta.file, file_sha256(corpus.root / d.meta.file)) for d in corpus.documents
+    sources: Iterable[tuple[str, str]] = (
+        corpus.sources
+        if corpus.sources is not None
+        else ((d.meta.file, file_sha256(corpus.root / d.meta.file)) for d in corpus.documents)
     )
     write_build(work, settings, embedder, corpus, passages, embed, sources, started, extra, clock=clock)
     final = finish_build(work)
@@ -640,7 +646,9 @@ def write_indexes(
     """The dense index, BM25 over passages and over sentences, the sentence vectors, the store and the
     figure, table and section references; the dense index's manifest record and the sentence count."""
     sentences = sentence_table(passages)
-    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options, scratch=work).save(work / "dense.faiss")
+    dense = DenseIndex.build(p_vecs, kind, **settings.dense_build_options, scratch=work).save(
+        work / "dense.faiss"
+    )
     KeywordIndex.write((p.keyword_text for p in passages), work / "bm25")  # a batch at a time, not whole
     KeywordIndex.write(sentences.texts(corpus), work / MENTIONS)
     write_sentence_vectors(work, s_vecs, sentences)
@@ -699,7 +707,6 @@ def prune_builds(index_dir: Path, keep: set[str]) -> None:
 
 
 from qa.facts.store import facts_build_step  # noqa: E402  (registered last: facts import the corpus model)
-
 from qa.lexicon import lexicon_build_step  # noqa: E402
 
 BUILD_STEPS.append(facts_build_step)

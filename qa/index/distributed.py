@@ -33,7 +33,6 @@ from qa.corpus import (
 )
 from qa.encoding import Embedder, resolve_model
 from qa.errors import CorpusError, QAError
-from qa.listing import CorpusFiles, corpus_files
 from qa.index.build import (
     Stopwatch,
     assemble_build,
@@ -44,6 +43,7 @@ from qa.index.build import (
     sentence_table,
 )
 from qa.index.tables import RowFile, RowWriter
+from qa.listing import CorpusFiles, corpus_files
 from qa.passage_table import PassageTable
 from qa.readers import supported_suffixes
 from qa.settings import Settings
@@ -271,7 +271,10 @@ def _stream(
     blocks = []  # each put into Ray's object store as it is made: the driver holds one block's paths
     for at in range(0, n, per_block):
         stop = min(n, at + per_block)
-        block = {"index": pa.array(range(at, stop), pa.int64()), "path": pa.array(names[at:stop], pa.string())}
+        block = {
+            "index": pa.array(range(at, stop), pa.int64()),
+            "path": pa.array(names[at:stop], pa.string()),
+        }
         blocks.append(ray.put(pa.table(block)))
     ds: Any = ray.data.from_arrow_refs(blocks)
     ds = ds.map(

@@ -50,7 +50,11 @@ class LocalRayCluster:
         token.write_text(secrets.token_hex(32), encoding="utf-8")
         token.chmod(0o600)
         # what a client of this cluster needs in its environment (``ray.init``, `qa index --ray`)
-        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(token),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
 
     def _node_flags(self, cpus: int) -> list[str]:
         return [
@@ -70,7 +74,11 @@ class LocalRayCluster:
         env = os.environ | self.env
         self.nodes.append(
             subprocess.Popen(
-                [self.ray, "start", *flags], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+                [self.ray, "start", *flags],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
             )
         )
 

@@ -151,4 +151,3 @@ class SearchIndex:
 
     def sentence_text(self, s: Sentence) -> str:
         return self.documents[s.doc_id].text[s.start : s.end]
-

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import numpy as np
+
 from qa.chunking import Passage
 from qa.columns import pwrite_all
 from qa.documents import Document, DocumentMeta, document_from_dict, document_to_dict
 
 STORE_FILE = "store.sqlite3"
-SENTENCE_VECTORS = "sentences.npy"  # float16, read by row (RowFile); callers take the rows they need as float32
+SENTENCE_VECTORS = (
+    "sentences.npy"  # float16, read by row (RowFile); callers take the rows they need as float32
+)
 PASSAGE_SENTENCES = "passage_sentences.npy"  # passage row -> its sentence rows (int32, -1 padded), mapped
 BATCH = 5000  # rows per executemany while writing and per fetch while iterating
 DOCUMENT_CACHE = 32  # full documents kept in memory (texts for sentence and merged-passage slices)
@@ -184,7 +187,9 @@ class Passages(RowTable[Passage]):
         got: dict[int, Passage] = {}
         for batch in batches(dict.fromkeys(wanted), SQLITE_VARS):
             marks = ",".join("?" * len(batch))
-            for row, data in self.store.execute(f"SELECT row, data FROM passages WHERE row IN ({marks})", batch):
+            for row, data in self.store.execute(
+                f"SELECT row, data FROM passages WHERE row IN ({marks})", batch
+            ):
                 got[row] = _passage(data)
         return [got[r] for r in wanted]
 
@@ -192,7 +197,9 @@ class Passages(RowTable[Passage]):
         return (_passage(data) for (data,) in self.store.iterate("SELECT data FROM passages ORDER BY row"))
 
     def row_of(self, passage_id: str) -> int | None:
-        found = self.store.execute("SELECT row FROM passages WHERE id = ? ORDER BY row DESC LIMIT 1", (passage_id,))
+        found = self.store.execute(
+            "SELECT row FROM passages WHERE id = ? ORDER BY row DESC LIMIT 1", (passage_id,)
+        )
         return int(found[0][0]) if found else None
 
     def document_rows(self, doc_ids: Iterable[str]) -> list[int]:
@@ -200,7 +207,9 @@ class Passages(RowTable[Passage]):
         out: list[int] = []
         for batch in batches(dict.fromkeys(doc_ids), SQLITE_VARS):
             marks = ",".join("?" * len(batch))
-            out.extend(r for (r,) in self.store.execute(f"SELECT row FROM passages WHERE doc_id IN ({marks})", batch))
+            out.extend(
+                r for (r,) in self.store.execute(f"SELECT row FROM passages WHERE doc_id IN ({marks})", batch)
+            )
         return sorted(out)
 
     def of_document(self, doc_id: str, start: int = 0, end: int | None = None) -> list[Passage]:
@@ -214,7 +223,9 @@ class Passages(RowTable[Passage]):
     def count(self, doc_id: str) -> int:
         """How many passages ``doc_id`` has (all documents' counts are read once, on first use)."""
         if self._per_document is None:
-            self._per_document = dict(self.store.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id"))
+            self._per_document = dict(
+                self.store.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id")
+            )
         return self._per_document.get(doc_id, 0)
 
 
@@ -224,7 +235,9 @@ class Sentences(RowTable[Sentence]):
     table = "sentences"
 
     def _read(self, row: int) -> Sentence | None:
-        found = self.store.execute('SELECT row, doc_id, start, "end", passage_id, kind FROM sentences WHERE row = ?', (row,))
+        found = self.store.execute(
+            'SELECT row, doc_id, start, "end", passage_id, kind FROM sentences WHERE row = ?', (row,)
+        )
         return Sentence(*found[0]) if found else None
 
     def __iter__(self) -> Iterator[Sentence]:
@@ -292,7 +305,11 @@ class RowFile:
         self._fd = -1
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = header(f)
             self.offset = f.tell()
         if len(shape) != 2 or fortran:
@@ -369,7 +386,11 @@ class RowWriter:
         self.shape = (int(shape[0]), int(shape[1]))
         self.dtype = np.dtype(dtype)
         self._row_bytes = self.shape[1] * self.dtype.itemsize
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": self.shape,
+        }
         with open(path, "wb") as f:
             np.lib.format.write_array_header_1_0(f, header)
             self.offset = f.tell()

@@ -287,13 +287,15 @@ def test_documents_on_the_shelf_read_back_as_they_were_read(embedder: Embedder, 
     assert shelved.get(listed.documents[1].id) == listed.documents[1]
     for corpus in (listed, shelved):  # each document's file and its bytes' sha256, taken as it was read
         assert corpus.sources is not None
-        assert list(corpus.sources) == [(d.meta.file, file_sha256(CORPUS / d.meta.file)) for d in listed.documents]
+        assert list(corpus.sources) == [
+            (d.meta.file, file_sha256(CORPUS / d.meta.file)) for d in listed.documents
+        ]
         corpus.close()
     shelved.documents.close()
 
 
 def test_sources_json_is_what_json_dumps_writes_of_the_sources(tmp_path: Path) -> None:
-    sources = {"a.txt": "0" * 64, "nested/bé \"q\".xml": "f" * 64, "z.pdf": "1" * 64}
+    sources = {"a.txt": "0" * 64, 'nested/bé "q".xml': "f" * 64, "z.pdf": "1" * 64}
     build.write_sources(tmp_path / "sources.json", iter(sources.items()))
     assert (tmp_path / "sources.json").read_text("utf-8") == json.dumps(sources)
     build.write_sources(tmp_path / "empty.json", [])

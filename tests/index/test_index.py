@@ -61,7 +61,9 @@ def test_manifest_records_what_built_the_index(built_index: Path, services: Serv
     assert m.corpus_hash and m.built_at and "dense.faiss" in m.files
 
 
-def test_same_corpus_and_settings_give_the_same_ids(tmp_path: Path, embedder: Embedder, services: Services) -> None:
+def test_same_corpus_and_settings_give_the_same_ids(
+    tmp_path: Path, embedder: Embedder, services: Services
+) -> None:
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "again")
     path = build_index(settings, embedder)
     ids = [p.id for p in Passages(Store(path / STORE_FILE))]

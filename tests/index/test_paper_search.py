@@ -116,4 +116,6 @@ def test_within_a_paper_its_common_topic_is_taken_off_the_dense_side(paper_servi
         assert [h.passage.id for h in retriever.search(question, 5, query_vector=vector)] == unfiltered
     finally:
         retriever.topic_weight = saved
-    assert all(i.startswith(DOC) for i in within) and within != plain  # the weight changes the paper's ranking
+    assert (
+        all(i.startswith(DOC) for i in within) and within != plain
+    )  # the weight changes the paper's ranking

@@ -37,7 +37,9 @@ def test_sentences_and_their_vectors_are_read_by_row(services: Services) -> None
     sentences = list(index.sentences)
     assert len(sentences) == len(index.sentences) == index.manifest.sentences
     assert index.sentences[12] == sentences[12]
-    assert isinstance(index.sentence_vectors, RowFile) and index.sentence_vectors.dtype == np.float16  # not mapped
+    assert (
+        isinstance(index.sentence_vectors, RowFile) and index.sentence_vectors.dtype == np.float16
+    )  # not mapped
     stored = np.load(index.path / SENTENCE_VECTORS)
     rows = [7, 3, 4, 5, 3, len(stored) - 1, -1]  # out of order, a run, a repeat, the last row, from the end
     assert np.array_equal(index.sentence_vectors[rows], stored[rows])
@@ -54,7 +56,9 @@ def test_sentences_and_their_vectors_are_read_by_row(services: Services) -> None
 
 def test_documents_keep_metadata_in_memory_and_read_texts_on_demand(services: Services) -> None:
     docs = services.index.documents
-    assert DOC_000 in docs and "no-such-document" not in docs and len(docs) == services.index.manifest.documents
+    assert (
+        DOC_000 in docs and "no-such-document" not in docs and len(docs) == services.index.manifest.documents
+    )
     doc = docs[DOC_000]
     assert doc.meta == docs.metas[DOC_000] and len(doc.text) == docs.lengths[DOC_000] > 1000
     assert docs[DOC_000] is doc  # the LRU keeps it ...
