@@ -33,6 +33,10 @@ def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path,
     if JATS.exists():
         shutil.copy(JATS, corpus / JATS.name)
     (corpus / "broken.xml").write_text("<article><body><p>never closed", encoding="utf-8")  # skipped by both
+    if sys.platform.startswith("linux"):  # a name that is no UTF-8: left out of the listing by both
+        shutil.copyfile(
+            CORPUS / next(iter(sorted(os.listdir(CORPUS)))), os.fsencode(corpus) + b"/odd \xff.txt"
+        )
     single = build_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "single"), embedder)
 
     cluster = LocalRayCluster(workers=1)
@@ -63,6 +67,8 @@ def test_ray_build_on_two_nodes_matches_the_single_process_build(tmp_path: Path,
     assert (m2.documents, m2.passages, m2.sentences) == (m1.documents, m1.passages, m1.sentences)
     assert m1.documents == (3 if JATS.exists() else 2)
     assert m2.corpus_hash == m1.corpus_hash
+    assert m2.extra["skipped"] == m1.extra["skipped"] and any("broken.xml" in m for m in m1.extra["skipped"])
+    assert any("not UTF-8" in m for m in m1.extra["skipped"]) == sys.platform.startswith("linux")
     assert (distributed / "sources.json").read_bytes() == (single / "sources.json").read_bytes()
     store1, store2 = Store(single / STORE_FILE), Store(distributed / STORE_FILE)
     p1, p2 = list(Passages(store1)), list(Passages(store2))
@@ -100,9 +106,9 @@ def test_results_taken_in_corpus_order_whatever_order_they_come_in(
     paper and a file no reader can read beside the seed documents), put in reverse order, make the corpus a
     single-process build reads, and the shards the vectors in its order."""
     from qa.corpus import file_sha256, load_corpus
-    from qa.listing import corpus_files
     from qa.errors import QAError
     from qa.index.distributed import InOrder, _shard_vectors, read_and_chunk
+    from qa.listing import corpus_files
     from qa.shelf import DocumentShelf
 
     root = tmp_path / "corpus"
