@@ -99,12 +99,11 @@ def load_corpus(root: Path, *, max_file_mb: float = 20.0, shelf: DocumentShelf |
     root = Path(root)
     manifest = read_manifest(root)
     documents: list[Document] | DocumentShelf = [] if shelf is None else shelf
-    skipped: list[str] = []
     folder = shelf.folder if shelf is not None else None
+    files = corpus_files(root, folder=folder)  # (a folder it cannot list fails before other scratch files)
+    skipped: list[str] = list(files.skipped)
     entries = HashEntries(folder=folder)  # (the shelf is not read again)
     sources = FileShas(folder=folder)
-    files = corpus_files(root, folder=folder)
-    skipped += files.skipped
     try:
         for path in files:
             document, message = read_corpus_file(path, root, manifest, max_file_mb=max_file_mb)
