@@ -409,9 +409,8 @@ def _mapped_sample(vectors: Rows, size: int, seed: int, scratch: Path | None) ->
         for at in range(0, size, ADD_BATCH):
             fh.write(np.ascontiguousarray(vectors[rows[at : at + ADD_BATCH]], dtype=np.float32).data)
         fh.flush()
-        return np.memmap(
-            fh, dtype=np.float32, mode="r", shape=(size, vectors.shape[1])
-        )  # (the map keeps the file)
+        # (the map keeps the unnamed file until it goes)
+        return np.memmap(fh, dtype=np.float32, mode="r", shape=(size, vectors.shape[1]))
 
 
 def _sample_rows(n: int, size: int, seed: int) -> np.ndarray:

@@ -16,14 +16,7 @@ from readers.paperset import PDF_PAPERS, XML_PAPERS
 import qa.listing
 from qa.listing import corpus_files
 from qa.readers import reader_for
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")  # (a name's bytes that are no UTF-8 come as lone surrogates)
-    except UnicodeEncodeError:
-        return False
-    return True
+from qa.text_rules import is_utf8_name
 
 
 def _by_definition(root: Path) -> list[str]:
@@ -33,7 +26,7 @@ def _by_definition(root: Path) -> list[str]:
         for name in files:
             if not name.startswith(".") and reader_for(Path(name)) is not None:
                 rel = (Path(folder) / name).relative_to(root).as_posix()
-                if _is_utf8(rel):
+                if is_utf8_name(rel):
                     found.append(rel)
     return sorted(found, key=lambda rel: PurePosixPath(rel).parts)
 
